@@ -1,0 +1,77 @@
+"""XLM Explorer: run ``python app.py`` (see ``--help``). Nothing heavy happens at import time."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from xlm_explorer.specs import MODEL_KEYS
+
+DEFAULT_TINY_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xlm-explorer" / "tiny"
+
+
+def on_spaces() -> bool:
+    return os.environ.get("SYSTEM") == "spaces" or "SPACE_ID" in os.environ
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="XLM Explorer: look inside the XLM masked language models.")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="KEY=PATH_OR_REPO_ID",
+        help=f"where to load a model from (repeatable; keys: {', '.join(MODEL_KEYS)}); "
+        "overrides XLM_EXPLORER_MODELS",
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto picks CUDA when present")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--preload", action="store_true", help="load both models at start instead of on first use")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_spaces() else "127.0.0.1"),
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 on Hugging Face Spaces)",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    parser.add_argument("--cache-mb", type=int, default=None, help="memory bound of the shared forward cache (MiB)")
+    parser.add_argument(
+        "--tiny-demo",
+        action="store_true",
+        help="build tiny random checkpoints and use them (no download; predictions are meaningless)",
+    )
+    parser.add_argument("--tiny-dir", type=Path, default=DEFAULT_TINY_DIR, help="where --tiny-demo writes its checkpoints")
+    return parser.parse_args(argv)
+
+
+def make_manager(args: argparse.Namespace):
+    """The model manager for these arguments: defaults < XLM_EXPLORER_MODELS < --model; --tiny-demo
+    replaces the defaults and the environment with tiny random checkpoints (--model still wins)."""
+    from xlm_explorer.models import ModelManager, parse_model_overrides, resolve_sources
+
+    sources = resolve_sources(args.model)
+    if args.tiny_demo:
+        from xlm_explorer.tiny import build_tiny_checkpoints
+
+        tiny = {key: str(path) for key, path in build_tiny_checkpoints(args.tiny_dir).items()}
+        sources = {**tiny, **parse_model_overrides(args.model)}
+    return ModelManager(sources, device=args.device, dtype=args.dtype, cache_mb=args.cache_mb, tiny_demo=args.tiny_demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    manager = make_manager(args)
+    if args.preload:
+        for key, message in manager.preload().items():
+            logging.getLogger("xlm_explorer").error("preload of %s failed: %s", key, message)
+
+    from xlm_explorer.ui.app import build_demo, launch_kwargs
+
+    build_demo(manager).launch(**launch_kwargs(args.host, args.port, args.share))
+
+
+if __name__ == "__main__":
+    main()

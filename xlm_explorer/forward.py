@@ -1,0 +1,166 @@
+"""One forward pass per (model, input), shared by every view that needs it.
+
+The transformer body runs once per (model instance, token ids, language ids when the model uses them)
+and keeps every layer's hidden states and attentions. Vocabulary logits are never computed for all
+positions: :meth:`ForwardCache.logits_at` applies the LM head only at the positions asked for (the
+200k-word head is the most expensive layer of 100-1280) and remembers them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
+
+
+@dataclass
+class ForwardResult:
+    """The body's output for one input.
+
+    hidden_states: (n_layers + 1, T, H), embeddings output first, on the model's device and dtype.
+    attentions: (n_layers, heads, T, T) float32 on CPU; every row sums to 1.
+    """
+
+    model_key: str
+    input_ids: tuple[int, ...]
+    hidden_states: torch.Tensor
+    attentions: torch.Tensor
+    seconds: float
+    #: position -> (V,) float32 logits, filled by ForwardCache.logits_at
+    logits: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        logits = sum(t.numel() * t.element_size() for t in self.logits.values())
+        return (
+            self.hidden_states.numel() * self.hidden_states.element_size()
+            + self.attentions.numel() * self.attentions.element_size()
+            + logits
+        )
+
+
+def lm_head_logits(loaded: "LoadedModel", hidden: torch.Tensor) -> torch.Tensor:
+    """The model's LM head applied to hidden states: (..., H) -> (..., V) float32.
+
+    XLM's prediction layer is a single (tied) linear projection, so this equals
+    ``XLMWithLMHeadModel(...).logits`` at those positions; it also serves the per-layer "logit lens".
+    """
+    with torch.inference_mode():
+        head = loaded.model.pred_layer
+        return head(hidden.to(device=loaded.device, dtype=loaded.dtype))[0].float()
+
+
+def run_forward(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None) -> ForwardResult:
+    """Run the transformer body on one input (no LM head); no caching here."""
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=loaded.device)
+    kwargs = {}
+    if lang_id is not None and loaded.uses_lang_embeddings:
+        kwargs["langs"] = torch.full_like(ids, int(lang_id))
+    started = time.perf_counter()
+    with torch.inference_mode():
+        out = loaded.model.transformer(
+            input_ids=ids, output_hidden_states=True, output_attentions=True, return_dict=True, **kwargs
+        )
+    hidden = torch.stack([h[0] for h in out.hidden_states])
+    attentions = torch.stack([a[0] for a in out.attentions]).float().cpu()
+    return ForwardResult(
+        model_key=loaded.key,
+        input_ids=tuple(int(i) for i in input_ids),
+        hidden_states=hidden,
+        attentions=attentions,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class ForwardCache:
+    """An LRU of :class:`ForwardResult`, bounded in bytes, shared by all tabs.
+
+    Forward passes of one model are serialised by that model's lock, and the cache is checked again
+    under it, so two identical requests arriving together run the model once.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 30) -> None:
+        self.max_bytes = int(max_bytes)
+        self._entries: OrderedDict[tuple, ForwardResult] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.forward_calls = 0
+        self.head_calls = 0
+
+    @staticmethod
+    def key_for(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None) -> tuple:
+        lang_key = int(lang_id) if (lang_id is not None and loaded.uses_lang_embeddings) else None
+        return (loaded.key, loaded.instance_id, tuple(int(i) for i in input_ids), lang_key)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(entry.nbytes for entry in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _lookup(self, key: tuple) -> ForwardResult | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def _store(self, key: tuple, result: ForwardResult) -> None:
+        with self._lock:
+            self._entries[key] = result
+            self._entries.move_to_end(key)
+            self._evict()
+
+    def _evict(self) -> None:
+        total = sum(entry.nbytes for entry in self._entries.values())
+        while self._entries and total > self.max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            total -= dropped.nbytes
+
+    def get(self, loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None) -> ForwardResult:
+        """The body's output for ``input_ids``, from cache or from one forward pass."""
+        key = self.key_for(loaded, input_ids, lang_id)
+        entry = self._lookup(key)
+        if entry is not None:
+            self.hits += 1
+            return entry
+        with loaded.lock:
+            entry = self._lookup(key)
+            if entry is not None:
+                self.hits += 1
+                return entry
+            self.misses += 1
+            self.forward_calls += 1
+            result = run_forward(loaded, input_ids, lang_id)
+        self._store(key, result)
+        return result
+
+    def logits_at(self, loaded: "LoadedModel", result: ForwardResult, positions: Sequence[int]) -> torch.Tensor:
+        """Vocabulary logits at ``positions``: (P, V) float32 on CPU, computed once per position."""
+        missing = [p for p in dict.fromkeys(int(p) for p in positions) if p not in result.logits]
+        if missing:
+            with loaded.lock:
+                missing = [p for p in missing if p not in result.logits]
+                if missing:
+                    self.head_calls += 1
+                    logits = lm_head_logits(loaded, result.hidden_states[-1, missing]).cpu()
+                    for row, position in zip(logits, missing):
+                        result.logits[position] = row
+            with self._lock:
+                self._evict()
+        return torch.stack([result.logits[int(p)] for p in positions]) if positions else torch.empty(0, loaded.vocab_size)

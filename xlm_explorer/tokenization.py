@@ -1,0 +1,204 @@
+"""Language-aware encoding for XLM models.
+
+The tokenizer's ``lang`` argument is silently dropped on the usual ``tok(text)`` / ``tok.tokenize(text)``
+path (see shared notes): only ``_tokenize(text, lang=...)`` applies the language's Moses rules. So the
+explorer encodes text itself: it splits on mask markers, runs ``_tokenize`` with the chosen language on
+each piece of plain text, and adds the special tokens the way ``build_inputs_with_special_tokens`` does.
+For English (and the en-2048 model) the result equals ``tokenizer(text)["input_ids"]``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import UserInputError
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
+
+#: What users may type for a mask: ``[MASK]`` (BERT), ``<mask>`` (RoBERTa) or XLM's own ``<special1>``.
+MASK_PATTERN = re.compile(r"\[mask\]|<mask>|<special1>", re.IGNORECASE)
+MASK_ALIASES = ("[MASK]", "<mask>", "<special1>")
+#: Characters refused before tokenizing, so a huge paste cannot tie up the tokenizer.
+MAX_TEXT_CHARS = 20_000
+WORD_END = "</w>"
+#: How a word-internal BPE piece is shown (XLM's original fastBPE convention).
+CONTINUATION = "@@"
+
+_SEGMENTER_MODULES = {"zh": "rjieba", "th": "pythainlp", "ja": "Mykytea"}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One encoded input: ``<s> A </s>`` or ``<s> A </s> B </s>``.
+
+    ``input_ids`` and ``tokens`` have length T; ``mask_positions`` index into them;
+    ``sentence_b_start`` is the index of B's first token in a pair, else None.
+    """
+
+    input_ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+    mask_positions: tuple[int, ...]
+    lang: str
+    notices: tuple[str, ...] = ()
+    sentence_b_start: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def display_piece(piece: str) -> str:
+    """A BPE piece for people: ``cat</w>`` (word end) -> ``cat``; ``cat`` (inside a word) -> ``cat@@``.
+
+    The pipeline's ``token_str`` prints both as ``cat``; here they stay distinguishable.
+    """
+    if piece.endswith(WORD_END):
+        return piece[: -len(WORD_END)]
+    if piece.startswith("<") and piece.endswith(">"):
+        return piece
+    return piece + CONTINUATION
+
+
+def is_word_final(piece: str) -> bool:
+    return piece.endswith(WORD_END)
+
+
+def count_masks(text: str) -> int:
+    return len(MASK_PATTERN.findall(text))
+
+
+def check_text(text: object, *, what: str = "text") -> str:
+    """Basic checks every free-text input gets: a string, not empty, not huge."""
+    if not isinstance(text, str):
+        raise UserInputError(f"The {what} must be a string.")
+    if not text.strip():
+        raise UserInputError(f"The {what} is empty: type a sentence first.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UserInputError(
+            f"The {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} characters "
+            "(and 512 token positions)."
+        )
+    return text
+
+
+def segmenter_available(lang: str) -> bool:
+    """Whether the extra word segmenter that ``lang`` needs (zh/th/ja) is installed."""
+    module = _SEGMENTER_MODULES.get(lang)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def tokenize_words(loaded: "LoadedModel", text: str, lang: str) -> tuple[list[str], list[str]]:
+    """BPE pieces of plain text (no special tokens) with the language's own pre-tokenization.
+
+    Returns ``(pieces, notices)``. For zh/th/ja without their segmenter installed, falls back to Moses
+    rules with a notice instead of failing.
+    """
+    tokenizer = loaded.tokenizer
+    lang = lang if loaded.spec.multilingual else "en"
+    if not text.strip():
+        return [], []
+    if segmenter_available(lang):
+        return list(tokenizer._tokenize(text, lang=lang)), []
+    # Fallback: the Moses pipeline with the language's rules, then BPE (what _tokenize does, minus the
+    # missing segmenter). bypass_tokenizer=True only applies BPE to the whitespace-split words.
+    from transformers.models.xlm.tokenization_xlm import lowercase_and_remove_accent
+
+    words = tokenizer.moses_tokenize(tokenizer.moses_pipeline(text, lang=lang), lang=lang)
+    if tokenizer.do_lowercase_and_remove_accent:
+        words = lowercase_and_remove_accent(words)
+    pieces = list(tokenizer._tokenize(" ".join(words), bypass_tokenizer=True))
+    notice = (
+        f"The word segmenter for '{lang}' ({_SEGMENTER_MODULES[lang]}) is not installed; the text was split "
+        "with Moses rules only, so words may be segmented differently from the model's training data."
+    )
+    return pieces, [notice]
+
+
+def _pieces_with_masks(loaded: "LoadedModel", text: str, lang: str) -> tuple[list[str], list[str]]:
+    """Pieces of ``text`` with every mask alias replaced by the model's mask token."""
+    pieces: list[str] = []
+    notices: list[str] = []
+    mask_token = loaded.tokenizer.mask_token
+    for index, chunk in enumerate(MASK_PATTERN.split(text)):
+        if index:
+            pieces.append(mask_token)
+        chunk_pieces, chunk_notices = tokenize_words(loaded, chunk, lang)
+        pieces.extend(chunk_pieces)
+        notices.extend(n for n in chunk_notices if n not in notices)
+    return pieces, notices
+
+
+def _unknown_notice(loaded: "LoadedModel", ids: list[int]) -> list[str]:
+    unk = loaded.tokenizer.unk_token_id
+    n_unknown = sum(1 for i in ids if i == unk)
+    if not n_unknown:
+        return []
+    return [
+        f"{n_unknown} of {len(ids)} pieces are unknown to {loaded.key} (<unk>): characters such as emoji or "
+        "scripts outside its vocabulary carry no meaning for the model."
+    ]
+
+
+def encode_text(
+    loaded: "LoadedModel",
+    text: str,
+    lang: str = "en",
+    *,
+    text_pair: str | None = None,
+    lang_pair: str | None = None,
+    allow_masks: bool = True,
+    truncate: bool = False,
+) -> Encoding:
+    """Encode ``text`` (and optionally ``text_pair``) for ``loaded``, language-aware.
+
+    Mask aliases become the mask token when ``allow_masks``; otherwise they are tokenized as text.
+    Raises :class:`UserInputError` when the result exceeds the model's positions, unless ``truncate``
+    (then the input is cut to fit, keeping ``</s>``, with a notice).
+    """
+    check_text(text)
+    lang = loaded.check_language(lang) if loaded.spec.multilingual else "en"
+    tokenizer = loaded.tokenizer
+    if allow_masks:
+        pieces_a, notices = _pieces_with_masks(loaded, text, lang)
+    else:
+        pieces_a, notices = tokenize_words(loaded, text, lang)
+    ids_a = tokenizer.convert_tokens_to_ids(pieces_a)
+    if text_pair is not None:
+        check_text(text_pair, what="second sentence")
+        lang_b = loaded.check_language(lang_pair or lang) if loaded.spec.multilingual else "en"
+        if allow_masks:
+            pieces_b, notices_b = _pieces_with_masks(loaded, text_pair, lang_b)
+        else:
+            pieces_b, notices_b = tokenize_words(loaded, text_pair, lang_b)
+        notices += [n for n in notices_b if n not in notices]
+        ids_b = tokenizer.convert_tokens_to_ids(pieces_b)
+        input_ids = tokenizer.build_inputs_with_special_tokens(ids_a, ids_b)
+        b_start = len(ids_a) + 2
+    else:
+        input_ids = tokenizer.build_inputs_with_special_tokens(ids_a)
+        b_start = None
+    limit = loaded.max_positions
+    if len(input_ids) > limit:
+        if not truncate:
+            raise UserInputError(
+                f"The input is {len(input_ids):,} tokens long; {loaded.key} accepts at most {limit} positions. "
+                "Shorten the text."
+            )
+        notices.append(f"The input was {len(input_ids):,} tokens long and was cut to the model's {limit} positions.")
+        input_ids = input_ids[: limit - 1] + [tokenizer.sep_token_id]
+        if b_start is not None and b_start >= limit - 1:
+            b_start = None
+    notices += _unknown_notice(loaded, input_ids)
+    tokens = tuple(tokenizer.convert_ids_to_tokens(input_ids))
+    mask_positions = tuple(i for i, token_id in enumerate(input_ids) if token_id == loaded.mask_token_id)
+    return Encoding(
+        input_ids=tuple(int(i) for i in input_ids),
+        tokens=tokens,
+        mask_positions=mask_positions if allow_masks else (),
+        lang=lang,
+        notices=tuple(notices),
+        sentence_b_start=b_start,
+    )

@@ -1,0 +1,97 @@
+"""Helpers shared by the tabs: error handling, progress while loading, model choices, concurrency."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from ..errors import ModelLoadError, UserInputError
+from ..models import LoadedModel, ModelManager
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BOTH = "both"
+MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", "100-1280"), ("Both, side by side", BOTH)]
+
+#: Events that run a model share one slot: on 2 cores two forward passes at once only thrash.
+COMPUTE = {"concurrency_id": "model", "concurrency_limit": 1}
+
+
+def user_errors(fn: F) -> F:
+    """Turn every failure into a clear ``gr.Error`` message; never a stack trace in the UI or the API.
+
+    :class:`UserInputError` and :class:`ModelLoadError` carry their own message; anything else is logged
+    with its traceback on the server and answered with a generic message. ``gr.Error`` passes through.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (UserInputError, ModelLoadError) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # the server keeps serving; details go to the log only
+            log.exception("internal error in %s", getattr(fn, "__name__", "handler"))
+            raise gr.Error(
+                f"Something went wrong on the server ({type(error).__name__}); the error was logged. "
+                "Try a shorter or simpler input.",
+                print_exception=False,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def selected_keys(manager: ModelManager, choice: str) -> list[str]:
+    """Model keys for a model choice (``en-2048``, ``100-1280`` or ``both``)."""
+    if choice == BOTH:
+        return list(manager.keys)
+    return [manager.check_key(choice)]
+
+
+def get_model(manager: ModelManager, key: str, progress: Any = None) -> LoadedModel:
+    """The loaded model, showing a progress message while a first load runs."""
+
+    def on_load(message: str) -> None:
+        gr.Info(message)
+        if progress is not None:
+            progress(0.05, desc=message)
+
+    return manager.get(key, on_load=on_load)
+
+
+def show_notices(notices: list[str] | tuple[str, ...]) -> None:
+    for notice in dict.fromkeys(notices):
+        gr.Warning(notice)
+
+
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian",
+    "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "he": "Hebrew",
+    "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "hy": "Armenian", "id": "Indonesian", "is": "Icelandic",
+    "it": "Italian", "ja": "Japanese", "ka": "Georgian", "kk": "Kazakh", "ko": "Korean", "la": "Latin",
+    "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian", "ml": "Malayalam", "mr": "Marathi", "ms": "Malay",
+    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
+    "sk": "Slovak", "sl": "Slovenian", "sq": "Albanian", "sr": "Serbian", "sv": "Swedish", "sw": "Swahili",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian",
+    "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese", "cy": "Welsh", "eo": "Esperanto", "gl": "Galician",
+}
+
+
+def language_label(code: str) -> str:
+    name = LANGUAGE_NAMES.get(code)
+    return f"{code} — {name}" if name else code
+
+
+def language_choices(codes: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices ``(label, code)``, English first, then by code."""
+    ordered = sorted(codes, key=lambda code: (code != "en", code))
+    return [(language_label(code), code) for code in ordered]

@@ -1,0 +1,11 @@
+"""Compare tab (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..models import ModelManager
+
+
+def build_compare_tab(manager: ModelManager) -> None:
+    gr.Markdown("This tab is being built.")

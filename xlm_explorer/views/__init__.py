@@ -1,0 +1,1 @@
+"""Views: analysis results -> plotly figures, tables and (escaped) HTML. No gradio here."""

@@ -1,0 +1,43 @@
+"""Model facts as Markdown (all values escaped: sources may be user-configured paths)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ..specs import ModelSpec
+
+
+def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, source: str) -> str:
+    """A Markdown card: model-card facts always; config facts once the model is loaded."""
+    lines = [
+        f"### {html.escape(spec.key)}: {html.escape(spec.title)}",
+        html.escape(spec.description),
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Hub id | `{html.escape(spec.hub_id)}` |",
+        f"| Source in use | `{html.escape(source)}` |",
+        f"| Paper | {html.escape(spec.paper)} |",
+        f"| Licence | {html.escape(spec.license)} (non-commercial) |",
+    ]
+    if facts is None:
+        lines.append("| Status | not loaded yet (loads on first use) |")
+        return "\n".join(lines)
+    rows = [
+        ("Layers", facts["layers"]),
+        ("Hidden size", facts["hidden_size"]),
+        ("Attention heads", facts["heads"]),
+        ("FFN size", facts["ffn_size"]),
+        ("Vocabulary", f"{facts['vocab_size']:,}"),
+        ("Parameters", f"{facts['parameters']:,} ({facts['parameters'] / 1e6:.0f}M)"),
+        ("Max positions", facts["max_positions"]),
+        ("Languages", facts["languages"]),
+        ("Language embeddings used", "yes" if facts["language_embeddings"] else "no"),
+        ("Lowercases / strips accents", "yes" if facts["lowercases"] else "no"),
+        ("Device / dtype", f"{facts['device']} / {facts['dtype']}"),
+        ("Load time", f"{facts['load_seconds']} s"),
+    ]
+    lines.append("| Status | loaded |")
+    lines += [f"| {name} | {html.escape(str(value))} |" for name, value in rows]
+    return "\n".join(lines)
