@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny random XLM checkpoints (built once per session), managers and a running app.
+
+Everything is offline: the checkpoints are written with ``save_pretrained`` and loaded through the same
+code users use (``XLM_EXPLORER_MODELS``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xlm_explorer.models import ENV_MODELS, LoadedModel, ModelManager, resolve_sources
+from xlm_explorer.tiny import build_tiny_checkpoints
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"en-2048": dir, "100-1280": dir}``: tiny checkpoints as ``save_pretrained`` writes them."""
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def tiny_models_env(tiny_dirs: dict[str, Path]) -> str:
+    """The ``XLM_EXPLORER_MODELS`` value that points both keys at the tiny checkpoints."""
+    return ",".join(f"{key}={path}" for key, path in tiny_dirs.items())
+
+
+@pytest.fixture(scope="session")
+def manager(tiny_models_env: str) -> ModelManager:
+    """A session-wide manager configured the way users configure one (through the environment)."""
+    return ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+
+
+@pytest.fixture()
+def fresh_manager(tiny_models_env: str) -> ModelManager:
+    """A new manager with nothing loaded and an empty cache."""
+    return ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def en_model(manager: ModelManager) -> LoadedModel:
+    return manager.get("en-2048")
+
+
+@pytest.fixture(scope="session")
+def multi_model(manager: ModelManager) -> LoadedModel:
+    return manager.get("100-1280")
+
+
+@pytest.fixture(scope="session")
+def app_url(manager: ModelManager) -> Iterator[str]:
+    """The full app launched on 127.0.0.1 (random free port) with the tiny checkpoints."""
+    from xlm_explorer.ui.app import build_demo, launch_kwargs
+
+    demo = build_demo(manager)
+    kwargs = launch_kwargs(host="127.0.0.1", port=None)
+    kwargs.update(prevent_thread_lock=True, quiet=True)
+    demo.launch(**kwargs)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url: str):
+    """A gradio_client connected to the running app."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
