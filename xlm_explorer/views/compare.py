@@ -1,0 +1,219 @@
+"""Views of the comparison results: tokenization chips, side-by-side tables, logit-lens and CKA heatmaps.
+
+Every user-supplied string that reaches HTML is escaped; figures and tables carry text as data.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..analysis.compare import CompareResult, CrosslingualGrid, LogitLensResult, TokenizationSummary
+from ..analysis.similarity import LayerSimilarity
+from .fill_mask import MODEL_COLOURS
+
+FACT_ROWS = (
+    ("layers", "Layers"),
+    ("hidden_size", "Hidden size"),
+    ("heads", "Attention heads"),
+    ("vocab_size", "Vocabulary"),
+    ("parameters", "Parameters"),
+    ("languages", "Languages"),
+    ("lowercases", "Lowercases / strips accents"),
+    ("language_embeddings", "Language embeddings used"),
+    ("max_positions", "Max positions"),
+)
+
+
+def make_tokenization_html(summary: TokenizationSummary) -> str:
+    """Tokens as chips (words split into several pieces are highlighted), with the counts above."""
+    split_pieces = {piece for word in summary.words if word.n_pieces > 1 for piece in word.pieces}
+    chips = []
+    for token, token_id in zip(summary.tokens, summary.input_ids):
+        classes = ["xlm-chip"]
+        if token in split_pieces:
+            classes.append("xlm-chip-split")
+        if token.startswith("<") and token.endswith(">"):
+            classes.append("xlm-chip-special")
+        chips.append(f'<span class="{" ".join(classes)}" title="id {int(token_id)}">{html.escape(token)}</span>')
+    stats = (
+        f"<b>{summary.n_pieces}</b> pieces for <b>{summary.n_words}</b> words "
+        f"({summary.pieces_per_word:.2f} pieces per word); unknown: <b>{summary.n_unknown}</b> ({summary.unknown_share:.0%})"
+    )
+    notices = "".join(f'<p class="xlm-notice">{html.escape(n)}</p>' for n in summary.notices)
+    return (
+        f'<div class="xlm-tokenization"><div class="xlm-model">{html.escape(summary.model)} '
+        f"(tokenized as {html.escape(summary.lang)})</div><div>{stats}</div>"
+        f'<div class="xlm-chips" dir="auto" style="line-height:2">{" ".join(chips)}</div>{notices}</div>'
+    )
+
+
+def make_tokenization_table(result: CompareResult) -> pd.DataFrame:
+    """One row per model: piece and word counts, pieces per word, unknown pieces."""
+    rows = [
+        (t.model, t.lang, t.n_pieces, t.n_words, round(t.pieces_per_word, 3), t.n_unknown, round(t.unknown_share, 4), len([w for w in t.words if w.n_pieces > 1]))
+        for t in result.tokenizations
+    ]
+    return pd.DataFrame(rows, columns=["model", "tokenized as", "pieces", "words", "pieces per word", "unknown", "unknown share", "words split"])
+
+
+def make_side_by_side_table(result: CompareResult) -> pd.DataFrame:
+    """Fill-mask predictions in columns per model: mask, rank, <model> token, <model> probability, ..."""
+    if not result.fill_masks:
+        return pd.DataFrame(columns=["mask", "rank"])
+    data: dict[str, list] = {"mask": [], "rank": []}
+    first = result.fill_masks[0]
+    for mask in first.masks:
+        for rank in range(1, result.top_k + 1):
+            data["mask"].append(mask.mask_index + 1)
+            data["rank"].append(rank)
+    for fill in result.fill_masks:
+        tokens, probs = [], []
+        for mask in fill.masks:
+            preds = list(mask.predictions) + [None] * (result.top_k - len(mask.predictions))
+            tokens += [p.token if p else "" for p in preds[: result.top_k]]
+            probs += [round(p.probability, 6) if p else None for p in preds[: result.top_k]]
+        data[f"{fill.model} token"] = tokens
+        data[f"{fill.model} probability"] = probs
+    return pd.DataFrame(data)
+
+
+def make_overlap_table(result: CompareResult) -> pd.DataFrame:
+    rows = [(o.mask_index + 1, o.k, round(o.overlap, 4), ", ".join(o.shared)) for o in result.overlaps]
+    return pd.DataFrame(rows, columns=["mask", "k", "overlap@k", "shared predictions"])
+
+
+def make_facts_table(result: CompareResult) -> pd.DataFrame:
+    """Model facts read from each loaded config, one column per model."""
+    data: dict[str, list] = {"fact": [label for _, label in FACT_ROWS]}
+    for facts in result.facts:
+        values = []
+        for key, _label in FACT_ROWS:
+            value = facts.get(key)
+            values.append(("yes" if value else "no") if isinstance(value, bool) else f"{value:,}" if isinstance(value, int) else str(value))
+        data[str(facts["key"])] = values
+    return pd.DataFrame(data)
+
+
+def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
+    """One heatmap per model: rows are layers placed at their relative depth (so 12 and 16 layers
+    line up), columns the tokens, colour the probability."""
+    n = max(1, len(results))
+    fig = make_subplots(
+        rows=1,
+        cols=n,
+        subplot_titles=[f"{r.model}: mask {r.mask_number}" for r in results] or None,
+        horizontal_spacing=0.12,
+    )
+    for col, result in enumerate(results, start=1):
+        matrix = result.matrix()
+        labels = [html.escape(c.token) for c in result.columns]  # plotly reads tags in text
+        layer_names = ["emb" if layer.layer == 0 else f"L{layer.layer}" for layer in result.layers]
+        fig.add_trace(
+            go.Heatmap(
+                z=matrix,
+                x=list(range(len(labels))),
+                y=list(result.relative_depths),
+                text=[[f"{v:.2f}" for v in row] for row in matrix],
+                texttemplate="%{text}" if matrix.size <= 400 else None,
+                customdata=[[[name, label] for label in labels] for name in layer_names],
+                hovertemplate="%{customdata[0]} (depth %{y:.2f})<br>%{customdata[1]}: p = %{z:.4f}<extra></extra>",
+                colorscale="Blues",
+                zmin=0.0,
+                zmax=max(1e-9, float(matrix.max()) if matrix.size else 1.0),
+                coloraxis=None,
+                showscale=col == n,
+                colorbar=dict(title="p"),
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=-45, row=1, col=col)
+        fig.update_yaxes(
+            tickvals=list(result.relative_depths), ticktext=[f"{name} ({d:.2f})" for name, d in zip(layer_names, result.relative_depths)],
+            row=1, col=col,
+        )
+    pad = 0.5 / max(1, min((r.n_layers for r in results), default=1))
+    fig.update_yaxes(range=[-pad, 1 + pad])  # same depth scale in every panel: 12 and 16 layers line up
+    fig.update_yaxes(title_text="layer (relative depth)", row=1, col=1)
+    fig.update_layout(
+        title="Per-layer predictions (logit lens): the LM head applied to each layer's hidden state",
+        height=max(420, 30 * max((len(r.layers) for r in results), default=10) + 160),
+        margin=dict(l=10, r=10, t=70, b=80),
+    )
+    return fig
+
+
+def make_logit_lens_table(results: Sequence[LogitLensResult]) -> pd.DataFrame:
+    """Long form: model, layer, relative depth, rank, token, piece, probability."""
+    rows = [
+        (r.model, layer.layer, round(layer.relative_depth, 4), rank, p.token, p.piece, round(p.probability, 6))
+        for r in results
+        for layer in r.layers
+        for rank, p in enumerate(layer.predictions, start=1)
+    ]
+    return pd.DataFrame(rows, columns=["model", "layer", "relative depth", "rank", "token", "piece", "probability"])
+
+
+def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
+    """Heatmap of linear CKA: rows are the layers of model A, columns of model B (0 = embeddings)."""
+    cka = similarity.cka
+    fig = go.Figure(
+        go.Heatmap(
+            z=cka,
+            x=[f"{j}" for j in range(cka.shape[1])],
+            y=[f"{i}" for i in range(cka.shape[0])],
+            colorscale="Viridis",
+            zmin=0.0,
+            zmax=1.0,
+            text=[[f"{v:.2f}" for v in row] for row in cka],
+            texttemplate="%{text}" if cka.size <= 400 else None,
+            hovertemplate=f"{html.escape(similarity.model_a)} layer %{{y}}<br>{html.escape(similarity.model_b)} layer %{{x}}<br>CKA = %{{z:.3f}}<extra></extra>",
+            colorbar=dict(title="CKA"),
+        )
+    )
+    fig.update_layout(
+        title=f"Linear CKA between layers ({similarity.n_sentences} sentences; layer 0 = embeddings)",
+        xaxis_title=f"{similarity.model_b} layer",
+        yaxis_title=f"{similarity.model_a} layer",
+        height=520,
+        margin=dict(l=10, r=10, t=60, b=40),
+    )
+    return fig
+
+
+def make_cka_table(similarity: LayerSimilarity) -> pd.DataFrame:
+    """The CKA matrix with layer labels (rows: model A, columns: model B)."""
+    frame = pd.DataFrame(
+        similarity.cka.round(6),
+        columns=[f"{similarity.model_b} L{j}" for j in range(similarity.cka.shape[1])],
+    )
+    frame.insert(0, f"{similarity.model_a} layer", list(range(similarity.cka.shape[0])))
+    return frame
+
+
+def make_grid_table(grid: CrosslingualGrid, shown: int = 3) -> pd.DataFrame:
+    """One row per language: the template, then each model's top predictions ``token (p%)``."""
+    by_row: dict[tuple[str, str, str], dict[str, str]] = {}
+    for cell in grid.cells:
+        row = by_row.setdefault((cell.template_id, cell.lang, cell.text), {})
+        row[cell.model] = ", ".join(f"{p.token} ({p.probability:.1%})" for p in cell.predictions[:shown])
+    records = [{"lang": lang, "template": text, **{m: preds.get(m, "") for m in grid.models}} for (_tid, lang, text), preds in by_row.items()]
+    return pd.DataFrame(records, columns=["lang", "template", *grid.models])
+
+
+def make_grid_long_table(grid: CrosslingualGrid) -> pd.DataFrame:
+    rows = [
+        (c.lang, c.text, c.model, rank, p.token, p.piece, round(p.probability, 6))
+        for c in grid.cells
+        for rank, p in enumerate(c.predictions, start=1)
+    ]
+    return pd.DataFrame(rows, columns=["lang", "template", "model", "rank", "token", "piece", "probability"])
+
+
+def model_colour(model: str) -> str:
+    return MODEL_COLOURS.get(model, "#2ca02c")
