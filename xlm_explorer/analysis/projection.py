@@ -1,0 +1,182 @@
+"""2D/3D projections of embedding vectors: UMAP (cosine, seeded) and PCA.
+
+Small sets are handled: UMAP gets ``n_neighbors`` below the number of points and a random init when
+spectral init cannot work; fewer than :data:`MIN_UMAP_POINTS` points fall back to PCA with a notice.
+UMAP's numba code compiles on first use (10-14 s, and again for the NN-descent path used from 4,096
+points): :func:`start_umap_warmup` compiles both in a background thread when the app starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("umap", "pca")
+DIMS = (2, 3)
+MIN_UMAP_POINTS = 4
+DEFAULT_N_NEIGHBORS = 15
+#: Below this many points UMAP's spectral init is unreliable (n=3 fails): use a random init.
+SPECTRAL_MIN_POINTS = 16
+ENV_WARMUP = "XLM_EXPLORER_WARMUP"
+WARMUP_THREAD_NAME = "xlm-explorer-umap-warmup"
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``coords`` (N, dims) float32; ``method`` is what actually ran (PCA when UMAP could not)."""
+
+    coords: np.ndarray
+    method: str
+    dims: int
+    seed: int
+    n_neighbors: int | None
+    seconds: float
+    notices: tuple[str, ...] = ()
+
+
+def check_method(method: object) -> str:
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise UserInputError(f"Unknown projection {str(method)[:30]!r}; choose one of: {', '.join(METHODS)}.")
+    return method.lower()
+
+
+def check_dims(dims: object) -> int:
+    try:
+        value = float(dims)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserInputError("Dimensions must be 2 or 3.") from None
+    if value not in DIMS:
+        raise UserInputError(f"Dimensions must be 2 or 3, not {str(dims)[:10]}.")
+    return int(value)
+
+
+def check_seed(seed: object) -> int:
+    try:
+        value = float(seed)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserInputError("The seed must be a whole number from 0 to 2**31 - 1.") from None
+    if value != value or not value.is_integer() or not 0 <= value < 2**31:
+        raise UserInputError(f"The seed must be a whole number from 0 to 2**31 - 1, not {str(seed)[:20]}.")
+    return int(value)
+
+
+def pca(points: np.ndarray, dims: int) -> np.ndarray:
+    """(N, H) -> (N, dims) principal-component coordinates; missing components (N or H too small) are 0.
+
+    Deterministic: full SVD, with each component's sign fixed so its largest loading is positive.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centered = points - points.mean(axis=0, keepdims=True)
+    coords = np.zeros((points.shape[0], dims), dtype=np.float32)
+    if points.shape[0] < 2:
+        return coords
+    u, s, vt = np.linalg.svd(centered, full_matrices=False)
+    k = min(dims, len(s))
+    for c in range(k):
+        sign = 1.0 if vt[c, np.argmax(np.abs(vt[c]))] >= 0 else -1.0
+        coords[:, c] = (u[:, c] * s[c] * sign).astype(np.float32)
+    return coords
+
+
+def _umap_model(n_points: int, dims: int, seed: int, n_neighbors: int, force_approximation: bool = False):
+    import umap
+
+    return umap.UMAP(
+        n_components=dims,
+        n_neighbors=n_neighbors,
+        metric="cosine",
+        random_state=seed,
+        init="spectral" if n_points >= SPECTRAL_MIN_POINTS else "random",
+        force_approximation_algorithm=force_approximation,
+        n_jobs=1,
+    )
+
+
+def project(points: np.ndarray, method: str = "umap", dims: int = 2, seed: int = 0, n_neighbors: int = DEFAULT_N_NEIGHBORS) -> Projection:
+    """Project (N, H) vectors to (N, dims): UMAP (cosine, seeded, so repeatable) or PCA."""
+    method, dims, seed = check_method(method), check_dims(dims), check_seed(seed)
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[0] == 0:
+        raise UserInputError("There are no points to project.")
+    if not np.isfinite(points).all():
+        raise UserInputError("The vectors contain NaN or infinite values; they cannot be projected.")
+    n = points.shape[0]
+    notices: list[str] = []
+    started = time.perf_counter()
+    if method == "umap" and n < MIN_UMAP_POINTS:
+        notices.append(f"UMAP needs at least {MIN_UMAP_POINTS} points; with {n} the projection is PCA instead.")
+        method = "pca"
+    used_neighbors: int | None = None
+    if method == "umap":
+        used_neighbors = max(2, min(int(n_neighbors), n - 1))
+        if used_neighbors < n_neighbors:
+            notices.append(f"Only {n} points: UMAP used {used_neighbors} neighbours instead of {n_neighbors}.")
+        model = _umap_model(n, dims, seed, used_neighbors)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # n_jobs/random_state and small-graph warnings: expected here
+            coords = np.asarray(model.fit_transform(points), dtype=np.float32)
+        if not np.isfinite(coords).all():
+            notices.append("UMAP did not converge on these points; the projection is PCA instead.")
+            method, used_neighbors = "pca", None
+    if method == "pca":
+        coords = pca(points, dims)
+    return Projection(
+        coords=coords,
+        method=method,
+        dims=dims,
+        seed=seed,
+        n_neighbors=used_neighbors,
+        seconds=time.perf_counter() - started,
+        notices=tuple(notices),
+    )
+
+
+def warm_up_umap(dim: int = 32, seed: int = 0) -> float:
+    """Compile UMAP's numba code: the exact small-n path and the NN-descent path (used from 4,096 points).
+
+    Returns the seconds it took. Cheap on small data: the NN-descent path is forced on 64 points.
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(64, dim)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _umap_model(64, 2, seed, 10).fit_transform(data)
+        _umap_model(64, 2, seed, 10, force_approximation=True).fit_transform(data)
+        small = data[:8]
+        _umap_model(8, 3, seed, 5).fit_transform(small)
+    return time.perf_counter() - started
+
+
+def warmup_enabled() -> bool:
+    """False when ``XLM_EXPLORER_WARMUP`` is 0/false/no/off (the tests set it to 0)."""
+    return os.environ.get(ENV_WARMUP, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_umap_warmup() -> threading.Thread | None:
+    """Start :func:`warm_up_umap` in a daemon thread, unless disabled or one is already running."""
+    if not warmup_enabled():
+        return None
+    for thread in threading.enumerate():
+        if thread.name == WARMUP_THREAD_NAME:
+            return thread
+
+    def run() -> None:
+        try:
+            log.info("UMAP warm-up finished in %.1f s", warm_up_umap())
+        except Exception:  # a failed warm-up only means the first request compiles
+            log.warning("UMAP warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name=WARMUP_THREAD_NAME, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,289 @@
+"""Views of the embedding explorer: projection scatter plots, alignment-by-layer charts, tables, exports."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from ..analysis.alignment import AlignmentMetrics, Neighbour
+from ..analysis.embeddings import EmbeddingSet, ModelExploration
+
+LANGUAGE_PALETTE = qualitative.Dark24 + qualitative.Light24
+MODEL_SYMBOLS = {"en-2048": "circle", "100-1280": "diamond"}
+MODEL_SYMBOLS_FALLBACK = ("square", "cross", "x")
+HOVER_TEXT_CHARS = 120
+POINT_COLUMNS = ["model", "layer", "method", "index", "id", "lang", "text", "x", "y", "z"]
+METRIC_COLUMNS = ["model", "pooling", "centered", "layer", "metric", "lang", "value"]
+NEIGHBOUR_COLUMNS = ["rank", "cosine", "id", "lang", "text"]
+
+
+def language_colours(langs: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per language, in first-seen order."""
+    return {lang: LANGUAGE_PALETTE[i % len(LANGUAGE_PALETTE)] for i, lang in enumerate(dict.fromkeys(langs))}
+
+
+def _hover_label(text: str) -> str:
+    """User text made safe for plotly's hover (which renders a subset of HTML): cut, then escaped."""
+    short = text if len(text) <= HOVER_TEXT_CHARS else text[: HOVER_TEXT_CHARS - 1] + "…"
+    return html.escape(short)
+
+
+def _model_symbol(model: str, index: int) -> str:
+    return MODEL_SYMBOLS.get(model, MODEL_SYMBOLS_FALLBACK[index % len(MODEL_SYMBOLS_FALLBACK)])
+
+
+def make_projection_figure(explorations: Sequence[ModelExploration], join_translations: bool = False) -> go.Figure:
+    """One scatter panel per (model, layer): rows are models, columns layers.
+
+    Colour = language, marker symbol = model; hover shows text, language, id. With ``join_translations``
+    a thin grey line joins the rows sharing an item id. Each model's panels have their own axes: two
+    models' coordinates come from different projections and are not comparable.
+    """
+    explorations = [e for e in explorations if e.panels]
+    if not explorations:
+        return go.Figure()
+    dims = explorations[0].panels[0].projection.dims
+    n_cols = max(len(e.panels) for e in explorations)
+    titles = []
+    for exploration in explorations:
+        for col in range(n_cols):
+            if col < len(exploration.panels):
+                panel = exploration.panels[col]
+                titles.append(f"{exploration.model} · layer {panel.layer} · {panel.projection.method.upper()}")
+            else:
+                titles.append("")
+    cell = {"type": "scene"} if dims == 3 else {"type": "xy"}
+    fig = make_subplots(
+        rows=len(explorations),
+        cols=n_cols,
+        subplot_titles=titles,
+        specs=[[dict(cell) for _ in range(n_cols)] for _ in explorations],
+        horizontal_spacing=0.04 if dims == 2 else 0.01,
+        vertical_spacing=0.08,
+    )
+    all_langs = [lang for e in explorations for lang in e.embeddings.langs]
+    colours = language_colours(all_langs)
+    shown_legend: set[str] = set()
+    for row, exploration in enumerate(explorations, start=1):
+        emb = exploration.embeddings
+        symbol = _model_symbol(exploration.model, row - 1)
+        hover = [_hover_label(t) for t in emb.texts]
+        for col, panel in enumerate(exploration.panels, start=1):
+            coords = panel.projection.coords
+            if join_translations:
+                fig.add_trace(_translation_lines(emb, coords, dims), row=row, col=col)
+            for lang in dict.fromkeys(emb.langs):
+                rows = [i for i, code in enumerate(emb.langs) if code == lang]
+                customdata = [[hover[i], emb.langs[i], html.escape(emb.item_ids[i]), i] for i in rows]
+                common = dict(
+                    name=lang,
+                    legendgroup=lang,
+                    showlegend=lang not in shown_legend,
+                    customdata=customdata,
+                    hovertemplate=(
+                        "%{customdata[0]}<br>lang %{customdata[1]} · id %{customdata[2]} · #%{customdata[3]}"
+                        f"<extra>{html.escape(exploration.model)} L{panel.layer}</extra>"
+                    ),
+                    mode="markers",
+                )
+                marker = dict(color=colours[lang], symbol=symbol, size=7 if dims == 2 else 4, opacity=0.85)
+                if dims == 3:
+                    trace = go.Scatter3d(x=coords[rows, 0], y=coords[rows, 1], z=coords[rows, 2], marker=marker, **common)
+                else:
+                    trace = go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], marker=marker, **common)
+                fig.add_trace(trace, row=row, col=col)
+                shown_legend.add(lang)
+    if len(explorations) > 1:
+        models = ", ".join(f"{e.model} = {_model_symbol(e.model, i)}" for i, e in enumerate(explorations))
+        title = f"Colour = language, symbol = model ({models})"
+    else:
+        title = f"{explorations[0].model}: colour = language"
+    fig.update_layout(
+        title=title,
+        height=min(2400, 140 + 420 * len(explorations)),
+        margin=dict(l=10, r=10, t=80, b=10),
+        legend_title_text="language",
+        hoverlabel=dict(align="left"),
+    )
+    if dims == 2:
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False)
+    return fig
+
+
+def _translation_lines(emb: EmbeddingSet, coords, dims: int) -> go.BaseTraceType:
+    """One trace of line segments joining each item's rows (None breaks the line between items)."""
+    groups: dict[str, list[int]] = {}
+    for i, item_id in enumerate(emb.item_ids):
+        groups.setdefault(item_id, []).append(i)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    zs: list[float | None] = []
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        for i in rows:
+            xs.append(float(coords[i, 0]))
+            ys.append(float(coords[i, 1]))
+            zs.append(float(coords[i, 2]) if dims == 3 else None)
+        xs.append(None)
+        ys.append(None)
+        zs.append(None)
+    line = dict(color="rgba(120,120,120,0.35)", width=1)
+    if dims == 3:
+        return go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=line, hoverinfo="skip", showlegend=False, name="translations")
+    return go.Scattergl(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", showlegend=False, name="translations")
+
+
+def make_alignment_figure(metrics: Sequence[AlignmentMetrics]) -> go.Figure:
+    """Per model, a line chart over layers: P@1 of each language -> reference (thin), their mean (thick),
+    the mean over all language pairs (dashed), language separability (dotted red) and chance levels."""
+    metrics = list(metrics)
+    if not metrics:
+        return go.Figure()
+    fig = make_subplots(
+        rows=1,
+        cols=len(metrics),
+        subplot_titles=[
+            f"{m.model}: {m.pooling} pooling{', centred' if m.centered else ''}" for m in metrics
+        ],
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+    )
+    colours = language_colours([lang for m in metrics for lang in m.p_at_1])
+    shown: set[str] = set()
+    for col, m in enumerate(metrics, start=1):
+        layers = list(m.layers)
+        for lang, values in m.p_at_1.items():
+            fig.add_trace(
+                go.Scatter(
+                    x=layers, y=list(values), mode="lines", name=f"{lang} → {m.reference}", legendgroup=lang,
+                    showlegend=lang not in shown, line=dict(color=colours[lang], width=1), opacity=0.6,
+                    hovertemplate=f"{lang} → {m.reference}, layer %{{x}}: P@1 %{{y:.3f}}<extra>{m.model}</extra>",
+                ),
+                row=1, col=col,
+            )
+            shown.add(lang)
+        lines = [
+            ("mean_vs_reference", f"mean P@1 → {m.reference}", m.mean_vs_reference, dict(color="black", width=4)),
+            ("mean_all_pairs", "mean P@1, all pairs", m.mean_all_pairs, dict(color="black", width=2, dash="dash")),
+            ("separability", "language separability", m.separability, dict(color="#d62728", width=3, dash="dot")),
+        ]
+        for group, name, values, line in lines:
+            fig.add_trace(
+                go.Scatter(
+                    x=layers, y=list(values), mode="lines+markers", name=name, legendgroup=group,
+                    showlegend=group not in shown, line=line,
+                    hovertemplate=f"{name}, layer %{{x}}: %{{y:.3f}}<extra>{m.model}</extra>",
+                ),
+                row=1, col=col,
+            )
+            shown.add(group)
+        for name, level, colour in (
+            ("chance P@1", m.chance_retrieval, "grey"),
+            ("chance separability", m.chance_separability, "#d62728"),
+        ):
+            if level is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        x=[layers[0], layers[-1]], y=[level, level], mode="lines", name=name, legendgroup=name,
+                        showlegend=name not in shown, line=dict(color=colour, width=1, dash="dot"), opacity=0.6,
+                        hovertemplate=f"{name}: %{{y:.3f}}<extra></extra>",
+                    ),
+                    row=1, col=col,
+                )
+                shown.add(name)
+        fig.update_xaxes(title_text="layer (0 = embeddings)", dtick=1, row=1, col=col)
+    fig.update_yaxes(title_text="P@1 / accuracy", range=[-0.02, 1.02], row=1, col=1)
+    fig.update_layout(
+        title="Where do languages align? Translation retrieval P@1 and language separability by layer",
+        height=460,
+        margin=dict(l=10, r=10, t=80, b=10),
+    )
+    return fig
+
+
+def make_points_table(explorations: Sequence[ModelExploration]) -> pd.DataFrame:
+    """One row per (model, layer, point): coordinates with id, language and text (z empty in 2D)."""
+    rows = []
+    for exploration in explorations:
+        emb = exploration.embeddings
+        for panel in exploration.panels:
+            coords = panel.projection.coords
+            for i in range(len(emb)):
+                z = float(coords[i, 2]) if panel.projection.dims == 3 else None
+                rows.append(
+                    (exploration.model, panel.layer, panel.projection.method, i, emb.item_ids[i], emb.langs[i],
+                     emb.texts[i], float(coords[i, 0]), float(coords[i, 1]), z)
+                )
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+def make_metrics_table(metrics: Sequence[AlignmentMetrics]) -> pd.DataFrame:
+    """Long format: (model, pooling, centered, layer, metric, lang, value); lang is empty for summary metrics."""
+    rows = []
+    for m in metrics:
+        for index, layer in enumerate(m.layers):
+            for lang, values in m.p_at_1.items():
+                rows.append((m.model, m.pooling, m.centered, layer, f"p_at_1_to_{m.reference}", lang, values[index]))
+            rows.append((m.model, m.pooling, m.centered, layer, f"mean_p_at_1_to_{m.reference}", "", m.mean_vs_reference[index]))
+            rows.append((m.model, m.pooling, m.centered, layer, "mean_p_at_1_all_pairs", "", m.mean_all_pairs[index]))
+            rows.append((m.model, m.pooling, m.centered, layer, "language_separability", "", m.separability[index]))
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def make_metrics_summary(metrics: Sequence[AlignmentMetrics]) -> pd.DataFrame:
+    """Wide, for reading: one row per (model, layer) with the summary metrics rounded to 3 digits."""
+    rows = []
+    for m in metrics:
+        for index, layer in enumerate(m.layers):
+            rows.append(
+                {
+                    "model": m.model,
+                    "layer": layer,
+                    f"P@1 → {m.reference} (mean)": _round(m.mean_vs_reference[index]),
+                    "P@1 all pairs (mean)": _round(m.mean_all_pairs[index]),
+                    "language separability": _round(m.separability[index]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def make_neighbours_table(embeddings: EmbeddingSet, neighbours: Sequence[Neighbour]) -> pd.DataFrame:
+    """Nearest neighbours, best first: rank, cosine, id, language, text."""
+    rows = [
+        (rank, round(n.cosine, 4), embeddings.item_ids[n.index], embeddings.langs[n.index], embeddings.texts[n.index])
+        for rank, n in enumerate(neighbours, start=1)
+    ]
+    return pd.DataFrame(rows, columns=NEIGHBOUR_COLUMNS)
+
+
+def make_summary_html(explorations: Sequence[ModelExploration], dataset_name: str) -> str:
+    """A short, escaped sentence per model: rows, tokens, best layer."""
+    parts = []
+    for e in explorations:
+        best = e.metrics.best_layer()
+        best_text = ""
+        if best is not None:
+            value = e.metrics.mean_vs_reference[best]
+            best_text = f"; best translation retrieval at layer {best} (mean P@1 → {html.escape(e.metrics.reference)} {value:.2f})"
+        parts.append(
+            f"<li><b>{html.escape(e.model)}</b>: {len(e.embeddings)} texts, {e.embeddings.total_tokens:,} tokens, "
+            f"{e.embeddings.n_layers} layers{best_text}</li>"
+        )
+    return f'<div class="xlm-embeddings-summary"><p>Data: {html.escape(dataset_name)}</p><ul>{"".join(parts)}</ul></div>'
+
+
+def payload_json(payload: dict) -> str:
+    """The API payload as pretty JSON text (for the download)."""
+    return json.dumps(payload, ensure_ascii=False, indent=1)
