@@ -70,25 +70,24 @@ def _tick_positions(n_tokens: int) -> list[int]:
 def make_head_heatmap(result: AttentionResult, layer: int, head: int) -> go.Figure:
     """Heatmap of one head: rows = query tokens (top to bottom), columns = key tokens; readable to 512 tokens.
 
-    The axes are token positions (so repeated tokens stay apart), labelled with the tokens.
+    Axis categories are ``token ·position`` (unique, so repeated tokens stay apart); beyond 64 tokens only
+    every k-th is labelled, and hovering names both tokens.
     """
     matrix = result.head(layer, head)  # (T, T)
     layer, head = int(layer), int(head)
     n = result.n_tokens
     labels = [f"{plotly_text(token)} ·{i}" for i, token in enumerate(result.display_tokens)]
-    ticks = _tick_positions(n)
-    hover = np.array(labels, dtype=object)
+    ticks = [labels[i] for i in _tick_positions(n)]
     fig = go.Figure(
         go.Heatmap(
             z=np.round(matrix.astype(np.float64), 4),
-            x=list(range(n)),
-            y=list(range(n)),
-            customdata=np.stack(np.broadcast_arrays(hover[None, :], hover[:, None]), axis=-1),
+            x=labels,
+            y=labels,
             colorscale=MODEL_COLOURSCALE,
             zmin=0.0,
             zmax=float(max(1e-6, matrix.max())),
             colorbar=dict(title="attention"),
-            hovertemplate="query %{customdata[1]}<br>key %{customdata[0]}<br>attention %{z:.4f}<extra></extra>",
+            hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>",
         )
     )
     if result.sentence_b_start is not None:
@@ -100,15 +99,19 @@ def make_head_heatmap(result: AttentionResult, layer: int, head: int) -> go.Figu
         title=f"{result.model}: layer {layer}, head {head} ({n} tokens)",
         height=size,
         margin=dict(l=10, r=10, t=60, b=10),
-        xaxis=dict(
-            title="key (attended to)", tickmode="array", tickvals=ticks, ticktext=[labels[i] for i in ticks],
-            tickangle=-60, side="top", constrain="domain",
-        ),
-        yaxis=dict(
-            title="query (attending)", tickmode="array", tickvals=ticks, ticktext=[labels[i] for i in ticks],
-            autorange="reversed", scaleanchor="x", constrain="domain",
-        ),
+        xaxis=dict(title="key (attended to)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
+                   tickangle=-60, side="top", constrain="domain"),
+        yaxis=dict(title="query (attending)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
+                   autorange="reversed", scaleanchor="x", constrain="domain"),
     )
+    return fig
+
+
+def make_message_figure(message: str) -> go.Figure:
+    """An empty figure that says why there is nothing to draw."""
+    fig = go.Figure()
+    fig.add_annotation(text=plotly_text(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(height=200, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
 
