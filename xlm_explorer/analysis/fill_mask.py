@@ -8,6 +8,7 @@ present, in one forward pass (independent marginals, not a joint fill).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +61,8 @@ class FillMaskResult:
     notices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tokens"] = list(self.tokens)
-        data["input_ids"] = list(self.input_ids)
-        return data
+        """Plain JSON types only (lists, not tuples): what the API returns."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def check_top_k(top_k: object) -> int:

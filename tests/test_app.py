@@ -1,0 +1,107 @@
+"""The app shell: CLI, build, and the fill_mask API end to end through gradio_client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client.exceptions import AppError
+
+import app as app_module
+from xlm_explorer.models import ENV_MODELS
+from xlm_explorer.ui.app import build_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cli_sources_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_MODELS, "en-2048=/env/en")
+    args = app_module.parse_args(["--model", "100-1280=/cli/multi", "--device", "cpu", "--dtype", "bfloat16"])
+    manager = app_module.make_manager(args)
+    assert manager.sources == {"en-2048": "/env/en", "100-1280": "/cli/multi"}
+    assert manager.dtype_name == "bfloat16" and not manager.is_loaded("en-2048")
+
+
+def test_cli_defaults_suit_a_laptop_and_a_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYSTEM", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    args = app_module.parse_args([])
+    assert (args.host, args.port, args.share, args.preload, args.device) == ("127.0.0.1", 7860, False, False, "auto")
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert app_module.parse_args([]).host == "0.0.0.0"
+
+
+def test_tiny_demo_builds_checkpoints_and_says_so(tmp_path: Path) -> None:
+    args = app_module.parse_args(["--tiny-demo", "--tiny-dir", str(tmp_path), "--device", "cpu"])
+    manager = app_module.make_manager(args)
+    assert manager.tiny_demo and all(str(tmp_path) in manager.source_name(k) for k in manager.keys)
+    assert manager.get("100-1280").n_layers == 3
+    demo = build_demo(manager)
+    html_values = [b.value for b in demo.blocks.values() if isinstance(b, gr.HTML)]
+    assert any("meaningless" in str(v) for v in html_values)
+
+
+def test_importing_app_loads_nothing_heavy() -> None:
+    code = "import sys, app; print(int('torch' in sys.modules), int('gradio' in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "0"]
+
+
+def test_analysis_layer_does_not_import_gradio_or_plotly() -> None:
+    modules = sorted(p.stem for p in (ROOT / "xlm_explorer" / "analysis").glob("*.py") if p.stem != "__init__")
+    imports = "; ".join(f"import xlm_explorer.analysis.{m}" for m in modules)
+    code = f"import sys; {imports}; print(sorted(m for m in ('gradio', 'plotly') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_demo_builds_without_loading_models(fresh_manager) -> None:
+    demo = build_demo(fresh_manager)
+    assert isinstance(demo, gr.Blocks)
+    assert not any(fresh_manager.is_loaded(k) for k in fresh_manager.keys)
+    api_names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert "fill_mask" in api_names
+
+
+def test_fill_mask_api_end_to_end(client) -> None:
+    data = client.predict("The cat sat on the [MASK].", "both", "en", 5, api_name="/fill_mask")
+    assert [r["model"] for r in data["results"]] == ["en-2048", "100-1280"]
+    assert data["errors"] == {}
+    for result in data["results"]:
+        (mask,) = result["masks"]
+        assert len(mask["predictions"]) == 5
+        probs = [p["probability"] for p in mask["predictions"]]
+        assert probs == sorted(probs, reverse=True)
+        assert result["tokens"][mask["position"]] == "<special1>"
+
+
+def test_fill_mask_api_single_model_and_language(client) -> None:
+    data = client.predict("Le chat est sur le [MASK].", "100-1280", "fr", 3, api_name="/fill_mask")
+    (result,) = data["results"]
+    assert result["model"] == "100-1280" and result["lang"] == "fr"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("", "both", "en", 5), "empty"),
+        (("No mask here.", "both", "en", 5), "No mask found"),
+        (("A [MASK].", "gpt2", "en", 5), "gpt2"),
+        (("A [MASK].", "100-1280", "xx", 5), "xx"),
+        (("A [MASK].", "100-1280", "en", 500), "maximum value 50"),
+    ],
+)
+def test_fill_mask_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(client, args, message: str) -> None:
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/fill_mask")
+    assert message in str(info.value) and "Traceback" not in str(info.value)
+    assert client.predict("A [MASK].", "en-2048", "en", 1, api_name="/fill_mask")["results"]
+
+
+def test_model_info_api(client) -> None:
+    markdown, facts = client.predict(api_name="/model_info_100_1280")
+    assert facts["layers"] == 3 and "CC-BY-NC-4.0" in markdown
