@@ -98,8 +98,8 @@ def summarise_tokenization(loaded: "LoadedModel", text: str, lang: str = "en") -
     """Tokenize ``text`` as ``loaded`` does (language-aware; en-2048 always reads English)."""
     lang = lang if loaded.spec.multilingual else "en"
     encoding = encode_text(loaded, text, lang)
-    special = loaded.special_ids - {loaded.mask_token_id}
     unk = loaded.tokenizer.unk_token_id
+    special = loaded.special_ids - {loaded.mask_token_id, unk}
     words: list[WordPieces] = []
     current: list[str] = []
     n_pieces = n_unknown = 0
