@@ -71,7 +71,8 @@ def check_seed(seed: object) -> int:
 
 
 def pca(points: np.ndarray, dims: int) -> np.ndarray:
-    """(N, H) -> (N, dims) principal-component coordinates; missing components (N or H too small) are 0.
+    """(N, H) -> (N, dims) principal-component coordinates; missing components (N or H too small, or no
+    variance left) are 0.
 
     Deterministic: full SVD, with each component's sign fixed so its largest loading is positive.
     """
@@ -81,7 +82,7 @@ def pca(points: np.ndarray, dims: int) -> np.ndarray:
     if points.shape[0] < 2:
         return coords
     u, s, vt = np.linalg.svd(centered, full_matrices=False)
-    k = min(dims, len(s))
+    k = min(dims, int(np.sum(s > s[0] * 1e-6)) if s[0] > 0 else 0)  # numerically zero components stay 0
     for c in range(k):
         sign = 1.0 if vt[c, np.argmax(np.abs(vt[c]))] >= 0 else -1.0
         coords[:, c] = (u[:, c] * s[c] * sign).astype(np.float32)
