@@ -1,0 +1,400 @@
+"""Playwright helpers for the real-browser tests: Debian's chromium, offline, every request recorded.
+
+Never downloads a browser (no ``playwright install``): the tests drive ``/usr/bin/chromium`` and skip
+with a clear reason when it is missing. The page may talk to 127.0.0.1 only; anything else is recorded
+(and aborted) so a test can assert that the app loads nothing from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("XLM_EXPLORER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
+SCREENSHOTS_DIR = REPO_ROOT / "docs" / "screenshots"
+ENV_SCREENSHOTS = "XLM_EXPLORER_SCREENSHOTS"
+LOCAL_HOSTS = frozenset({"127.0.0.1"})
+#: Schemes that never leave the machine (inline documents, blobs, data URLs).
+LOCAL_SCHEMES = frozenset({"data", "blob", "about", "javascript"})
+
+#: A page-side probe for injected markup: set by every XSS payload the tests use.
+XSS_FLAG = "__xlm_xss"
+
+
+def require_chromium() -> Path:
+    """The chromium binary, or skip the calling test with the reason."""
+    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium; tests/run.sh installs it as root); browser tests skipped")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install -r requirements-dev.txt)")
+    return CHROMIUM
+
+
+def free_port(start: int = 7874, stop: int = 7880) -> int:
+    """A free port on 127.0.0.1, preferring this suite's range, else any the OS gives."""
+    for port in list(range(start, stop)) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def is_local(url: str) -> bool:
+    """True when ``url`` stays on this machine (127.0.0.1, or an inline scheme)."""
+    parts = urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+@dataclass
+class BrowserSession:
+    """One headless chromium context: the page, every request URL, dialogs, console errors."""
+
+    page: Any
+    context: Any
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    #: Gradio API requests in flight (the heartbeat stream excluded) and how many ever started
+    inflight: set[Any] = field(default_factory=set)
+    api_started: int = 0
+
+    def _on_request(self, request: Any) -> None:
+        self.requests.append(request.url)
+        if "/gradio_api/" in request.url and "/heartbeat" not in request.url:
+            self.inflight.add(request)
+            self.api_started += 1
+
+    def _on_done(self, request: Any) -> None:
+        self.inflight.discard(request)
+
+    def outside_requests(self) -> list[str]:
+        return [url for url in self.requests if not is_local(url)]
+
+    def assert_all_local(self) -> None:
+        outside = self.outside_requests()
+        assert not outside, f"the page requested {len(outside)} URL(s) outside 127.0.0.1: {outside[:10]}"
+        assert self.requests, "no request was recorded at all (recording broken?)"
+
+    def screenshot(self, name: str) -> Path:
+        """A screenshot under test-artifacts/ (git-ignored)."""
+        ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS_DIR / f"{safe_name(name)}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "page"
+
+
+@contextmanager
+def browser_session(viewport: tuple[int, int] = (1280, 900)) -> Iterator[BrowserSession]:
+    """Headless Debian chromium in a new temporary profile; requests outside 127.0.0.1 are recorded and aborted."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="xlm-chromium-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=str(executable),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": viewport[0], "height": viewport[1]},
+                accept_downloads=True,
+                service_workers="block",
+            )
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                session = BrowserSession(page=page, context=context)
+
+                def route(route: Any) -> None:
+                    url = route.request.url
+                    if is_local(url):
+                        route.continue_()
+                    else:
+                        session.blocked.append(url)
+                        route.abort()
+
+                context.on("request", session._on_request)
+                context.on("requestfinished", session._on_done)
+                context.on("requestfailed", session._on_done)
+                context.route("**/*", route)
+                page.on("dialog", lambda dialog: (session.dialogs.append(dialog.message), dialog.dismiss()))
+                page.on("console", lambda msg: session.console_errors.append(msg.text) if msg.type == "error" else None)
+                yield session
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------- the Gradio page
+
+#: JavaScript: what a person would see in an element (plots with traces, filled tables, bertviz, files).
+OBSERVE_JS = """
+(root) => {
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  const plots = Array.from(root.querySelectorAll('.js-plotly-plot')).filter(visible);
+  const traces = plots.map((p) => (p.data || []).length);
+  const tableRows = Array.from(root.querySelectorAll('.table-container')).filter(visible).map((t) => {
+    const rows = new Set(Array.from(t.querySelectorAll('[data-testid^="cell-"]'))
+      .map((c) => c.getAttribute('data-testid').split('-')[1]));
+    return rows.size;
+  });
+  const iframes = Array.from(root.querySelectorAll('iframe')).filter(visible).length;
+  const files = Array.from(root.querySelectorAll('a[download], a[href*="gradio_api/file="]')).filter(visible)
+    .map((a) => a.getAttribute('href'));
+  const errors = Array.from(document.querySelectorAll('.toast-body.error, [data-testid="toast-body"].error'))
+    .map((e) => e.innerText);
+  return {plots: plots.length, traces, tableRows, iframes, files, errors,
+          text: root.innerText.slice(0, 4000)};
+}
+"""
+
+#: JavaScript, run inside a frame: the SVG text of a bertviz drawing.
+BERTVIZ_TEXT_JS = """
+() => Array.from(document.querySelectorAll('svg text')).map((t) => t.textContent).filter((s) => s && s.trim())
+"""
+
+
+def open_app(session: BrowserSession, url: str, timeout_ms: int = 60_000) -> list[str]:
+    """Load the app and return its top-level tab names (discovered from the page)."""
+    session.page.goto(url, wait_until="domcontentloaded")
+    session.page.wait_for_selector("button[role=tab]", timeout=timeout_ms)
+    return tab_names(session)
+
+
+_counter = iter(range(1, 10**9))
+
+
+def _tag(session: BrowserSession, handle_js: str, arg: Any = None) -> Any | None:
+    """Run ``handle_js`` (returns an element or null), mark the element, and return a locator for it."""
+    mark = f"x{next(_counter)}"
+    found = session.page.evaluate(
+        f"([arg, mark]) => {{ const el = ({handle_js})(arg); if (!el) return false;"
+        " el.setAttribute('data-xlm-mark', mark); return true; }",
+        [arg, mark],
+    )
+    return session.page.locator(f'[data-xlm-mark="{mark}"]') if found else None
+
+
+def tab_names(session: BrowserSession, panel: Any | None = None) -> list[str]:
+    """Names of the tabs at the top level of the page, or of the first tab set inside ``panel``."""
+    root = panel if panel is not None else session.page
+    tabs = root.locator(".tabs").first
+    if not tabs.count():
+        return []
+    buttons = tabs.locator("[role=tablist]").first.locator("button[role=tab]")
+    return [buttons.nth(i).inner_text().strip() for i in range(buttons.count())]
+
+
+def select_tab(session: BrowserSession, name: str, panel: Any | None = None) -> Any:
+    """Click the tab ``name`` (top level, or in the first tab set inside ``panel``); return its panel."""
+    root = panel if panel is not None else session.page
+    tabs = root.locator(".tabs").first
+    tabs.locator("[role=tablist]").first.get_by_role("tab", name=name, exact=True).click()
+    tabs_mark = f"t{next(_counter)}"
+    tabs.evaluate("(el, mark) => el.setAttribute('data-xlm-tabs', mark)", tabs_mark)
+    js = """(mark) => {
+        const tabs = document.querySelector(`[data-xlm-tabs="${mark}"]`);
+        const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+        return Array.from(tabs.querySelectorAll('[role=tabpanel]'))
+          .find((p) => p.parentElement.closest('.tabs') === tabs && visible(p)) || null; }"""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        located = _tag(session, js, tabs_mark)
+        if located is not None:
+            return located
+        session.page.wait_for_timeout(200)
+    raise AssertionError(f"the panel of tab {name!r} did not show")
+
+
+_OWN = "(el) => el.closest('[role=tabpanel]') === panel"
+
+
+def own_element(session: BrowserSession, panel: Any, selectors: list[str]) -> Any | None:
+    """The first visible element matching one of ``selectors`` that belongs to ``panel`` itself (not to a
+    tab nested in it)."""
+    mark = panel.get_attribute("data-xlm-mark")
+    js = f"""([mark, selectors]) => {{
+        const panel = document.querySelector(`[data-xlm-mark="${{mark}}"]`);
+        const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+        for (const selector of selectors) {{
+          const el = Array.from(panel.querySelectorAll(selector))
+            .find((e) => ({_OWN})(e) && visible(e) && !e.disabled && e.getAttribute('role') !== 'tab');
+          if (el) return el;
+        }}
+        return null; }}"""
+    return _tag(session, js, [mark, selectors])
+
+
+def first_example(session: BrowserSession, panel: Any) -> Any | None:
+    """The first clickable example (``gr.Examples``) of the panel itself, or None."""
+    return own_element(session, panel, ['[data-testid="dataset-cell-0-0"]', "button.gallery-item", ".gallery-item"])
+
+
+def main_button(session: BrowserSession, panel: Any) -> Any | None:
+    """The panel's own main button: its first visible primary button, else None."""
+    return own_element(session, panel, ["button.primary"])
+
+
+def any_button(session: BrowserSession, panel: Any) -> Any | None:
+    return own_element(session, panel, ["button.primary", "button.secondary", "button.lg"])
+
+
+def observe(panel: Any) -> dict[str, Any]:
+    return panel.evaluate(OBSERVE_JS)
+
+
+def wait_idle(session: BrowserSession, started_before: int | None = None, timeout_s: float = 60.0) -> None:
+    """Wait until the app's API calls are over: one started after ``started_before`` (when given; at most
+    5 s are given for it to start), none is in flight, no progress bar shows, and that for a second."""
+    page = session.page
+    begin = time.monotonic()
+    deadline = begin + timeout_s
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(150)
+        started = started_before is None or session.api_started > started_before or time.monotonic() - begin > 5
+        busy = bool(session.inflight) or page.evaluate(
+            "() => !!document.querySelector('.progress-text, .eta-bar, .wrap.pending, .wrap.generating')"
+        )
+        if busy or not started:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 1.0:
+            return
+    raise AssertionError(f"the page was still busy after {timeout_s:.0f} s: {[r.url for r in session.inflight][:5]}")
+
+
+def error_toasts(session: BrowserSession) -> list[str]:
+    return session.page.evaluate(
+        "() => Array.from(document.querySelectorAll('.toast-body.error, [data-testid=\"toast-body\"].error'))"
+        ".map((e) => e.innerText)"
+    )
+
+
+def all_toasts(session: BrowserSession) -> list[str]:
+    return session.page.evaluate(
+        "() => Array.from(document.querySelectorAll('.toast-body, [data-testid=\"toast-body\"]')).map((e) => e.innerText)"
+    )
+
+
+def bertviz_tokens(session: BrowserSession) -> list[str]:
+    """SVG token text drawn by bertviz inside any (sandboxed) iframe of the page."""
+    texts: list[str] = []
+    for frame in session.page.frames:
+        if frame is session.page.main_frame:
+            continue
+        try:
+            texts += frame.evaluate(BERTVIZ_TEXT_JS)
+        except Exception:  # a frame that went away while we looked
+            continue
+    return texts
+
+
+def xss_fired(session: BrowserSession) -> list[str]:
+    """Frames where an XSS payload ran (it sets ``window.__xlm_xss``), plus any dialog that opened."""
+    fired = [f"dialog: {message}" for message in session.dialogs]
+    for frame in session.page.frames:
+        try:
+            if frame.evaluate(f"() => typeof window.{XSS_FLAG} !== 'undefined'"):
+                fired.append(f"frame {frame.url[:80]}")
+        except Exception:
+            continue
+    return fired
+
+
+def injected_elements(session: BrowserSession, marker: str = "xlmxss") -> list[str]:
+    """Elements (in any frame) whose id starts with ``marker``: only parsed payload markup can create them."""
+    found: list[str] = []
+    for frame in session.page.frames:
+        try:
+            found += frame.evaluate(
+                "(marker) => Array.from(document.querySelectorAll(`[id^=\"${marker}\"]`)).map((el) => el.outerHTML.slice(0, 200))",
+                marker,
+            )
+        except Exception:
+            continue
+    return found
+
+
+TOAST_RECORDER_JS = """
+() => {
+  if (window.__xlm_toasts) return;
+  window.__xlm_toasts = [];
+  const seen = new WeakSet();
+  const grab = () => document.querySelectorAll('[data-testid="toast-body"], .toast-body').forEach((el) => {
+    if (!seen.has(el)) { seen.add(el); window.__xlm_toasts.push(el.className + ' :: ' + el.innerText); }
+  });
+  new MutationObserver(grab).observe(document.body, {childList: true, subtree: true});
+  grab();
+}
+"""
+
+
+def record_toasts(session: BrowserSession) -> None:
+    """Keep every toast (info, warning, error) that appears from now on in ``window.__xlm_toasts``."""
+    session.page.evaluate(TOAST_RECORDER_JS)
+
+
+def recorded_toasts(session: BrowserSession) -> list[str]:
+    return session.page.evaluate("() => window.__xlm_toasts || []")
+
+
+def clear_toasts(session: BrowserSession) -> None:
+    """Close the visible toasts and forget the recorded ones."""
+    session.page.evaluate(
+        "() => { document.querySelectorAll('[data-testid=\"toast-close\"], .toast-close').forEach((b) => b.click());"
+        " window.__xlm_toasts = []; }"
+    )
+    session.page.wait_for_timeout(300)
+
+
+@contextmanager
+def launched_app(manager: Any, port: int | None = None) -> Iterator[str]:
+    """The whole app on 127.0.0.1 (a port in this suite's range when one is free) around ``manager``."""
+    from xlm_explorer.ui.app import build_demo, launch_kwargs
+
+    demo = build_demo(manager)
+    kwargs = launch_kwargs(host="127.0.0.1", port=port or free_port())
+    kwargs.update(prevent_thread_lock=True, quiet=True)
+    demo.launch(**kwargs)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

@@ -1,0 +1,253 @@
+"""Real-browser end-to-end tests: Debian's chromium drives the app as a person would.
+
+The tabs are discovered from the page. Per tab the test clicks its first example (when it has one), runs
+its main button and asserts what a person would see: plotly charts with traces, tables with rows, the
+bertviz drawing with token text, a download. The page may request nothing outside 127.0.0.1.
+
+Screenshots of every tab go to ``test-artifacts/`` (git-ignored); with ``XLM_EXPLORER_SCREENSHOTS=1`` the
+small PNGs in ``docs/screenshots/`` (shown in the README) are refreshed too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from browser_utils import (
+    ENV_SCREENSHOTS,
+    SCREENSHOTS_DIR,
+    BrowserSession,
+    bertviz_tokens,
+    browser_session,
+    any_button,
+    clear_toasts,
+    first_example,
+    launched_app,
+    main_button,
+    observe,
+    open_app,
+    own_element,
+    record_toasts,
+    recorded_toasts,
+    require_chromium,
+    safe_name,
+    select_tab,
+    tab_names,
+    wait_idle,
+)
+from xlm_explorer.models import ModelManager
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: The tabs the app must show (others that land later are discovered and checked generically).
+REQUIRED_TABS = ("Fill mask", "Models")
+PLACEHOLDER_TEXT = "This tab is being built."
+
+
+@pytest.fixture(scope="module")
+def browser_manager(tiny_models_env: str) -> ModelManager:
+    """A manager of this module alone: nothing is loaded when the browser arrives."""
+    from xlm_explorer.models import ENV_MODELS, resolve_sources
+
+    return ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def browser_app(browser_manager: ModelManager) -> Iterator[str]:
+    require_chromium()
+    with launched_app(browser_manager) as url:
+        yield url
+
+
+@pytest.fixture()
+def session() -> Iterator[BrowserSession]:
+    with browser_session() as browser:
+        yield browser
+
+
+# ------------------------------------------------------------------------------------------------ per-tab checks
+
+
+def check_fill_mask(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
+    assert seen["plots"] >= 1 and all(n >= 1 for n in seen["traces"]), f"no bar chart drawn: {seen['traces']}"
+    assert seen["tableRows"] and max(seen["tableRows"]) >= 1, "the prediction table stayed empty"
+    assert panel.locator("mark.xlm-fill").count() >= 1, "the completed sentence (mark.xlm-fill) is missing"
+
+
+def check_models(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
+    text = seen["text"]
+    assert "Status\tloaded" in text or "Status loaded" in text or "\nloaded\n" in text, text[-800:]
+    assert "Layers" in text and "Parameters" in text
+
+
+def check_attention(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
+    assert sum(seen["traces"]) >= 1, f"no head grid or heatmap drawn: {seen['traces']}"
+    tokens: list[str] = []
+    for _ in range(60):  # bertviz draws inside its sandboxed iframe once require.js has loaded d3 and jQuery
+        tokens = bertviz_tokens(session)
+        if tokens:
+            break
+        session.page.wait_for_timeout(250)
+    assert tokens, "the bertviz view drew no token text (its SVG is empty)"
+    assert "</s>" in tokens or "<s>" in tokens, f"bertviz tokens look wrong: {tokens[:20]}"
+
+
+def check_generic(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
+    """Any other tab: at least one thing a person can look at was drawn."""
+    drawn = {
+        "plot traces": sum(seen["traces"]),
+        "table rows": sum(seen["tableRows"]),
+        "bertviz tokens": len(bertviz_tokens(session)),
+        "files": len(seen["files"]),
+    }
+    assert any(drawn.values()), f"nothing was drawn: {drawn}"
+
+
+TAB_CHECKS: dict[str, Callable[[BrowserSession, Any, dict[str, Any]], None]] = {
+    "Fill mask": check_fill_mask,
+    "Models": check_models,
+    "Attention": check_attention,
+}
+
+
+def save_screenshots(session: BrowserSession, tab: str) -> None:
+    session.screenshot(f"tab-{tab}")
+    if os.environ.get(ENV_SCREENSHOTS) == "1":
+        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        small_png(session, SCREENSHOTS_DIR / f"{safe_name(tab.lower())}.png")
+
+
+def small_png(session: BrowserSession, path: Path, width: int = 900) -> None:
+    """A viewport screenshot scaled to ``width`` pixels, palette-reduced to keep the repository small."""
+    import io
+
+    from PIL import Image
+
+    raw = session.page.screenshot(full_page=False)
+    image = Image.open(io.BytesIO(raw)).convert("RGB")
+    image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    image.quantize(colors=128).save(path, optimize=True)
+
+
+def try_download(session: BrowserSession, panel: Any) -> Path | None:
+    """Click the panel's first visible download link and return the saved file (None when it has none)."""
+    link = own_element(session, panel, ["a[download]"])
+    if link is None:
+        return None
+    with session.page.expect_download(timeout=30_000) as info:
+        link.click()
+    return Path(info.value.path())
+
+
+def open_path(session: BrowserSession, path: tuple[str, ...]) -> Any:
+    """Select a tab (and its sub-tab) and return the innermost panel."""
+    panel = None
+    for name in path:
+        panel = select_tab(session, name, panel)
+    return panel
+
+
+def discover_units(session: BrowserSession) -> list[tuple[str, ...]]:
+    """Every runnable view: a tab with its own main button, else each of its sub-tabs."""
+    units: list[tuple[str, ...]] = []
+    for tab in tab_names(session):
+        panel = select_tab(session, tab)
+        if main_button(session, panel) is not None or first_example(session, panel) is not None:
+            units.append((tab,))
+            continue
+        subtabs = tab_names(session, panel)
+        if subtabs:
+            units += [(tab, sub) for sub in subtabs]
+        else:
+            units.append((tab,))
+    return units
+
+
+def run_unit(session: BrowserSession, path: tuple[str, ...]) -> dict[str, Any]:
+    """Open a view, run its first example and its main button, wait, and report what is on screen."""
+    panel = open_path(session, path)
+    example = first_example(session, panel)
+    if example is not None:
+        before = session.api_started
+        example.click()
+        wait_idle(session, started_before=before)
+    button = main_button(session, panel) or any_button(session, panel)
+    assert button is not None or example is not None, f"{path} has neither an example nor a button"
+    if button is not None:
+        before = session.api_started
+        button.click()
+        wait_idle(session, started_before=before, timeout_s=180)
+    session.page.wait_for_timeout(500)  # plotly and bertviz draw after the value arrives
+    seen = observe(panel)
+    seen["panel"] = panel
+    return seen
+
+
+def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, session: BrowserSession) -> None:
+    tabs = open_app(session, browser_app)
+    missing = [tab for tab in REQUIRED_TABS if tab not in tabs]
+    assert not missing, f"tabs missing from the page: {missing} (found {tabs})"
+    record_toasts(session)
+    units = discover_units(session)
+    failures: dict[str, str] = {}
+    placeholders: list[str] = []
+    downloads: dict[str, int] = {}
+    for path in units:
+        name = " / ".join(path)
+        panel = open_path(session, path)
+        if PLACEHOLDER_TEXT in panel.inner_text():
+            placeholders.append(name)
+            continue
+        clear_toasts(session)
+        try:
+            seen = run_unit(session, path)
+            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]]
+            assert not errors, f"error toast(s): {errors}"
+            TAB_CHECKS.get(name, check_generic)(session, seen["panel"], seen)
+            download = try_download(session, seen["panel"])
+            if download is not None:
+                downloads[name] = download.stat().st_size
+                assert downloads[name] > 0, "the download is empty"
+        except AssertionError as failure:
+            failures[name] = str(failure)[:1500]
+        finally:
+            save_screenshots(session, name)
+    assert not failures, f"views that did not show their results: {failures}"
+    assert downloads, f"no view offered a download after running (views: {[' / '.join(u) for u in units]})"
+    session.assert_all_local()
+    assert not session.blocked
+    assert not session.dialogs, f"dialogs opened: {session.dialogs}"
+    if placeholders:
+        pytest.xfail(f"tabs still placeholders (nothing to run yet): {placeholders}")
+
+
+def test_first_use_shows_a_loading_message(tiny_models_env: str, session: BrowserSession) -> None:
+    """A person who triggers the first load sees which model is loading (not a frozen page)."""
+    from xlm_explorer.models import ENV_MODELS, resolve_sources
+
+    cold = ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+    with launched_app(cold) as url:
+        open_app(session, url)
+        record_toasts(session)
+        panel = select_tab(session, "Models")
+        before = session.api_started
+        panel.get_by_role("button", name="Load en-2048 and read its config").click()
+        wait_idle(session, started_before=before)
+        toasts = recorded_toasts(session)
+    assert any("Loading en-2048" in toast for toast in toasts), toasts
+    assert cold.is_loaded("en-2048") and not cold.is_loaded("100-1280")
+
+
+def test_page_requests_nothing_outside_localhost(browser_app: str, session: BrowserSession) -> None:
+    tabs = open_app(session, browser_app)
+    for tab in tabs:
+        select_tab(session, tab)
+        session.page.wait_for_timeout(300)
+    session.page.wait_for_timeout(1500)  # Gradio keeps a stream open: "networkidle" never comes
+    session.assert_all_local()
+    assert not session.blocked, session.blocked
+    assert any("/gradio_api/" in url or url.rstrip("/").endswith(browser_app.rstrip("/")) for url in session.requests)
