@@ -148,8 +148,15 @@ def build_embeddings_tab(manager: ModelManager) -> None:
                 [(language_label(code), code) for code in shipped_langs], value=shipped_langs, label="Languages (shipped data)"
             )
             max_items = gr.Slider(1, 48, value=48, step=1, label="Items per language (shipped data: the first N ids)")
-            pasted = gr.Textbox(label="Pasted lines: lang<TAB>text<TAB>id", lines=6, max_lines=20, value=PASTE_EXAMPLE)
-            upload = gr.File(label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)", file_types=[".csv", ".tsv", ".txt"], type="filepath")
+            pasted = gr.Textbox(
+                label="Pasted lines: lang<TAB>text<TAB>id", lines=6, max_lines=20, value=PASTE_EXAMPLE, visible=False
+            )
+            upload = gr.File(
+                label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)",
+                file_types=[".csv", ".tsv", ".txt"],
+                type="filepath",
+                visible=False,
+            )
         with gr.Column(scale=2):
             choice = gr.Radio(MODEL_CHOICES, value="100-1280", label="Model")
             layers = gr.Dropdown(
@@ -242,6 +249,18 @@ def build_embeddings_tab(manager: ModelManager) -> None:
         outputs=[summary, scatter, alignment, metrics_table, panel_choice, point_choice, neighbours_table, downloads],
         api_visibility="private",
         queue=False,
+    )
+    def show_source_inputs(source: str) -> list[Any]:
+        shipped = source in SHIPPED_DATASETS
+        return [
+            gr.CheckboxGroup(visible=shipped),
+            gr.Slider(visible=shipped),
+            gr.Textbox(visible=source == "paste"),
+            gr.File(visible=source == "upload"),
+        ]
+
+    source.change(
+        show_source_inputs, inputs=source, outputs=[languages, max_items, pasted, upload], api_visibility="private", queue=False
     )
     join.change(redraw, inputs=[state, join], outputs=scatter, api_visibility="private", queue=False)
     gr.on(
