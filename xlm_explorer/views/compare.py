@@ -16,6 +16,8 @@ from ..analysis.compare import CompareResult, CrosslingualGrid, LogitLensResult,
 from ..analysis.similarity import LayerSimilarity
 from .fill_mask import MODEL_COLOURS
 
+CHIP_STYLE = "display:inline-block;margin:2px;padding:0 5px;border:1px solid #ccc;border-radius:4px;background:#f4f6fa;"
+
 FACT_ROWS = (
     ("layers", "Layers"),
     ("hidden_size", "Hidden size"),
@@ -34,21 +36,23 @@ def make_tokenization_html(summary: TokenizationSummary) -> str:
     split_pieces = {piece for word in summary.words if word.n_pieces > 1 for piece in word.pieces}
     chips = []
     for token, token_id in zip(summary.tokens, summary.input_ids):
-        classes = ["xlm-chip"]
-        if token in split_pieces:
-            classes.append("xlm-chip-split")
+        style = CHIP_STYLE
+        kind = "xlm-chip"
         if token.startswith("<") and token.endswith(">"):
-            classes.append("xlm-chip-special")
-        chips.append(f'<span class="{" ".join(classes)}" title="id {int(token_id)}">{html.escape(token)}</span>')
+            style, kind = style + "color:#777;", "xlm-chip xlm-chip-special"
+        elif token in split_pieces:
+            style, kind = style + "background:#ffe8cc;border-color:#f0a050;", "xlm-chip xlm-chip-split"
+        chips.append(f'<span class="{kind}" style="{style}" title="id {int(token_id)}">{html.escape(token)}</span>')
     stats = (
         f"<b>{summary.n_pieces}</b> pieces for <b>{summary.n_words}</b> words "
-        f"({summary.pieces_per_word:.2f} pieces per word); unknown: <b>{summary.n_unknown}</b> ({summary.unknown_share:.0%})"
+        f"({summary.pieces_per_word:.2f} pieces per word); unknown: <b>{summary.n_unknown}</b> ({summary.unknown_share:.0%}); "
+        "words split into several pieces are shaded"
     )
     notices = "".join(f'<p class="xlm-notice">{html.escape(n)}</p>' for n in summary.notices)
     return (
         f'<div class="xlm-tokenization"><div class="xlm-model">{html.escape(summary.model)} '
         f"(tokenized as {html.escape(summary.lang)})</div><div>{stats}</div>"
-        f'<div class="xlm-chips" dir="auto" style="line-height:2">{" ".join(chips)}</div>{notices}</div>'
+        f'<div class="xlm-chips" dir="auto" style="line-height:1.9">{"".join(chips)}</div>{notices}</div>'
     )
 
 
@@ -109,6 +113,7 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
         subplot_titles=[f"{r.model}: mask {r.mask_number}" for r in results] or None,
         horizontal_spacing=0.12,
     )
+    zmax = max([1e-9] + [float(r.matrix().max()) for r in results if r.probabilities])  # one colour scale for all panels
     for col, result in enumerate(results, start=1):
         matrix = result.matrix()
         labels = [html.escape(c.token) for c in result.columns]  # plotly reads tags in text
@@ -124,8 +129,7 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
                 hovertemplate="%{customdata[0]} (depth %{y:.2f})<br>%{customdata[1]}: p = %{z:.4f}<extra></extra>",
                 colorscale="Blues",
                 zmin=0.0,
-                zmax=max(1e-9, float(matrix.max()) if matrix.size else 1.0),
-                coloraxis=None,
+                zmax=zmax,
                 showscale=col == n,
                 colorbar=dict(title="p"),
             ),
