@@ -27,12 +27,12 @@ MARKER = "bench-checkpoint.json"
 N_MERGES = 600
 
 
-def padded_vocab(size: int, lowercase: bool) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def padded_vocab(size: int, lowercase: bool, n_merges: int = N_MERGES) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """A BPE vocabulary of exactly ``size`` pieces: learned pieces first, then ``fillNNN</w>`` pieces.
 
     Returns ``(vocab, merges)``; ids 0..13 are XLM's special tokens.
     """
-    vocab, merges = learn_bpe(corpus_texts(), n_merges=N_MERGES, lowercase=lowercase)
+    vocab, merges = learn_bpe(corpus_texts(), n_merges=n_merges, lowercase=lowercase)
     if len(vocab) > size:
         raise ValueError(f"learned vocabulary ({len(vocab)}) is larger than the target size {size}")
     index = 0
@@ -65,6 +65,7 @@ def build_checkpoint(
     *,
     config_overrides: dict | None = None,
     seed: int = 0,
+    n_merges: int = N_MERGES,
     log=print,
 ) -> Path:
     """Write a random-weight checkpoint of model ``key`` (real architecture unless ``config_overrides``).
@@ -81,7 +82,7 @@ def build_checkpoint(
     (directory / MARKER).unlink(missing_ok=True)
     started = time.perf_counter()
     lowercase = spec.do_lowercase_and_remove_accent
-    vocab, merges = padded_vocab(int(overrides["vocab_size"]), lowercase)
+    vocab, merges = padded_vocab(int(overrides["vocab_size"]), lowercase, n_merges)
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (directory / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
     config = XLMConfig(dropout=0.0, attention_dropout=0.0, **overrides)

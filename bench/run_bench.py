@@ -186,7 +186,11 @@ def unique_weight_bytes(model: Any) -> int:
     """Bytes of the model's parameters and buffers in memory, tied tensors counted once."""
     seen: dict[int, int] = {}
     for tensor in list(model.parameters()) + list(model.buffers()):
-        seen[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+        try:
+            address = tensor.data_ptr()
+        except RuntimeError:  # opaque (e.g. oneDNN-packed) tensors have no data pointer
+            address = -id(tensor)
+        seen[address] = tensor.numel() * tensor.element_size()
     return sum(seen.values())
 
 
@@ -280,11 +284,16 @@ def bench_fill_mask(loaded: Any, lengths: Sequence[int], reps: int, sync: Callab
     return out
 
 
-def bench_pipeline(loaded: Any, app: dict[str, Any], reps: int, sync: Callable[[], None]) -> dict[str, Any]:
-    """The baseline: ``transformers.pipeline("fill-mask")`` on the same model and the same texts."""
-    from transformers import pipeline
+def bench_pipeline(loaded: Any, source: Path, app: dict[str, Any], reps: int, sync: Callable[[], None]) -> dict[str, Any]:
+    """The baseline: ``transformers.pipeline("fill-mask")`` on the same checkpoint and the same texts.
 
-    pipe = pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer, device=loaded.device, top_k=TOP_K)
+    The model is loaded the plain way (``XLMWithLMHeadModel.from_pretrained``), without the app's
+    load-time optimisations; the tokenizer is the app's (configured per model).
+    """
+    from transformers import XLMWithLMHeadModel, pipeline
+
+    model = XLMWithLMHeadModel.from_pretrained(str(source), dtype=torch_float32()).to(loaded.device).eval()
+    pipe = pipeline("fill-mask", model=model, tokenizer=loaded.tokenizer, device=loaded.device, top_k=TOP_K)
     special = loaded.special_ids
     out: dict[str, Any] = {}
     for length, entry in app.items():
@@ -304,8 +313,15 @@ def bench_pipeline(loaded: Any, app: dict[str, Any], reps: int, sync: Callable[[
             "top1_agreement_with_app": sum(top1_agree) / len(top1_agree),
             "topk_overlap_with_app": sum(overlaps) / len(overlaps),
         }
-    del pipe
+    del pipe, model
+    gc.collect()
     return out
+
+
+def torch_float32() -> Any:
+    import torch
+
+    return torch.float32
 
 
 def bench_cache_hit(loaded: Any, text: str, reps: int) -> dict[str, Any]:
@@ -351,65 +367,40 @@ def bench_bf16(fp32: Any, bf16: Any, app_fp32: dict[str, Any], lengths: Sequence
 
 
 def bench_attention(loaded: Any, n_tokens: int, reps: int, sync: Callable[[], None], words: Sequence[str]) -> dict[str, Any]:
-    """One forward with attentions (fresh cache) plus the bertviz HTML of every layer and head."""
+    """The attention tab's work on one input: forward with attentions (fresh cache), head statistics, and
+    the bertviz head view of every layer and head as a self-contained HTML document."""
     from xlm_explorer.forward import ForwardCache
     from xlm_explorer.tokenization import encode_text
 
     text = " ".join(random.Random(7).choice(words) for _ in range(n_tokens - 2))
     encoding = encode_text(loaded, text, "en")
-    try:
-        from xlm_explorer.views import attention as attention_views  # another engineer's module
+    try:  # another engineer's modules: time them when present
+        from xlm_explorer.analysis.attention import analyze_attention
+        from xlm_explorer.views.attention import bertviz_for_result
 
-        render, how = _attention_renderer(attention_views, loaded, encoding)
+        def render(cache: Any) -> str:
+            return bertviz_for_result(analyze_attention(loaded, cache, text, "en"), "head").html
+
+        how = "analysis.attention.analyze_attention + views.attention.bertviz_for_result('head')"
     except ImportError:
-        render, how = None, None
-    if render is None:
         from bertviz import head_view
 
-        def render(result):  # noqa: F811 - fallback when the app's view is missing
+        def render(cache: Any) -> str:
+            result = cache.get(loaded, encoding.input_ids)
             layers = tuple(result.attentions[i][None] for i in range(result.attentions.shape[0]))
             return head_view(layers, list(encoding.tokens), html_action="return").data
 
-        how = "bertviz.head_view directly (xlm_explorer.views.attention not available)"
+        how = "bertviz.head_view directly (the app's attention modules are not available)"
     sizes: list[int] = []
-
-    def run() -> None:
-        result = ForwardCache().get(loaded, encoding.input_ids, loaded.lang2id.get("en"))
-        html = render(result)
-        sizes.append(len(html))
-
-    timing = time_call(run, warmup=1, reps=reps, sync=sync)
+    timing = time_call(lambda: sizes.append(len(render(ForwardCache()))), warmup=1, reps=reps, sync=sync)
     forward_timing = time_call(lambda: ForwardCache().get(loaded, encoding.input_ids), warmup=0, reps=reps, sync=sync)
     return {
-        "tokens": n_tokens,
+        "tokens": len(encoding.input_ids),
         "renderer": how,
         "time": timing.to_dict(),
         "forward_only": forward_timing.to_dict(),
         "html_bytes": sizes[-1],
     }
-
-
-def _attention_renderer(module: Any, loaded: Any, encoding: Any) -> tuple[Callable[[Any], str] | None, str | None]:
-    """Find the app's bertviz view function, whatever its exact signature, or ``(None, None)``."""
-    import inspect
-
-    for name in ("make_head_view_html", "head_view_html", "make_bertviz_html", "bertviz_html", "make_attention_html"):
-        fn = getattr(module, name, None)
-        if fn is None:
-            continue
-        params = list(inspect.signature(fn).parameters)
-
-        def render(result, fn=fn, params=params):
-            if params and params[0] in ("result", "forward", "forward_result"):
-                return _as_text(fn(result, list(encoding.tokens)))
-            return _as_text(fn(result.attentions, list(encoding.tokens)))
-
-        return render, f"xlm_explorer.views.attention.{name}"
-    return None, None
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else str(getattr(value, "data", value))
 
 
 def bench_embeddings(loaded: Any, n_sentences: int, peak_gflop_s: float, sync: Callable[[], None]) -> dict[str, Any]:
@@ -661,7 +652,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         words = single_piece_words(loaded)
         app = _section(entry, "fill_mask_app", lambda: bench_fill_mask(loaded, args.lengths, args.reps, sync, words), log=lambda m: log(f"{key}: {m}"))
         if "status" not in app:
-            _section(entry, "fill_mask_pipeline", lambda: bench_pipeline(loaded, app, args.reps, sync), log=lambda m: log(f"{key}: {m}"))
+            _section(entry, "fill_mask_pipeline", lambda: bench_pipeline(loaded, dirs[key], app, args.reps, sync), log=lambda m: log(f"{key}: {m}"))
             first = app[str(args.lengths[0])]["text"]
             _section(entry, "cache_hit", lambda: bench_cache_hit(loaded, first, max(args.reps, 10)), log=lambda m: log(f"{key}: {m}"))
         _section(entry, "attention", lambda: bench_attention(loaded, args.attention_tokens, args.reps, sync, words), log=lambda m: log(f"{key}: {m}"))
