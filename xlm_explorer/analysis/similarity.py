@@ -152,9 +152,10 @@ def pooled_hidden_states(
 
 
 class PooledStatesCache:
-    """A small LRU of :func:`pooled_hidden_states` results (the sentence set rarely changes between runs)."""
+    """A small LRU of :func:`pooled_hidden_states` results, kept as float32 (the sentence set rarely
+    changes between runs; two entries hold one set for both models)."""
 
-    def __init__(self, max_entries: int = 4) -> None:
+    def __init__(self, max_entries: int = 2) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.computed = 0
@@ -164,7 +165,7 @@ class PooledStatesCache:
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
-        pooled = pooled_hidden_states(loaded, sentences, progress=progress)
+        pooled = pooled_hidden_states(loaded, sentences, progress=progress).astype(np.float32)
         self.computed += 1
         self._entries[key] = pooled
         while len(self._entries) > self.max_entries:
