@@ -304,3 +304,16 @@ def test_embedding_set_checks_its_arguments(en_model: LoadedModel) -> None:
         embed_sentences(en_model, [], [])
     item = TextItem("1", "en", "x")
     assert Dataset("d", (item,)).texts == ("x",)
+
+
+def test_cache_is_bounded_in_bytes(en_model: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = EmbeddingCache(max_bytes=1)  # room for nothing: only the latest entry stays
+    one = Dataset("one", (TextItem("1", "en", "a cat"),))
+    two = Dataset("two", (TextItem("1", "en", "a dog"),))
+    cache.get(en_model, one)
+    cache.get(en_model, two)
+    assert len(cache) == 1 and cache.computed == 2
+    cache.get(en_model, one)
+    assert cache.computed == 3  # evicted, so embedded again
+    monkeypatch.setenv("XLM_EXPLORER_EMBED_CACHE_MB", "3")
+    assert EmbeddingCache().max_bytes == 3 * 2**20

@@ -8,6 +8,7 @@ changing the layer, the pooling, the centering or the projection never runs the 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,9 @@ POOLING_LABELS = {
     "max": "max over the text's tokens (special tokens left out)",
 }
 DEFAULT_BATCH_SIZE = 32
+#: Memory bound of the embedding cache (MiB): 2,000 rows of both models, all layers and poolings, fit.
+ENV_EMBED_CACHE_MB = "XLM_EXPLORER_EMBED_CACHE_MB"
+DEFAULT_EMBED_CACHE_MB = 1536
 #: Called as ``progress(fraction, message)``.
 ProgressFn = Callable[[float, str], None]
 
@@ -259,7 +263,9 @@ class EmbeddingCache:
     One lock per cache: two identical requests arriving together embed once.
     """
 
-    def __init__(self, max_bytes: int = 768 * 2**20, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, max_bytes: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if max_bytes is None:
+            max_bytes = int(os.environ.get(ENV_EMBED_CACHE_MB, DEFAULT_EMBED_CACHE_MB)) * 2**20
         self.max_bytes = int(max_bytes)
         self.batch_size = int(batch_size)
         self._entries: OrderedDict[tuple, EmbeddingSet] = OrderedDict()

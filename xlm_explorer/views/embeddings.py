@@ -135,7 +135,7 @@ def _translation_lines(emb: EmbeddingSet, coords, dims: int) -> go.BaseTraceType
         xs.append(None)
         ys.append(None)
         zs.append(None)
-    line = dict(color="rgba(120,120,120,0.35)", width=1)
+    line = dict(color="rgba(110,110,110,0.45)", width=1 if dims == 2 else 2)
     if dims == 3:
         return go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=line, hoverinfo="skip", showlegend=False, name="translations")
     return go.Scattergl(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", showlegend=False, name="translations")
