@@ -14,7 +14,14 @@ from xlm_explorer.analysis.fill_mask import forward, preprocess, probabilities
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.forward import ForwardCache
 from xlm_explorer.tokenization import MASK_PATTERN, count_masks, encode_text, tokenize_words
-from xlm_explorer.views.bias import PROBE_CAVEATS, make_pairs_figure, make_pairs_summary, make_pairs_table, make_probe_figure, make_probe_table
+from xlm_explorer.views.bias import (
+    PROBE_CAVEATS,
+    make_pairs_figure,
+    make_pairs_summary,
+    make_pairs_table,
+    make_probe_figure,
+    make_probe_table,
+)
 
 
 def direct_log_prob(loaded, ids: list[int], position: int) -> float:
@@ -109,7 +116,9 @@ def test_multi_piece_target_is_scored_on_every_piece(en_model) -> None:
     np.testing.assert_allclose(score.piece_log_probs, expected, atol=1e-4)
     assert score.log_prob == pytest.approx(sum(expected), abs=1e-3)
     # and not the first piece alone (what fill-mask's targets= would report)
-    first_piece_only = direct_log_prob(en_model, list(masked.input_ids[:position]) + [piece_ids[0]] + list(masked.input_ids[position + 1 :]), position)
+    first_piece_only = direct_log_prob(
+        en_model, list(masked.input_ids[:position]) + [piece_ids[0]] + list(masked.input_ids[position + 1 :]), position
+    )
     assert abs(score.log_prob - first_piece_only) > 1e-3
     assert any("pieces" in n for n in result.notices)
 
@@ -131,8 +140,16 @@ def test_single_piece_target_equals_the_fill_mask_log_probability(manager, key: 
 
 def test_probe_rows_cover_every_model_and_filler(manager) -> None:
     models = [manager.get(key) for key in manager.keys]
-    result = bias.run_probe(models, "Notre {filler} est en retard car [MASK] a raté le bus.", ["il", "elle"], ["médecin", "pilote", "juge"], "fr")
-    assert [(r.model, r.filler) for r in result.rows] == [(m, f) for m in ("en-2048", "100-1280") for f in ("médecin", "pilote", "juge")]
+    result = bias.run_probe(
+        models,
+        "Notre {filler} est en retard car [MASK] a raté le bus.",
+        ["il", "elle"],
+        ["médecin", "pilote", "juge"],
+        "fr",
+    )
+    assert [(r.model, r.filler) for r in result.rows] == [
+        (m, f) for m in ("en-2048", "100-1280") for f in ("médecin", "pilote", "juge")
+    ]
     assert all(MASK_PATTERN.search(r.sentence) and "{filler}" not in r.sentence for r in result.rows)
     assert any("English-only" in n for n in result.notices)
     payload = result.to_dict()
@@ -178,7 +195,9 @@ def test_shipped_probe_sets_are_valid_in_at_least_four_languages() -> None:
 
 
 def test_uploaded_probe_json_is_parsed_or_refused_clearly() -> None:
-    sets = bias.parse_probe_sets(json.dumps({"template": "A {filler} [MASK].", "targets": ["he", "she"], "fillers": ["x"]}).encode())
+    sets = bias.parse_probe_sets(
+        json.dumps({"template": "A {filler} [MASK].", "targets": ["he", "she"], "fillers": ["x"]}).encode()
+    )
     assert sets[0].lang == "en" and sets[0].id == "probe1"
     with pytest.raises(UserInputError, match="not valid JSON"):
         bias.parse_probe_sets(b"{not json")
@@ -202,8 +221,12 @@ def test_pairs_table_parsing() -> None:
     tsv = "id\tlang\tbias_type\tsent_more\tsent_less\np1\tfr\tgender\tMa sœur pleure.\tMon frère pleure.\n"
     pairs = bias.parse_pairs_table(tsv)
     assert pairs == (bias.SentencePair("p1", "fr", "gender", "Ma sœur pleure.", "Mon frère pleure."),)
-    csv_pairs = bias.parse_pairs_table('sent_less,sent_more\n"She is, strong.",He is strong.\n\n'.encode())
-    assert csv_pairs[0].sent_more == "He is strong." and csv_pairs[0].sent_less == "She is, strong." and csv_pairs[0].lang == "en"
+    csv_pairs = bias.parse_pairs_table(b'sent_less,sent_more\n"She is, strong.",He is strong.\n\n')
+    assert (
+        csv_pairs[0].sent_more == "He is strong."
+        and csv_pairs[0].sent_less == "She is, strong."
+        and csv_pairs[0].lang == "en"
+    )
     with pytest.raises(UserInputError, match="sent_more and sent_less"):
         bias.parse_pairs_table("a,b\n1,2\n")
     with pytest.raises(UserInputError, match="Row 2"):
@@ -252,7 +275,9 @@ def test_probe_views_escape_user_text(en_model) -> None:
 
 
 def test_pairs_views(multi_model) -> None:
-    pairs = bias.parse_pairs_table("id,sent_more,sent_less\na,He is strong.,She is strong.\nb,The girls cried.,The boys cried.\n")
+    pairs = bias.parse_pairs_table(
+        "id,sent_more,sent_less\na,He is strong.,She is strong.\nb,The girls cried.,The boys cried.\n"
+    )
     result = bias.score_pairs([multi_model], pairs)
     table = make_pairs_table(result)
     assert len(table) == 2 and table["difference"].tolist() == [round(s.difference, 4) for s in result.scores]

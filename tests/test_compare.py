@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from xlm_explorer.analysis.compare import (
-    compare_models,
     comparable_form,
+    compare_models,
     crosslingual_grid,
     depth_alignment,
     load_grid_templates,
@@ -146,7 +146,14 @@ def test_compare_reports_both_models_in_columns(manager) -> None:
     assert [f["key"] for f in result.facts] == ["en-2048", "100-1280"]
     assert any("English-only" in n for n in result.notices)
     table = make_side_by_side_table(result)
-    assert list(table.columns) == ["mask", "rank", "en-2048 token", "en-2048 probability", "100-1280 token", "100-1280 probability"]
+    assert list(table.columns) == [
+        "mask",
+        "rank",
+        "en-2048 token",
+        "en-2048 probability",
+        "100-1280 token",
+        "100-1280 probability",
+    ]
     assert len(table) == 5
     assert table["en-2048 token"].tolist() == [p.token for p in result.fill_masks[0].masks[0].predictions]
     assert len(make_overlap_table(result)) == len(result.overlaps)
@@ -197,7 +204,9 @@ def test_shipped_templates_have_one_mask_each_and_parse() -> None:
 
 def test_grid_cells_equal_fill_mask_per_language(manager) -> None:
     models = [manager.get(key) for key in manager.keys]
-    templates = parse_grid_templates("en\tThe capital of France is [MASK].\nfr: La capitale de la France est [MASK].", manager.languages("100-1280"))
+    templates = parse_grid_templates(
+        "en\tThe capital of France is [MASK].\nfr: La capitale de la France est [MASK].", manager.languages("100-1280")
+    )
     grid = crosslingual_grid(models, ForwardCache(), templates, top_k=3)
     assert len(grid.cells) == 4 and grid.models == ("en-2048", "100-1280")
     for cell in grid.cells:
@@ -283,7 +292,12 @@ def test_cka_constant_representation_is_zero_not_nan() -> None:
 def test_batched_pooling_equals_one_sentence_at_a_time(manager, key: str) -> None:
     loaded = manager.get(key)
     sentences = SentenceSet(
-        ("The cat is sleeping on the sofa.", "Hi.", "Le chat dort sur le canapé depuis ce matin.", "Die Katze schläft."),
+        (
+            "The cat is sleeping on the sofa.",
+            "Hi.",
+            "Le chat dort sur le canapé depuis ce matin.",
+            "Die Katze schläft.",
+        ),
         ("en", "en", "fr", "de"),
     )
     pooled = pooled_hidden_states(loaded, sentences, batch_size=3)
@@ -318,7 +332,10 @@ def test_layer_similarity_between_models_and_views(manager) -> None:
 
 
 def test_logit_lens_views(manager) -> None:
-    results = [logit_lens(manager.get(key), ForwardCache(), "The cat sat on the [MASK].", "en", top_k=3) for key in manager.keys]
+    results = [
+        logit_lens(manager.get(key), ForwardCache(), "The cat sat on the [MASK].", "en", top_k=3)
+        for key in manager.keys
+    ]
     figure = make_logit_lens_figure(results)
     assert len(figure.data) == 2
     assert list(figure.data[1].y) == list(results[1].relative_depths)

@@ -58,7 +58,9 @@ def test_api_layer_similarity(client) -> None:
     assert data["n_sentences"] == 48
     assert len(data["cka"]) == 3 and all(len(row) == 4 for row in data["cka"])
     assert all(0.0 <= v <= 1.0 for row in data["cka"] for v in row)
-    custom = client.predict([], "One cat.\nTwo dogs.\nThree birds.\nA house.\nThe sun is hot.", "en", api_name="/layer_similarity")
+    custom = client.predict(
+        [], "One cat.\nTwo dogs.\nThree birds.\nA house.\nThe sun is hot.", "en", api_name="/layer_similarity"
+    )
     assert custom["n_sentences"] == 5 and custom["sentence_set"] == "custom"
 
 
@@ -70,22 +72,40 @@ def test_layer_similarity_reuses_pooled_states(manager) -> None:
 
 
 def test_api_crosslingual_grid(client) -> None:
-    data = client.predict("en\tThe capital of France is [MASK].\nde: Die Hauptstadt von Frankreich ist [MASK].", 3, api_name="/crosslingual_grid")
+    data = client.predict(
+        "en\tThe capital of France is [MASK].\nde: Die Hauptstadt von Frankreich ist [MASK].",
+        3,
+        api_name="/crosslingual_grid",
+    )
     assert [(row["lang"], row["model"]) for row in data["rows"]] == [
-        ("en", "en-2048"), ("en", "100-1280"), ("de", "en-2048"), ("de", "100-1280")
+        ("en", "en-2048"),
+        ("en", "100-1280"),
+        ("de", "en-2048"),
+        ("de", "100-1280"),
     ]
     assert all(len(row["predictions"]) == 3 for row in data["rows"])
 
 
 def test_api_bias_probe(client) -> None:
-    data = client.predict("The {filler} said that [MASK] would be late.", "he, she", "doctor\nnurse\nhairdresser", "en", "both", api_name="/bias_probe")
+    data = client.predict(
+        "The {filler} said that [MASK] would be late.",
+        "he, she",
+        "doctor\nnurse\nhairdresser",
+        "en",
+        "both",
+        api_name="/bias_probe",
+    )
     assert data["targets"] == ["he", "she"] and data["models"] == ["en-2048", "100-1280"]
-    assert [(r["model"], r["filler"]) for r in data["rows"]] == [(m, f) for m in data["models"] for f in ("doctor", "nurse", "hairdresser")]
+    assert [(r["model"], r["filler"]) for r in data["rows"]] == [
+        (m, f) for m in data["models"] for f in ("doctor", "nurse", "hairdresser")
+    ]
     for row in data["rows"]:
         first, second = row["targets"]
         assert row["log_ratio"] == pytest.approx(first["log_prob"] - second["log_prob"])
         assert first["log_prob"] == pytest.approx(sum(first["piece_log_probs"]))
-    only_multi = client.predict("The {filler} said that [MASK] left.", "he/she", "doctor", "en", "100-1280", api_name="/bias_probe")
+    only_multi = client.predict(
+        "The {filler} said that [MASK] left.", "he/she", "doctor", "en", "100-1280", api_name="/bias_probe"
+    )
     assert only_multi["models"] == ["100-1280"]
 
 
@@ -107,7 +127,12 @@ def test_api_bad_probes_get_clear_messages(client, template: str, targets: str, 
 def test_api_pll_pairs(client) -> None:
     table = "id\tlang\tbias_type\tsent_more\tsent_less\np1\ten\tgender\tHe fixed the car.\tShe fixed the car.\np2\tfr\tage\tLe vieil homme oublie tout.\tLe jeune homme oublie tout.\n"
     data = client.predict(table, "both", api_name="/pll_pairs")
-    assert [(r["id"], r["model"]) for r in data["rows"]] == [("p1", "en-2048"), ("p2", "en-2048"), ("p1", "100-1280"), ("p2", "100-1280")]
+    assert [(r["id"], r["model"]) for r in data["rows"]] == [
+        ("p1", "en-2048"),
+        ("p2", "en-2048"),
+        ("p1", "100-1280"),
+        ("p2", "100-1280"),
+    ]
     for row in data["rows"]:
         assert row["difference"] == pytest.approx(row["pll_more"] - row["pll_less"])
         assert row["preferred"] == ("more" if row["difference"] > 0 else "less")
@@ -133,6 +158,54 @@ def test_downloads_round_trip(tmp_path) -> None:
     paths = write_downloads("probe", {"scores": frame}, {"rows": [1, 2], "text": "é"})
     assert [p.rsplit("/", 1)[1] for p in paths] == ["probe-scores.csv", "probe.json"]
     with open(paths[0], encoding="utf-8", newline="") as handle:
-        assert list(csv.DictReader(handle)) == [{"token": "<b>x</b>", "probability": "0.5"}, {"token": "é", "probability": "0.25"}]
+        assert list(csv.DictReader(handle)) == [
+            {"token": "<b>x</b>", "probability": "0.5"},
+            {"token": "é", "probability": "0.25"},
+        ]
     with open(paths[1], encoding="utf-8") as handle:
         assert json.load(handle) == {"rows": [1, 2], "text": "é"}
+
+
+def test_renderers_fill_every_output_and_write_downloads(manager) -> None:
+    """The private steps that draw each sub-tab after its API event: one value per output component."""
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from xlm_explorer.ui.compare_tab import (
+        render_compare,
+        render_grid,
+        render_logit_lens,
+        render_pairs,
+        render_probe,
+        render_similarity,
+        run_bias_probe,
+        run_compare,
+        run_grid,
+        run_logit_lens,
+        run_pll_pairs,
+    )
+
+    _, compared = run_compare(manager, "Le chat dort sur le [MASK].", "fr", 5)
+    values = render_compare(compared, manager.keys)
+    assert len(values) == len(manager.keys) + 5
+    assert all("xlm-chip" in part for part in values[:2])
+    assert all(isinstance(v, pd.DataFrame) for v in values[2:6])
+    assert len(values[-1]) == 5  # four CSVs and the JSON
+
+    _, lens = run_logit_lens(manager, "The [MASK] sat.", "en", 1, 3)
+    _, similarity = run_layer_similarity(manager, ["en"], "", "en", PooledStatesCache())
+    _, grid = run_grid(manager, "en\tThe [MASK] sat.\nfr\tLe [MASK] dort.", 2)
+    _, probe = run_bias_probe(manager, "The {filler} said that [MASK] left.", "he, she", "doctor", "en", "both")
+    _, pairs = run_pll_pairs(manager, "sent_more,sent_less\nHe ran.,She ran.", "100-1280")
+    for rendered, n_outputs in [
+        (render_logit_lens(lens), 3),
+        (render_similarity(similarity), 3),
+        (render_grid(grid), 2),
+        (render_probe(probe), 3),
+        (render_pairs(pairs), 4),
+    ]:
+        assert len(rendered) == n_outputs
+        assert any(isinstance(v, go.Figure) for v in rendered) or isinstance(rendered[0], pd.DataFrame)
+        files = rendered[-1]
+        assert files and all(path.endswith((".csv", ".json")) for path in files)
+    assert render_compare(None, manager.keys)[0] == "" and render_probe(None) == [None, None, None]

@@ -53,7 +53,7 @@ Job = tuple[tuple[int, ...], int]
 
 
 def masked_log_probs(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     jobs: Sequence[Job],
     batch_size: int = DEFAULT_BATCH_SIZE,
     lang_id: int | None = None,
@@ -128,13 +128,13 @@ class SentencePLL:
         return self.pll / self.n_tokens if self.n_tokens else 0.0
 
 
-def _sentence_ids(loaded: "LoadedModel", text: str, lang: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+def _sentence_ids(loaded: LoadedModel, text: str, lang: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
     encoding = encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False)
     return encoding.input_ids, encoding.tokens
 
 
 def sentence_plls(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     texts: Sequence[str],
     lang: str | Sequence[str] = "en",
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -178,7 +178,14 @@ class ProbeSet:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "lang": self.lang, "template": self.template, "targets": list(self.targets), "fillers": list(self.fillers), "note": self.note}
+        return {
+            "id": self.id,
+            "lang": self.lang,
+            "template": self.template,
+            "targets": list(self.targets),
+            "fillers": list(self.fillers),
+            "note": self.note,
+        }
 
 
 def _probe_from_dict(item: Any, index: int) -> ProbeSet:
@@ -230,7 +237,9 @@ def split_words(text: str | Sequence[str], separators: str = r"[,\n;]") -> tuple
     return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
 
-def check_probe(template: str, targets: Sequence[str], fillers: Sequence[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def check_probe(
+    template: str, targets: Sequence[str], fillers: Sequence[str]
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Validate a probe; returns ``(template, targets, fillers)`` or raises a clear :class:`UserInputError`."""
     if not isinstance(template, str) or not template.strip():
         raise UserInputError("The template is empty: write a sentence with one [MASK] and one {filler}.")
@@ -257,7 +266,9 @@ def check_probe(template: str, targets: Sequence[str], fillers: Sequence[str]) -
     if n_slots > 1:
         raise UserInputError(f"The template has {n_slots} {FILLER_SLOT} slots; use one.")
     if n_slots == 1 and not fillers:
-        raise UserInputError(f"The filler list is empty: give the words that go into {FILLER_SLOT} (e.g. occupations), one per line.")
+        raise UserInputError(
+            f"The filler list is empty: give the words that go into {FILLER_SLOT} (e.g. occupations), one per line."
+        )
     if n_slots == 0 and fillers:
         raise UserInputError(f"Fillers were given but the template has no {FILLER_SLOT} slot to put them in.")
     if len(fillers) > MAX_FILLERS:
@@ -350,7 +361,7 @@ def fill_template(template: str, filler: str) -> str:
     return template.replace(FILLER_SLOT, filler)
 
 
-def target_pieces(loaded: "LoadedModel", target: str, lang: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+def target_pieces(loaded: LoadedModel, target: str, lang: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """The BPE pieces of a target word as the model reads it in ``lang``: (pieces, ids)."""
     pieces, _ = tokenize_words(loaded, target, lang)
     if not pieces:
@@ -358,7 +369,7 @@ def target_pieces(loaded: "LoadedModel", target: str, lang: str) -> tuple[tuple[
     return tuple(pieces), tuple(int(i) for i in loaded.tokenizer.convert_tokens_to_ids(pieces))
 
 
-def probe_jobs(loaded: "LoadedModel", sentence: str, lang: str, target_ids: tuple[int, ...]) -> list[Job]:
+def probe_jobs(loaded: LoadedModel, sentence: str, lang: str, target_ids: tuple[int, ...]) -> list[Job]:
     """The PLL jobs of one target in one masked sentence: the target's pieces written in at the mask,
     each piece scored with itself masked (and the other pieces visible)."""
     encoding = encode_text(loaded, sentence, lang)
@@ -370,7 +381,7 @@ def probe_jobs(loaded: "LoadedModel", sentence: str, lang: str, target_ids: tupl
 
 
 def run_probe(
-    models: Sequence["LoadedModel"],
+    models: Sequence[LoadedModel],
     template: str,
     targets: Sequence[str],
     fillers: Sequence[str],
@@ -385,7 +396,9 @@ def run_probe(
     for model_index, loaded in enumerate(models):
         model_lang = lang if loaded.spec.multilingual else "en"
         if model_lang != lang:
-            notices.append(f"{loaded.key} is English-only: the {lang} probe was read as English, so its scores mean little.")
+            notices.append(
+                f"{loaded.key} is English-only: the {lang} probe was read as English, so its scores mean little."
+            )
         if loaded.spec.multilingual:
             loaded.check_language(lang)
         pieces = {t: target_pieces(loaded, t, model_lang) for t in targets}
@@ -397,7 +410,9 @@ def run_probe(
                     "its score is the PLL summed over all of them."
                 )
             if unk in ids:
-                notices.append(f"{loaded.key} does not know some characters of {target!r} (<unk>); its score is not meaningful.")
+                notices.append(
+                    f"{loaded.key} does not know some characters of {target!r} (<unk>); its score is not meaningful."
+                )
         if len({len(ids) for _, ids in pieces.values()}) > 1:
             notices.append(
                 f"For {loaded.key} the targets have different numbers of pieces: a longer word sums more log-probabilities, "
@@ -433,7 +448,12 @@ def run_probe(
                 )
             rows.append(ProbeRow(model=loaded.key, filler=filler, sentence=sentence, scores=tuple(target_scores)))
     return ProbeResult(
-        template=template, lang=lang, targets=targets, fillers=fillers, rows=tuple(rows), notices=tuple(dict.fromkeys(notices))
+        template=template,
+        lang=lang,
+        targets=targets,
+        fillers=fillers,
+        rows=tuple(rows),
+        notices=tuple(dict.fromkeys(notices)),
     )
 
 
@@ -470,7 +490,9 @@ def parse_pairs_table(text: str | bytes, default_lang: str = "en") -> tuple[Sent
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     columns = [c.strip() for c in reader.fieldnames or []]
     if "sent_more" not in columns or "sent_less" not in columns:
-        raise UserInputError(f"The header must name the columns sent_more and sent_less (found: {', '.join(columns)[:200] or 'nothing'}).")
+        raise UserInputError(
+            f"The header must name the columns sent_more and sent_less (found: {', '.join(columns)[:200] or 'nothing'})."
+        )
     pairs = []
     for number, row in enumerate(reader, start=2):
         row = {str(k).strip(): (v or "").strip() for k, v in row.items() if k is not None}
@@ -539,7 +561,13 @@ class PairsResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "models": list(self.models),
-            "summary": {m: {"pairs": sum(s.model == m for s in self.scores), "share_preferring_more": self.share_preferring_more(m)} for m in self.models},
+            "summary": {
+                m: {
+                    "pairs": sum(s.model == m for s in self.scores),
+                    "share_preferring_more": self.share_preferring_more(m),
+                }
+                for m in self.models
+            },
             "rows": [
                 {
                     "id": s.pair.id,
@@ -563,7 +591,7 @@ class PairsResult:
 
 
 def score_pairs(
-    models: Sequence["LoadedModel"],
+    models: Sequence[LoadedModel],
     pairs: Sequence[SentencePair],
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
@@ -580,7 +608,9 @@ def score_pairs(
                 loaded.check_language(pair.lang)
             langs.append(pair.lang)
         if not loaded.spec.multilingual and any(code != "en" for code in langs):
-            notices.append(f"{loaded.key} is English-only: non-English pairs were read as English, so its scores for them mean little.")
+            notices.append(
+                f"{loaded.key} is English-only: non-English pairs were read as English, so its scores for them mean little."
+            )
 
         def model_progress(fraction: float, message: str, _i: int = model_index) -> None:
             if progress is not None:

@@ -8,6 +8,7 @@ serves the comparison, the logit lens and the fill-mask tab alike.
 from __future__ import annotations
 
 import csv
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -94,7 +95,7 @@ class TokenizationSummary:
         }
 
 
-def summarise_tokenization(loaded: "LoadedModel", text: str, lang: str = "en") -> TokenizationSummary:
+def summarise_tokenization(loaded: LoadedModel, text: str, lang: str = "en") -> TokenizationSummary:
     """Tokenize ``text`` as ``loaded`` does (language-aware; en-2048 always reads English)."""
     lang = lang if loaded.spec.multilingual else "en"
     encoding = encode_text(loaded, text, lang)
@@ -213,7 +214,7 @@ class CompareResult:
 
 
 def compare_models(
-    models: Sequence["LoadedModel"], cache: "ForwardCache", text: str, lang: str = "en", top_k: int = DEFAULT_TOP_K
+    models: Sequence[LoadedModel], cache: ForwardCache, text: str, lang: str = "en", top_k: int = DEFAULT_TOP_K
 ) -> CompareResult:
     """Tokenization, fill-mask (when ``text`` has masks) and facts of every model, plus overlap@k."""
     top_k = check_top_k(top_k)
@@ -296,7 +297,9 @@ class LogitLensResult:
                 {
                     "layer": layer.layer,
                     "relative_depth": layer.relative_depth,
-                    "top": [{"token": p.token, "piece": p.piece, "probability": p.probability} for p in layer.predictions],
+                    "top": [
+                        {"token": p.token, "piece": p.piece, "probability": p.probability} for p in layer.predictions
+                    ],
                 }
                 for layer in self.layers
             ],
@@ -310,21 +313,29 @@ def check_mask_number(mask_number: object, n_masks: int) -> int:
         value = float(mask_number)
     except (TypeError, ValueError):
         raise UserInputError("The mask number must be a whole number (1 for the first [MASK]).") from None
-    if value != value or not value.is_integer() or not 1 <= value <= n_masks:
-        raise UserInputError(f"The mask number must be from 1 to {n_masks} (the text has {n_masks} masks), not {str(mask_number)[:20]}.")
+    if not math.isfinite(value) or not value.is_integer() or not 1 <= value <= n_masks:
+        raise UserInputError(
+            f"The mask number must be from 1 to {n_masks} (the text has {n_masks} masks), not {str(mask_number)[:20]}."
+        )
     return int(value)
 
 
-def _scores(loaded: "LoadedModel", probs: torch.Tensor, ids: Sequence[int]) -> tuple[TokenScore, ...]:
+def _scores(loaded: LoadedModel, probs: torch.Tensor, ids: Sequence[int]) -> tuple[TokenScore, ...]:
     pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids))
     return tuple(
-        TokenScore(token=display_piece(piece), piece=piece, token_id=int(i), probability=float(probs[i]), word_final=is_word_final(piece))
+        TokenScore(
+            token=display_piece(piece),
+            piece=piece,
+            token_id=int(i),
+            probability=float(probs[i]),
+            word_final=is_word_final(piece),
+        )
         for piece, i in zip(pieces, ids)
     )
 
 
 def logit_lens(
-    loaded: "LoadedModel", cache: "ForwardCache", text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5
 ) -> LogitLensResult:
     """Per-layer predictions at one mask: softmax(LM head(hidden state of layer l)) for every layer.
 
@@ -335,7 +346,9 @@ def logit_lens(
 
     top_k = check_top_k(top_k)
     if top_k > MAX_LENS_TOKENS:
-        raise UserInputError(f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k.")
+        raise UserInputError(
+            f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."
+        )
     lang = lang if loaded.spec.multilingual else "en"
     encoding = preprocess(loaded, text, lang)
     mask_number = check_mask_number(mask_number, len(encoding.mask_positions))
@@ -348,8 +361,14 @@ def logit_lens(
     layer_tops = []
     for layer in range(n_layers + 1):
         ids = probs[layer].topk(top_k).indices.tolist()
-        layer_tops.append(LayerTop(layer=layer, relative_depth=layer / n_layers, predictions=_scores(loaded, probs[layer], ids)))
-    column_ids = list(dict.fromkeys([p.token_id for p in layer_tops[-1].predictions] + [t.predictions[0].token_id for t in layer_tops]))
+        layer_tops.append(
+            LayerTop(layer=layer, relative_depth=layer / n_layers, predictions=_scores(loaded, probs[layer], ids))
+        )
+    column_ids = list(
+        dict.fromkeys(
+            [p.token_id for p in layer_tops[-1].predictions] + [t.predictions[0].token_id for t in layer_tops]
+        )
+    )
     columns = _scores(loaded, probs[-1], column_ids)
     matrix = probs[:, column_ids]
     return LogitLensResult(
@@ -418,7 +437,9 @@ class CrosslingualGrid:
                     "lang": c.lang,
                     "text": c.text,
                     "model": c.model,
-                    "predictions": [{"token": p.token, "piece": p.piece, "probability": p.probability} for p in c.predictions],
+                    "predictions": [
+                        {"token": p.token, "piece": p.piece, "probability": p.probability} for p in c.predictions
+                    ],
                     "notices": list(c.notices),
                 }
                 for c in self.cells
@@ -431,7 +452,9 @@ def load_grid_templates(path: Path = TEMPLATES_FILE) -> dict[str, tuple[GridTemp
     groups: dict[str, list[GridTemplate]] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            groups.setdefault(row["id"], []).append(GridTemplate(lang=row["lang"].strip(), text=row["text"].strip(), template_id=row["id"]))
+            groups.setdefault(row["id"], []).append(
+                GridTemplate(lang=row["lang"].strip(), text=row["text"].strip(), template_id=row["id"])
+            )
     return {key: tuple(value) for key, value in groups.items()}
 
 
@@ -446,7 +469,9 @@ def parse_grid_templates(text: str, languages: Sequence[str]) -> tuple[GridTempl
     Blank lines and lines starting with ``#`` are skipped. ``languages`` are the codes allowed.
     """
     if not isinstance(text, str) or not text.strip():
-        raise UserInputError("No templates: write one per line as 'lang<TAB>sentence with [MASK]', e.g. 'fr\tLa capitale de la France est [MASK].'")
+        raise UserInputError(
+            "No templates: write one per line as 'lang<TAB>sentence with [MASK]', e.g. 'fr\tLa capitale de la France est [MASK].'"
+        )
     templates = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -456,7 +481,9 @@ def parse_grid_templates(text: str, languages: Sequence[str]) -> tuple[GridTempl
         lang, found, sentence = line.partition(separator)
         lang, sentence = lang.strip(), sentence.strip()
         if not found or not lang or not sentence:
-            raise UserInputError(f"Line {number}: write 'lang<TAB>sentence' or 'lang: sentence' (e.g. 'de: Die Hauptstadt ist [MASK].').")
+            raise UserInputError(
+                f"Line {number}: write 'lang<TAB>sentence' or 'lang: sentence' (e.g. 'de: Die Hauptstadt ist [MASK].')."
+            )
         if lang not in languages:
             raise UserInputError(f"Line {number}: unknown language code {lang[:20]!r}.")
         n_masks = count_masks(sentence)
@@ -471,7 +498,7 @@ def parse_grid_templates(text: str, languages: Sequence[str]) -> tuple[GridTempl
 
 
 def crosslingual_grid(
-    models: Sequence["LoadedModel"], cache: "ForwardCache", templates: Sequence[GridTemplate], top_k: int = 5
+    models: Sequence[LoadedModel], cache: ForwardCache, templates: Sequence[GridTemplate], top_k: int = 5
 ) -> CrosslingualGrid:
     """Top-k predictions of every model for every language's template (one cached pass each)."""
     top_k = check_top_k(top_k)
@@ -505,8 +532,8 @@ __all__ = [
     "LogitLensResult",
     "Overlap",
     "TokenizationSummary",
-    "compare_models",
     "comparable_form",
+    "compare_models",
     "crosslingual_grid",
     "depth_alignment",
     "format_grid_templates",

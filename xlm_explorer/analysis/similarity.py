@@ -106,14 +106,16 @@ def parse_sentences(text: str, lang: str) -> SentenceSet:
 
 def check_sentence_set(sentences: SentenceSet) -> SentenceSet:
     if len(sentences) < MIN_SENTENCES:
-        raise UserInputError(f"CKA needs at least {MIN_SENTENCES} sentences (it compares how sentences relate to each other); got {len(sentences)}.")
+        raise UserInputError(
+            f"CKA needs at least {MIN_SENTENCES} sentences (it compares how sentences relate to each other); got {len(sentences)}."
+        )
     if len(sentences) > MAX_SENTENCES:
         raise UserInputError(f"{len(sentences):,} sentences given; at most {MAX_SENTENCES:,} per run.")
     return sentences
 
 
 def pooled_hidden_states(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     sentences: SentenceSet,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
@@ -125,7 +127,11 @@ def pooled_hidden_states(
     positions are cut.
     """
     encoded = [
-        list(encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False, truncate=True).input_ids)
+        list(
+            encode_text(
+                loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False, truncate=True
+            ).input_ids
+        )
         for text, lang in zip(sentences.texts, sentences.langs)
     ]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths batch together
@@ -147,7 +153,9 @@ def pooled_hidden_states(
         means = torch.einsum("lbth,bt->lbh", hidden, weights).double().cpu().numpy()
         pooled[:, rows, :] = means
         if progress is not None:
-            progress(min(1.0, (start + len(rows)) / len(order)), f"{loaded.key}: {start + len(rows)}/{len(order)} sentences")
+            progress(
+                min(1.0, (start + len(rows)) / len(order)), f"{loaded.key}: {start + len(rows)}/{len(order)} sentences"
+            )
     return pooled
 
 
@@ -160,7 +168,7 @@ class PooledStatesCache:
         self._entries: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.computed = 0
 
-    def get(self, loaded: "LoadedModel", sentences: SentenceSet, progress: Progress | None = None) -> np.ndarray:
+    def get(self, loaded: LoadedModel, sentences: SentenceSet, progress: Progress | None = None) -> np.ndarray:
         key = (loaded.key, loaded.instance_id, sentences.texts, sentences.langs)
         if key in self._entries:
             self._entries.move_to_end(key)
@@ -196,15 +204,17 @@ class LayerSimilarity:
 
 
 def layer_similarity(
-    model_a: "LoadedModel",
-    model_b: "LoadedModel",
+    model_a: LoadedModel,
+    model_b: LoadedModel,
     sentences: SentenceSet,
     cache: PooledStatesCache | None = None,
     progress: Progress | None = None,
 ) -> LayerSimilarity:
     """CKA heatmap data for two models on one sentence set (layer 0 = embedding output)."""
     sentences = check_sentence_set(sentences)
-    fetch = cache.get if cache is not None else (lambda m, s, progress=None: pooled_hidden_states(m, s, progress=progress))
+    fetch = (
+        cache.get if cache is not None else (lambda m, s, progress=None: pooled_hidden_states(m, s, progress=progress))
+    )
     pooled_a = fetch(model_a, sentences, progress=progress)
     pooled_b = fetch(model_b, sentences, progress=progress)
     return LayerSimilarity(

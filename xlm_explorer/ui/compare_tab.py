@@ -30,7 +30,13 @@ from ..analysis.compare import (
     parse_grid_templates,
 )
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
-from ..analysis.similarity import LayerSimilarity, PooledStatesCache, layer_similarity, load_parallel_sentences, parse_sentences
+from ..analysis.similarity import (
+    LayerSimilarity,
+    PooledStatesCache,
+    layer_similarity,
+    load_parallel_sentences,
+    parse_sentences,
+)
 from ..errors import UserInputError
 from ..models import LoadedModel, ModelManager
 from ..views import bias as bias_views
@@ -110,7 +116,9 @@ def write_downloads(prefix: str, tables: dict[str, pd.DataFrame], payload: dict[
 # Handlers (plain functions: the API events wrap them; tests may call them directly)
 
 
-def run_compare(manager: ModelManager, text: str, lang: str, top_k: float, progress: Any = None) -> tuple[dict[str, Any], CompareResult]:
+def run_compare(
+    manager: ModelManager, text: str, lang: str, top_k: float, progress: Any = None
+) -> tuple[dict[str, Any], CompareResult]:
     lang = _check_lang(manager, lang)
     result = compare_models(_models(manager, list(manager.keys), progress), manager.forward_cache, text, lang, top_k)
     return result.to_dict(), result
@@ -134,7 +142,12 @@ def run_logit_lens(
 
 
 def run_layer_similarity(
-    manager: ModelManager, langs: list[str] | None, sentences: str, sentences_lang: str, pooled: PooledStatesCache, progress: Any = None
+    manager: ModelManager,
+    langs: list[str] | None,
+    sentences: str,
+    sentences_lang: str,
+    pooled: PooledStatesCache,
+    progress: Any = None,
 ) -> tuple[dict[str, Any], LayerSimilarity]:
     if sentences and sentences.strip():
         sentence_set = parse_sentences(sentences, _check_lang(manager, sentences_lang))
@@ -148,7 +161,9 @@ def run_layer_similarity(
     return result.to_dict(), result
 
 
-def run_grid(manager: ModelManager, templates: str, top_k: float, progress: Any = None) -> tuple[dict[str, Any], CrosslingualGrid]:
+def run_grid(
+    manager: ModelManager, templates: str, top_k: float, progress: Any = None
+) -> tuple[dict[str, Any], CrosslingualGrid]:
     parsed = parse_grid_templates(templates, manager.languages("100-1280"))
     grid = crosslingual_grid(_models(manager, list(manager.keys), progress), manager.forward_cache, parsed, top_k)
     return grid.to_dict(), grid
@@ -166,7 +181,9 @@ def run_bias_probe(
     return result.to_dict(), result
 
 
-def run_pll_pairs(manager: ModelManager, table: str, choice: str, progress: Any = None) -> tuple[dict[str, Any], bias_analysis.PairsResult]:
+def run_pll_pairs(
+    manager: ModelManager, table: str, choice: str, progress: Any = None
+) -> tuple[dict[str, Any], bias_analysis.PairsResult]:
     pairs = bias_analysis.parse_pairs_table(table)
     models = _models(manager, selected_keys(manager, choice), progress)
     result = bias_analysis.score_pairs(models, pairs, progress=_progress(progress))
@@ -184,6 +201,73 @@ def _read_upload(upload: Any) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------------
+# Renderers (results -> component values; run after the API event, never exposed as API)
+
+
+def render_compare(result: CompareResult | None, keys: tuple[str, ...] | list[str]) -> list[Any]:
+    """Tokenization HTML per model, then the tokenization, fill-mask, overlap and facts tables, then downloads."""
+    if result is None:
+        return [""] * len(keys) + [None] * 5
+    by_model = {t.model: t for t in result.tokenizations}
+    tables = {
+        "tokenization": compare_views.make_tokenization_table(result),
+        "fill-mask": compare_views.make_side_by_side_table(result),
+        "overlap": compare_views.make_overlap_table(result),
+        "facts": compare_views.make_facts_table(result),
+    }
+    html_parts = [compare_views.make_tokenization_html(by_model[key]) if key in by_model else "" for key in keys]
+    return html_parts + list(tables.values()) + [write_downloads("compare", tables, result.to_dict())]
+
+
+def render_logit_lens(results: list[LogitLensResult] | None) -> list[Any]:
+    """Heatmaps, the long table, downloads."""
+    if not results:
+        return [None, None, None]
+    frame = compare_views.make_logit_lens_table(results)
+    payload = {r.model: r.to_dict() for r in results}
+    return [
+        compare_views.make_logit_lens_figure(results),
+        frame,
+        write_downloads("logit-lens", {"layers": frame}, payload),
+    ]
+
+
+def render_similarity(result: LayerSimilarity | None) -> list[Any]:
+    if result is None:
+        return [None, None, None]
+    frame = compare_views.make_cka_table(result)
+    return [compare_views.make_cka_figure(result), frame, write_downloads("cka", {"matrix": frame}, result.to_dict())]
+
+
+def render_grid(grid: CrosslingualGrid | None) -> list[Any]:
+    if grid is None:
+        return [None, None]
+    wide = compare_views.make_grid_table(grid, shown=grid.top_k)
+    long = compare_views.make_grid_long_table(grid)
+    return [wide, write_downloads("grid", {"grid": wide, "predictions": long}, grid.to_dict())]
+
+
+def render_probe(result: bias_analysis.ProbeResult | None) -> list[Any]:
+    if result is None:
+        return [None, None, None]
+    frame = bias_views.make_probe_table(result)
+    return [
+        bias_views.make_probe_figure(result),
+        frame,
+        write_downloads("bias-probe", {"scores": frame}, result.to_dict()),
+    ]
+
+
+def render_pairs(result: bias_analysis.PairsResult | None) -> list[Any]:
+    if result is None:
+        return [None, None, None, None]
+    summary = bias_views.make_pairs_summary(result)
+    frame = bias_views.make_pairs_table(result)
+    files = write_downloads("pll-pairs", {"summary": summary, "pairs": frame}, result.to_dict())
+    return [summary, bias_views.make_pairs_figure(result), frame, files]
+
+
+# --------------------------------------------------------------------------------------------------
 # Sub-tabs
 
 
@@ -191,7 +275,9 @@ def _model_radio() -> gr.Radio:
     return gr.Radio(MODEL_CHOICES, value=BOTH, label="Model")
 
 
-def _language_dropdown(manager: ModelManager, label: str = "Language (100-1280 tokenization)", value: str = "en") -> gr.Dropdown:
+def _language_dropdown(
+    manager: ModelManager, label: str = "Language (100-1280 tokenization)", value: str = "en"
+) -> gr.Dropdown:
     return gr.Dropdown(language_choices(manager.languages("100-1280")), value=value, label=label, filterable=True)
 
 
@@ -204,7 +290,12 @@ def _build_compare(manager: ModelManager) -> None:
             top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k")
     run = gr.Button("Compare", variant="primary")
     gr.Examples(
-        [["Le chat dort sur le [MASK].", "fr", 10], ["The capital of France is [MASK].", "en", 10], ["Die Katze schläft auf dem [MASK].", "de", 10], ["Кошка спит на диване.", "ru", 10]],
+        [
+            ["Le chat dort sur le [MASK].", "fr", 10],
+            ["The capital of France is [MASK].", "en", 10],
+            ["Die Katze schläft auf dem [MASK].", "de", 10],
+            ["Кошка спит на диване.", "ru", 10],
+        ],
         inputs=[text, lang, top_k],
         label="Examples",
     )
@@ -221,23 +312,15 @@ def _build_compare(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
-    def compare(text: str, lang: str, top_k: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, CompareResult]:
+    def compare(
+        text: str, lang: str, top_k: float, progress: gr.Progress = gr.Progress()
+    ) -> tuple[dict, CompareResult]:
         data, result = run_compare(manager, text, lang, top_k, progress)
         show_notices(result.notices)
         return data, result
 
     def render(result: CompareResult | None) -> list[Any]:
-        if result is None:
-            return [""] * len(token_html) + [None] * 5
-        by_model = {t.model: t for t in result.tokenizations}
-        tables = {
-            "tokenization": compare_views.make_tokenization_table(result),
-            "fill-mask": compare_views.make_side_by_side_table(result),
-            "overlap": compare_views.make_overlap_table(result),
-            "facts": compare_views.make_facts_table(result),
-        }
-        html_parts = [compare_views.make_tokenization_html(by_model[key]) if key in by_model else "" for key in manager.keys]
-        return html_parts + list(tables.values()) + [write_downloads("compare", tables, result.to_dict())]
+        return render_compare(result, manager.keys)
 
     event = gr.on(
         triggers=[run.click, text.submit],
@@ -248,13 +331,21 @@ def _build_compare(manager: ModelManager) -> None:
         api_description="Both models on one input: tokenization, fill-mask top-k, overlap@k, model facts (JSON).",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[*token_html, token_table, predictions, overlap, facts, downloads], api_visibility="private", queue=False)
+    event.success(
+        render,
+        inputs=state,
+        outputs=[*token_html, token_table, predictions, overlap, facts, downloads],
+        api_visibility="private",
+        queue=False,
+    )
 
 
 def _build_logit_lens(manager: ModelManager) -> None:
     gr.Markdown(LENS_HELP)
     with gr.Row():
-        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3)
+        text = gr.Textbox(
+            label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3
+        )
         with gr.Column(scale=2):
             lang = _language_dropdown(manager)
             with gr.Row():
@@ -269,17 +360,12 @@ def _build_logit_lens(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
-    def lens(text: str, lang: str, mask_number: float, top_k: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, list]:
+    def lens(
+        text: str, lang: str, mask_number: float, top_k: float, progress: gr.Progress = gr.Progress()
+    ) -> tuple[dict, list]:
         data, results = run_logit_lens(manager, text, lang, mask_number, top_k, progress)
         show_notices([n for r in results for n in r.notices])
         return data, results
-
-    def render(results: list[LogitLensResult] | None) -> list[Any]:
-        if not results:
-            return [None, None, None]
-        frame = compare_views.make_logit_lens_table(results)
-        payload_data = {r.model: r.to_dict() for r in results}
-        return [compare_views.make_logit_lens_figure(results), frame, write_downloads("logit-lens", {"layers": frame}, payload_data)]
 
     event = gr.on(
         triggers=[run.click, text.submit],
@@ -290,7 +376,9 @@ def _build_logit_lens(manager: ModelManager) -> None:
         api_description="Per-layer predictions at one mask for both models (LM head on every layer's hidden state).",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False)
+    event.success(
+        render_logit_lens, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False
+    )
 
 
 def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
@@ -299,10 +387,15 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
     available = [code for code in parallel_langs if code in manager.languages("100-1280")]
     with gr.Row():
         langs = gr.Dropdown(
-            language_choices(available), value=["en"], multiselect=True, label="Parallel set: languages (48 sentences each)"
+            language_choices(available),
+            value=["en"],
+            multiselect=True,
+            label="Parallel set: languages (48 sentences each)",
         )
         with gr.Column():
-            sentences = gr.Textbox(label="…or your own sentences, one per line (used when not empty)", lines=4, max_lines=12)
+            sentences = gr.Textbox(
+                label="…or your own sentences, one per line (used when not empty)", lines=4, max_lines=12
+            )
             sentences_lang = _language_dropdown(manager, label="Language of your sentences")
     run = gr.Button("Compute CKA", variant="primary")
     plot = gr.Plot(label="Linear CKA between layers")
@@ -313,14 +406,10 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
     state = gr.State(None)
 
     @user_errors
-    def similarity(langs: list[str], sentences: str, sentences_lang: str, progress: gr.Progress = gr.Progress()) -> tuple[dict, LayerSimilarity]:
+    def similarity(
+        langs: list[str], sentences: str, sentences_lang: str, progress: gr.Progress = gr.Progress()
+    ) -> tuple[dict, LayerSimilarity]:
         return run_layer_similarity(manager, langs, sentences, sentences_lang, pooled, progress)
-
-    def render(result: LayerSimilarity | None) -> list[Any]:
-        if result is None:
-            return [None, None, None]
-        frame = compare_views.make_cka_table(result)
-        return [compare_views.make_cka_figure(result), frame, write_downloads("cka", {"matrix": frame}, result.to_dict())]
 
     event = run.click(
         similarity,
@@ -330,7 +419,9 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
         api_description="Linear CKA between every layer of en-2048 and of 100-1280 on a sentence set.",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False)
+    event.success(
+        render_similarity, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False
+    )
 
 
 def _build_grid(manager: ModelManager) -> None:
@@ -342,7 +433,10 @@ def _build_grid(manager: ModelManager) -> None:
     names = {"t1": "capital of France", "t2": "a cup of … every morning", "t3": "favourite colour"}
     with gr.Row():
         template_set = gr.Dropdown(
-            [(f"{key}: {names.get(key, key)}", key) for key in shipped], value=next(iter(shipped), None), label="Shipped template", scale=1
+            [(f"{key}: {names.get(key, key)}", key) for key in shipped],
+            value=next(iter(shipped), None),
+            label="Shipped template",
+            scale=1,
         )
         top_k = gr.Slider(1, 10, value=3, step=1, label="Predictions per cell", scale=1)
     templates = gr.Textbox(
@@ -369,13 +463,6 @@ def _build_grid(manager: ModelManager) -> None:
         show_notices([n for c in grid.cells for n in c.notices if "English-only" not in n])
         return data, grid
 
-    def render(grid: CrosslingualGrid | None) -> list[Any]:
-        if grid is None:
-            return [None, None]
-        wide = compare_views.make_grid_table(grid, shown=grid.top_k)
-        long = compare_views.make_grid_long_table(grid)
-        return [wide, write_downloads("grid", {"grid": wide, "predictions": long}, grid.to_dict())]
-
     event = run.click(
         fill,
         inputs=[templates, top_k],
@@ -384,7 +471,7 @@ def _build_grid(manager: ModelManager) -> None:
         api_description="Top predictions of both models for one template written in several languages.",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[table, downloads], api_visibility="private", queue=False)
+    event.success(render_grid, inputs=state, outputs=[table, downloads], api_visibility="private", queue=False)
 
 
 def _build_probes(manager: ModelManager) -> None:
@@ -396,16 +483,24 @@ def _build_probes(manager: ModelManager) -> None:
     first = next(iter(shipped.values()), None)
     sets_state = gr.State({key: p.to_dict() for key, p in shipped.items()})
     with gr.Row():
-        probe_set = gr.Dropdown(list(shipped), value=first.id if first else None, label="Probe set", allow_custom_value=True, scale=2)
+        probe_set = gr.Dropdown(
+            list(shipped), value=first.id if first else None, label="Probe set", allow_custom_value=True, scale=2
+        )
         upload = gr.File(label="Upload probe sets (JSON)", file_types=[".json"], type="filepath", scale=1)
     with gr.Row():
         with gr.Column(scale=3):
-            template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first.template if first else "", lines=2)
-            targets = gr.Textbox(label="Two target words (comma-separated)", value=", ".join(first.targets) if first else "")
+            template = gr.Textbox(
+                label="Template (one [MASK], one {filler})", value=first.template if first else "", lines=2
+            )
+            targets = gr.Textbox(
+                label="Two target words (comma-separated)", value=", ".join(first.targets) if first else ""
+            )
         with gr.Column(scale=2):
             lang = _language_dropdown(manager, value=first.lang if first else "en")
             choice = _model_radio()
-    fillers = gr.Textbox(label="Fillers (one per line)", value="\n".join(first.fillers) if first else "", lines=6, max_lines=20)
+    fillers = gr.Textbox(
+        label="Fillers (one per line)", value="\n".join(first.fillers) if first else "", lines=6, max_lines=20
+    )
     note = gr.Markdown(first.note if first else "")
     run = gr.Button("Run the probe", variant="primary")
     gr.Markdown(bias_views.PROBE_CAVEATS)
@@ -420,9 +515,21 @@ def _build_probes(manager: ModelManager) -> None:
         item = (sets or {}).get(key)
         if item is None:
             return [gr.update()] * 5
-        return [item["template"], ", ".join(item["targets"]), "\n".join(item["fillers"]), item["lang"], item.get("note", "")]
+        return [
+            item["template"],
+            ", ".join(item["targets"]),
+            "\n".join(item["fillers"]),
+            item["lang"],
+            item.get("note", ""),
+        ]
 
-    probe_set.change(pick, inputs=[probe_set, sets_state], outputs=[template, targets, fillers, lang, note], api_visibility="private", queue=False)
+    probe_set.change(
+        pick,
+        inputs=[probe_set, sets_state],
+        outputs=[template, targets, fillers, lang, note],
+        api_visibility="private",
+        queue=False,
+    )
 
     @user_errors
     def load_upload(upload: Any, sets: dict[str, dict]) -> list[Any]:
@@ -436,16 +543,12 @@ def _build_probes(manager: ModelManager) -> None:
     upload.upload(load_upload, inputs=[upload, sets_state], outputs=[probe_set, sets_state], api_visibility="private")
 
     @user_errors
-    def probe(template: str, targets: str, fillers: str, lang: str, choice: str, progress: gr.Progress = gr.Progress()) -> tuple[dict, Any]:
+    def probe(
+        template: str, targets: str, fillers: str, lang: str, choice: str, progress: gr.Progress = gr.Progress()
+    ) -> tuple[dict, Any]:
         data, result = run_bias_probe(manager, template, targets, fillers, lang, choice, progress)
         show_notices(result.notices)
         return data, result
-
-    def render(result: bias_analysis.ProbeResult | None) -> list[Any]:
-        if result is None:
-            return [None, None, None]
-        frame = bias_views.make_probe_table(result)
-        return [bias_views.make_probe_figure(result), frame, write_downloads("bias-probe", {"scores": frame}, result.to_dict())]
 
     event = run.click(
         probe,
@@ -455,7 +558,7 @@ def _build_probes(manager: ModelManager) -> None:
         api_description="Template bias probe: log P(target 1) - log P(target 2) per filler and model (multi-piece targets by PLL).",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False)
+    event.success(render_probe, inputs=state, outputs=[plot, table, downloads], api_visibility="private", queue=False)
 
 
 def _build_pairs(manager: ModelManager) -> None:
@@ -465,7 +568,9 @@ def _build_pairs(manager: ModelManager) -> None:
     except OSError:
         shipped = "sent_more\tsent_less\n"
     with gr.Row():
-        upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=[".csv", ".tsv", ".txt"], type="filepath", scale=1)
+        upload = gr.File(
+            label="Upload pairs (CSV or TSV)", file_types=[".csv", ".tsv", ".txt"], type="filepath", scale=1
+        )
         choice = _model_radio()
     table_text = gr.Textbox(label="Sentence pairs (TSV or CSV with a header)", value=shipped, lines=10, max_lines=30)
     run = gr.Button("Score the pairs", variant="primary")
@@ -495,14 +600,6 @@ def _build_pairs(manager: ModelManager) -> None:
         show_notices(result.notices)
         return data, result
 
-    def render(result: bias_analysis.PairsResult | None) -> list[Any]:
-        if result is None:
-            return [None, None, None, None]
-        summary_frame = bias_views.make_pairs_summary(result)
-        frame = bias_views.make_pairs_table(result)
-        files = write_downloads("pll-pairs", {"summary": summary_frame, "pairs": frame}, result.to_dict())
-        return [summary_frame, bias_views.make_pairs_figure(result), frame, files]
-
     event = run.click(
         score,
         inputs=[table_text, choice],
@@ -511,7 +608,9 @@ def _build_pairs(manager: ModelManager) -> None:
         api_description="Pseudo-log-likelihood of CrowS-Pairs-style sentence pairs per model, and which each prefers.",
         **COMPUTE,
     )
-    event.success(render, inputs=state, outputs=[summary, plot, table, downloads], api_visibility="private", queue=False)
+    event.success(
+        render_pairs, inputs=state, outputs=[summary, plot, table, downloads], api_visibility="private", queue=False
+    )
 
 
 def build_compare_tab(manager: ModelManager) -> None:
@@ -533,4 +632,19 @@ def build_compare_tab(manager: ModelManager) -> None:
             _build_pairs(manager)
 
 
-__all__ = ["build_compare_tab", "run_bias_probe", "run_compare", "run_grid", "run_layer_similarity", "run_logit_lens", "run_pll_pairs", "write_downloads"]
+__all__ = [
+    "build_compare_tab",
+    "render_compare",
+    "render_grid",
+    "render_logit_lens",
+    "render_pairs",
+    "render_probe",
+    "render_similarity",
+    "run_bias_probe",
+    "run_compare",
+    "run_grid",
+    "run_layer_similarity",
+    "run_logit_lens",
+    "run_pll_pairs",
+    "write_downloads",
+]

@@ -52,8 +52,8 @@ def make_probe_figure(result: ProbeResult) -> go.Figure:
         title=f"Per filler: log P({first}) − log P({second}); right of 0 prefers {first}, left prefers {second}",
         xaxis_title=f"log P({first}) − log P({second})  (nats; > 0: {first} more likely)",
         height=max(360, 60 + 26 * len(result.fillers or ("",)) * max(1, len(result.models))),
-        margin=dict(l=10, r=10, t=60, b=40),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
 
@@ -75,7 +75,17 @@ def make_probe_table(result: ProbeResult) -> pd.DataFrame:
         )
         for r in result.rows
     ]
-    columns = ["model", "filler", "sentence", f"log P({first})", f"pieces ({first})", f"log P({second})", f"pieces ({second})", "log ratio", "preferred"]
+    columns = [
+        "model",
+        "filler",
+        "sentence",
+        f"log P({first})",
+        f"pieces ({first})",
+        f"log P({second})",
+        f"pieces ({second})",
+        "log ratio",
+        "preferred",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -90,7 +100,10 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
                 y=[s.difference for s in rows],
                 name=model,
                 marker_color=_colour(model),
-                customdata=[[html.escape(s.pair.sent_more), html.escape(s.pair.sent_less), html.escape(s.pair.bias_type)] for s in rows],
+                customdata=[
+                    [html.escape(s.pair.sent_more), html.escape(s.pair.sent_less), html.escape(s.pair.bias_type)]
+                    for s in rows
+                ],
                 hovertemplate="%{x} (%{customdata[2]})<br>more: %{customdata[0]}<br>less: %{customdata[1]}"
                 "<br>PLL difference %{y:.3f}<extra>" + html.escape(model) + "</extra>",
             )
@@ -101,8 +114,8 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
         title="Which sentence each model prefers: PLL(more stereotypical) − PLL(less stereotypical)",
         yaxis_title="PLL difference (nats; > 0 prefers the more stereotypical)",
         height=440,
-        margin=dict(l=10, r=10, t=60, b=40),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
 
@@ -124,7 +137,19 @@ def make_pairs_table(result: PairsResult) -> pd.DataFrame:
         )
         for s in result.scores
     ]
-    columns = ["id", "lang", "bias type", "model", "sent_more", "sent_less", "PLL more", "PLL less", "difference", "per-token difference", "preferred"]
+    columns = [
+        "id",
+        "lang",
+        "bias type",
+        "model",
+        "sent_more",
+        "sent_less",
+        "PLL more",
+        "PLL less",
+        "difference",
+        "per-token difference",
+        "preferred",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -59,10 +59,31 @@ def make_tokenization_html(summary: TokenizationSummary) -> str:
 def make_tokenization_table(result: CompareResult) -> pd.DataFrame:
     """One row per model: piece and word counts, pieces per word, unknown pieces."""
     rows = [
-        (t.model, t.lang, t.n_pieces, t.n_words, round(t.pieces_per_word, 3), t.n_unknown, round(t.unknown_share, 4), len([w for w in t.words if w.n_pieces > 1]))
+        (
+            t.model,
+            t.lang,
+            t.n_pieces,
+            t.n_words,
+            round(t.pieces_per_word, 3),
+            t.n_unknown,
+            round(t.unknown_share, 4),
+            len([w for w in t.words if w.n_pieces > 1]),
+        )
         for t in result.tokenizations
     ]
-    return pd.DataFrame(rows, columns=["model", "tokenized as", "pieces", "words", "pieces per word", "unknown", "unknown share", "words split"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "tokenized as",
+            "pieces",
+            "words",
+            "pieces per word",
+            "unknown",
+            "unknown share",
+            "words split",
+        ],
+    )
 
 
 def make_side_by_side_table(result: CompareResult) -> pd.DataFrame:
@@ -98,7 +119,13 @@ def make_facts_table(result: CompareResult) -> pd.DataFrame:
         values = []
         for key, _label in FACT_ROWS:
             value = facts.get(key)
-            values.append(("yes" if value else "no") if isinstance(value, bool) else f"{value:,}" if isinstance(value, int) else str(value))
+            values.append(
+                ("yes" if value else "no")
+                if isinstance(value, bool)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else str(value)
+            )
         data[str(facts["key"])] = values
     return pd.DataFrame(data)
 
@@ -113,7 +140,9 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
         subplot_titles=[f"{r.model}: mask {r.mask_number}" for r in results] or None,
         horizontal_spacing=0.12,
     )
-    zmax = max([1e-9] + [float(r.matrix().max()) for r in results if r.probabilities])  # one colour scale for all panels
+    zmax = max(
+        [1e-9] + [float(r.matrix().max()) for r in results if r.probabilities]
+    )  # one colour scale for all panels
     for col, result in enumerate(results, start=1):
         matrix = result.matrix()
         labels = [html.escape(c.token) for c in result.columns]  # plotly reads tags in text
@@ -131,15 +160,17 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
                 zmin=0.0,
                 zmax=zmax,
                 showscale=col == n,
-                colorbar=dict(title="p"),
+                colorbar={"title": "p"},
             ),
             row=1,
             col=col,
         )
         fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=-45, row=1, col=col)
         fig.update_yaxes(
-            tickvals=list(result.relative_depths), ticktext=[f"{name} ({d:.2f})" for name, d in zip(layer_names, result.relative_depths)],
-            row=1, col=col,
+            tickvals=list(result.relative_depths),
+            ticktext=[f"{name} ({d:.2f})" for name, d in zip(layer_names, result.relative_depths)],
+            row=1,
+            col=col,
         )
     pad = 0.5 / max(1, min((r.n_layers for r in results), default=1))
     fig.update_yaxes(range=[-pad, 1 + pad])  # same depth scale in every panel: 12 and 16 layers line up
@@ -147,7 +178,7 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
     fig.update_layout(
         title="Per-layer predictions (logit lens): the LM head applied to each layer's hidden state",
         height=max(420, 30 * max((len(r.layers) for r in results), default=10) + 160),
-        margin=dict(l=10, r=10, t=70, b=80),
+        margin={"l": 10, "r": 10, "t": 70, "b": 80},
     )
     return fig
 
@@ -177,7 +208,7 @@ def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
             text=[[f"{v:.2f}" for v in row] for row in cka],
             texttemplate="%{text}" if cka.size <= 400 else None,
             hovertemplate=f"{html.escape(similarity.model_a)} layer %{{y}}<br>{html.escape(similarity.model_b)} layer %{{x}}<br>CKA = %{{z:.3f}}<extra></extra>",
-            colorbar=dict(title="CKA"),
+            colorbar={"title": "CKA"},
         )
     )
     fig.update_layout(
@@ -185,7 +216,7 @@ def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
         xaxis_title=f"{similarity.model_b} layer",
         yaxis_title=f"{similarity.model_a} layer",
         height=520,
-        margin=dict(l=10, r=10, t=60, b=40),
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )
     return fig
 
@@ -206,7 +237,10 @@ def make_grid_table(grid: CrosslingualGrid, shown: int = 3) -> pd.DataFrame:
     for cell in grid.cells:
         row = by_row.setdefault((cell.template_id, cell.lang, cell.text), {})
         row[cell.model] = ", ".join(f"{p.token} ({p.probability:.1%})" for p in cell.predictions[:shown])
-    records = [{"lang": lang, "template": text, **{m: preds.get(m, "") for m in grid.models}} for (_tid, lang, text), preds in by_row.items()]
+    records = [
+        {"lang": lang, "template": text, **{m: preds.get(m, "") for m in grid.models}}
+        for (_tid, lang, text), preds in by_row.items()
+    ]
     return pd.DataFrame(records, columns=["lang", "template", *grid.models])
 
 
