@@ -9,6 +9,7 @@ import gradio as gr
 
 from ..models import ModelManager
 from .attention_tab import build_attention_tab
+from .common import model_status_markdown, wrap_model_events_for_gpu
 from .compare_tab import build_compare_tab
 from .embeddings_tab import build_embeddings_tab
 from .fill_mask_tab import build_fill_mask_tab
@@ -33,6 +34,7 @@ def build_demo(manager: ModelManager) -> gr.Blocks:
         gr.Markdown(HEADER)
         if manager.tiny_demo:
             gr.HTML(TINY_BANNER)
+        model_status = gr.Markdown(model_status_markdown(manager), elem_classes=["xlm-model-status"])
         with gr.Tabs():
             with gr.Tab("Fill mask", id="fill-mask"):
                 build_fill_mask_tab(manager)
@@ -48,7 +50,11 @@ def build_demo(manager: ModelManager) -> gr.Blocks:
             "Models: CC-BY-NC-4.0 (non-commercial). Probes show what a model's statistics reflect, not facts about people.",
             elem_classes=["xlm-footer"],
         )
+        demo.load(
+            lambda: model_status_markdown(manager), outputs=model_status, api_visibility="private", queue=False
+        )
     demo.queue(default_concurrency_limit=2, max_size=64)
+    wrap_model_events_for_gpu(demo)  # ZeroGPU Spaces only; a no-op elsewhere
     return demo
 
 

@@ -95,3 +95,49 @@ def language_choices(codes: tuple[str, ...] | list[str]) -> list[tuple[str, str]
     """Dropdown choices ``(label, code)``, English first, then by code."""
     ordered = sorted(codes, key=lambda code: (code != "en", code))
     return [(language_label(code), code) for code in ordered]
+
+
+#: Set by Hugging Face on ZeroGPU Spaces; only there are model events run inside ``spaces.GPU``.
+ENV_ZERO_GPU = "SPACES_ZERO_GPU"
+
+
+def zero_gpu_decorator(environ: dict[str, str] | None = None) -> Callable[..., Any] | None:
+    """``spaces.GPU`` on a ZeroGPU Space (``SPACES_ZERO_GPU`` set and the ``spaces`` package importable); None elsewhere."""
+    import os
+
+    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    if ENV_ZERO_GPU not in environ:
+        return None
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        log.warning("%s is set but the 'spaces' package is missing: running on CPU", ENV_ZERO_GPU)
+        return None
+    return spaces.GPU
+
+
+def wrap_model_events_for_gpu(demo: gr.Blocks, gpu: Callable[..., Any] | None = None) -> list[str]:
+    """Run every event of the shared ``model`` slot (see :data:`COMPUTE`) inside ``gpu`` (default:
+    :func:`zero_gpu_decorator`). A no-op on CPU machines and ordinary GPUs; returns the wrapped API names."""
+    gpu = gpu if gpu is not None else zero_gpu_decorator()
+    if gpu is None:
+        return []
+    wrapped: list[str] = []
+    for block_fn in demo.fns.values():
+        if block_fn.concurrency_id == COMPUTE["concurrency_id"] and block_fn.fn is not None:
+            block_fn.fn = gpu(block_fn.fn)
+            wrapped.append(str(block_fn.api_name or block_fn.name))
+    return wrapped
+
+
+def model_status_markdown(manager: ModelManager) -> str:
+    """One line saying which models are in memory and which load on first use (shown at the top of the page)."""
+    parts = []
+    for key in manager.keys:
+        if manager.is_loaded(key):
+            parts.append(f"**{key}** ready")
+        elif manager.last_error(key) is not None:
+            parts.append(f"**{key}** failed to load (see the Models tab)")
+        else:
+            parts.append(f"**{key}** loads on first use (a progress message shows while it loads)")
+    return "Models: " + " · ".join(parts)
