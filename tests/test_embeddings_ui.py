@@ -13,6 +13,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from xlm_explorer.analysis.alignment import nearest_neighbours
 from xlm_explorer.analysis.datasets import Dataset, TextItem
 from xlm_explorer.analysis.embeddings import EmbeddingCache, explore
 from xlm_explorer.models import LoadedModel
@@ -24,7 +25,6 @@ from xlm_explorer.views.embeddings import (
     make_points_table,
     make_projection_figure,
 )
-from xlm_explorer.analysis.alignment import nearest_neighbours
 
 API = "/embeddings"
 

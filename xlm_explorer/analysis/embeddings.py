@@ -8,6 +8,7 @@ changing the layer, the pooling, the centering or the projection never runs the 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -109,7 +110,7 @@ def check_layer(layer: object, n_layers: int, model: str = "the model") -> int:
         value = float(layer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise UserInputError(f"Layer must be a whole number from 0 to {n_layers}, not {str(layer)[:20]!r}.") from None
-    if value != value or not value.is_integer() or not 0 <= value <= n_layers:
+    if math.isnan(value) or not value.is_integer() or not 0 <= value <= n_layers:
         raise UserInputError(f"{model} has layers 0 (embeddings) to {n_layers}; layer {str(layer)[:20]} does not exist.")
     return int(value)
 
@@ -147,7 +148,7 @@ def pool_hidden_states(hidden: torch.Tensor, content: torch.Tensor) -> dict[str,
     return {"mean": mean, "first": hidden[:, :, 0, :], "max": masked.max(dim=2).values}
 
 
-def structural_token_ids(loaded: "LoadedModel") -> frozenset[int]:
+def structural_token_ids(loaded: LoadedModel) -> frozenset[int]:
     """Ids of ``<s>``, ``</s>`` and ``<pad>`` (``<unk>`` stays: an unknown word is still part of the text)."""
     tokenizer = loaded.tokenizer
     ids = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id}
@@ -155,7 +156,7 @@ def structural_token_ids(loaded: "LoadedModel") -> frozenset[int]:
 
 
 def batched_hidden_states(
-    loaded: "LoadedModel", batch_ids: Sequence[Sequence[int]], lang_ids: Sequence[int | None] | None = None
+    loaded: LoadedModel, batch_ids: Sequence[Sequence[int]], lang_ids: Sequence[int | None] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the body on one right-padded batch under the model's lock.
 
@@ -186,7 +187,7 @@ def batched_hidden_states(
 
 
 def embed_sentences(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     texts: Sequence[str],
     langs: Sequence[str],
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -249,7 +250,7 @@ def embed_sentences(
 
 
 def embed_dataset(
-    loaded: "LoadedModel", dataset: "Dataset", batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressFn | None = None
+    loaded: LoadedModel, dataset: Dataset, batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressFn | None = None
 ) -> EmbeddingSet:
     """:func:`embed_sentences` on a :class:`~xlm_explorer.analysis.datasets.Dataset` (with its ``source_key``)."""
     embeddings = embed_sentences(loaded, dataset.texts, dataset.langs, batch_size, item_ids=dataset.item_ids, progress=progress)
@@ -280,7 +281,7 @@ class EmbeddingCache:
         with self._lock:
             self._entries.clear()
 
-    def get(self, loaded: "LoadedModel", dataset: "Dataset", progress: ProgressFn | None = None) -> EmbeddingSet:
+    def get(self, loaded: LoadedModel, dataset: Dataset, progress: ProgressFn | None = None) -> EmbeddingSet:
         """The embeddings of ``dataset`` under ``loaded``, computed at most once while cached."""
         key = (loaded.key, loaded.instance_id, dataset.content_key)
         with self._lock:  # held while embedding: the same request twice embeds once

@@ -9,6 +9,7 @@ points): :func:`start_umap_warmup` compiles both in a background thread when the
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -65,7 +66,7 @@ def check_seed(seed: object) -> int:
         value = float(seed)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise UserInputError("The seed must be a whole number from 0 to 2**31 - 1.") from None
-    if value != value or not value.is_integer() or not 0 <= value < 2**31:
+    if math.isnan(value) or not value.is_integer() or not 0 <= value < 2**31:
         raise UserInputError(f"The seed must be a whole number from 0 to 2**31 - 1, not {str(seed)[:20]}.")
     return int(value)
 

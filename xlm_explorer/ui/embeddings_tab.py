@@ -9,11 +9,18 @@ from typing import Any
 import gradio as gr
 
 from ..analysis.alignment import nearest_neighbours
-from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
+from ..analysis.datasets import (
+    MAX_ROWS,
+    SHIPPED_DATASETS,
+    Dataset,
+    load_shipped,
+    parse_pasted,
+    read_uploaded,
+    shipped_languages,
+)
 from ..analysis.embeddings import (
     LAYER_ALIASES,
     MAX_PANEL_LAYERS,
-    POOLINGS,
     DerivedCache,
     EmbeddingCache,
     ModelExploration,
