@@ -25,6 +25,7 @@ from xlm_explorer.analysis.similarity import (
     layer_similarity,
     linear_cka,
     load_parallel_sentences,
+    parse_sentences,
     pooled_hidden_states,
 )
 from xlm_explorer.errors import UserInputError
@@ -329,6 +330,10 @@ def test_layer_similarity_between_models_and_views(manager) -> None:
     assert np.asarray(figure.data[0].z).shape == result.cka.shape
     with pytest.raises(UserInputError, match="at least 5"):
         layer_similarity(en, multi, SentenceSet(("one", "two"), ("en", "en")))
+    with pytest.raises(UserInputError, match="at most 1,000"):
+        layer_similarity(en, multi, parse_sentences("\n".join(f"Sentence {i}." for i in range(1001)), "en"))
+    with pytest.raises(UserInputError, match="the limit is 200,000"):
+        parse_sentences("word " * 50_000, "en")
 
 
 def test_logit_lens_views(manager) -> None:

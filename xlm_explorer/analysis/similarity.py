@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 PARALLEL_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "parallel_sentences.tsv"
 MIN_SENTENCES = 5
 MAX_SENTENCES = 1000
+MAX_TOTAL_CHARS = 200_000
 DEFAULT_BATCH_SIZE = 16
 
 Progress = Callable[[float, str], None]
@@ -100,6 +101,10 @@ def load_parallel_sentences(langs: Sequence[str] | None = None, path: Path = PAR
 
 def parse_sentences(text: str, lang: str) -> SentenceSet:
     """User sentences, one per line (blank lines skipped), all in language ``lang``."""
+    if len(text or "") > MAX_TOTAL_CHARS:
+        raise UserInputError(
+            f"The sentences are {len(text):,} characters long in all; the limit is {MAX_TOTAL_CHARS:,}."
+        )
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return SentenceSet(tuple(lines), tuple(lang for _ in lines), "custom")
 
