@@ -173,3 +173,72 @@ def test_bench_checkpoint_has_the_asked_vocabulary_and_loads_through_the_app(tmp
     assert loaded.vocab_size == 3000 and len(loaded.tokenizer) == 3000
     assert loaded.mask_token_id == 5 and loaded.hidden_size == 16
     assert math.isclose(sum(p.numel() for p in loaded.model.parameters()), loaded.n_parameters)
+
+
+# --------------------------------------------------------------------------------------------------
+# the load-time speed-up the benchmark asked for: oneDNN-packed linear layers (xlm_explorer/forward.py)
+
+
+def _packed_manager(tiny_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, setting: str, dtype: str = "float32") -> ModelManager:
+    monkeypatch.setenv("XLM_EXPLORER_PACK_LINEAR", setting)
+    return ModelManager({k: str(v) for k, v in tiny_dirs.items()}, device="cpu", dtype=dtype)
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_packed_linear_layers_compute_what_the_plain_model_computes(tiny_dirs, monkeypatch, key: str) -> None:
+    import torch
+
+    from xlm_explorer.analysis.fill_mask import predict_masks
+    from xlm_explorer.forward import ForwardCache, PackedLinear, packing_supported, run_forward
+
+    if not packing_supported(torch.device("cpu"), torch.float32):
+        pytest.skip("this torch build has no oneDNN")
+    plain = _packed_manager(tiny_dirs, monkeypatch, "0").get(key)
+    packed = _packed_manager(tiny_dirs, monkeypatch, "1").get(key)
+    n_packed = sum(isinstance(m, PackedLinear) for m in packed.model.modules())
+    assert n_packed == 6 * packed.n_layers  # q, k, v, out, lin1, lin2 per layer
+    assert not any(isinstance(m, PackedLinear) for m in plain.model.modules())
+    assert packed.n_parameters == plain.n_parameters
+    assert packed.model.pred_layer.proj.weight is packed.model.transformer.embeddings.weight  # the tied head is untouched
+    ids = (0, 14, 20, 31, 5, 40, 1)
+    a, b = run_forward(plain, ids), run_forward(packed, ids)
+    torch.testing.assert_close(b.hidden_states, a.hidden_states, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(b.attentions, a.attentions, atol=1e-6, rtol=1e-5)
+    text = "the [MASK] sat on the [MASK] ."
+    top_plain = [[s.token_id for s in m.predictions] for m in predict_masks(plain, ForwardCache(), text, "en", 5).masks]
+    top_packed = [[s.token_id for s in m.predictions] for m in predict_masks(packed, ForwardCache(), text, "en", 5).masks]
+    assert top_packed == top_plain
+
+
+def test_packed_bfloat16_layers_are_exact_and_tiny_layers_stay_plain_by_default(tiny_dirs, monkeypatch) -> None:
+    import torch
+
+    from xlm_explorer.forward import PackedLinear, packing_supported, run_forward
+
+    if not packing_supported(torch.device("cpu"), torch.bfloat16):
+        pytest.skip("no oneDNN bfloat16 on this CPU")
+    plain = _packed_manager(tiny_dirs, monkeypatch, "0", "bfloat16").get("en-2048")
+    packed = _packed_manager(tiny_dirs, monkeypatch, "1", "bfloat16").get("en-2048")
+    auto = _packed_manager(tiny_dirs, monkeypatch, "auto").get("en-2048")
+    assert any(isinstance(m, PackedLinear) for m in packed.model.modules())
+    assert not any(isinstance(m, PackedLinear) for m in auto.model.modules())  # 32x128 layers are below the threshold
+    ids = (0, 14, 20, 31, 1)
+    torch.testing.assert_close(run_forward(packed, ids).hidden_states, run_forward(plain, ids).hidden_states, atol=0, rtol=0)
+
+
+def test_releasing_pages_touches_only_safetensors_mappings(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from xlm_explorer.forward import _file_mappings, release_mapped_pages
+
+    in_memory = torch.arange(1 << 16, dtype=torch.float32)
+    assert release_mapped_pages(in_memory, _file_mappings()) == 0
+    assert torch.equal(in_memory, torch.arange(1 << 16, dtype=torch.float32))
+    save_file({"w": torch.arange(1 << 18, dtype=torch.float32)}, str(tmp_path / "w.safetensors"))
+    mapped = load_file(str(tmp_path / "w.safetensors"))["w"]
+    released = release_mapped_pages(mapped, _file_mappings())
+    assert 0 <= released <= mapped.numel() * 4
+    if Path("/proc/self/maps").exists():  # Linux: safetensors maps the file, so whole pages were released
+        assert released > 0
+    assert torch.equal(mapped, torch.arange(1 << 18, dtype=torch.float32))  # released pages read back from the file

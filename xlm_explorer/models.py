@@ -207,6 +207,12 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
             log.warning("loading %s from %s failed", key, source_name, exc_info=True)
             raise ModelLoadError(key, source_name, _describe_failure(source_name, error), _fix_hint(key, source_name)) from error
     model = model.to(device=device, dtype=dtype).eval()
+    if not isinstance(source, tuple):  # injected models stay exactly as given
+        from .forward import maybe_pack_linear_layers
+
+        n_packed = maybe_pack_linear_layers(model, device, dtype)
+        if n_packed:
+            log.info("%s: %d linear layers repacked for oneDNN", key, n_packed)
     return LoadedModel(
         key=key,
         spec=spec,
