@@ -160,7 +160,8 @@ def batched_hidden_states(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the body on one right-padded batch under the model's lock.
 
-    Returns ``hidden`` (n_layers + 1, B, T, H) float32 CPU, ``input_ids`` (B, T) and ``attention_mask`` (B, T).
+    Returns ``hidden`` (n_layers + 1, B, T, H) on the model's device and dtype, and ``input_ids`` (B, T) and
+    ``attention_mask`` (B, T) on CPU.
     """
     pad = int(loaded.tokenizer.pad_token_id)
     width = max(len(ids) for ids in batch_ids)
@@ -182,7 +183,7 @@ def batched_hidden_states(
             return_dict=True,
             **kwargs,
         )
-        hidden = torch.stack(out.hidden_states).float().cpu()
+        hidden = torch.stack(out.hidden_states)
     return hidden, input_ids, attention_mask
 
 
@@ -231,9 +232,10 @@ def embed_sentences(
             progress(batch_index / n_batches, f"{loaded.key}: batch {batch_index + 1} of {n_batches}")
         lang_ids = [loaded.lang2id.get(langs[i]) for i in rows]
         hidden, input_ids, attention_mask = batched_hidden_states(loaded, [encoded[i] for i in rows], lang_ids)
-        content = _content_mask(input_ids, attention_mask, structural)
-        for pooling, values in pool_hidden_states(hidden, content).items():
-            pooled[pooling][:, rows, :] = values.numpy()
+        content = _content_mask(input_ids, attention_mask, structural).to(hidden.device)
+        with torch.inference_mode():  # pooled where the model runs; only (L+1, B, H) comes back to the CPU
+            for pooling, values in pool_hidden_states(hidden, content).items():
+                pooled[pooling][:, rows, :] = values.cpu().numpy()
     if progress is not None:
         progress(1.0, f"{loaded.key}: {len(texts)} texts embedded")
     return EmbeddingSet(
