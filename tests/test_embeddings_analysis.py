@@ -317,3 +317,13 @@ def test_cache_is_bounded_in_bytes(en_model: LoadedModel, monkeypatch: pytest.Mo
     assert cache.computed == 3  # evicted, so embedded again
     monkeypatch.setenv("XLM_EXPLORER_EMBED_CACHE_MB", "3")
     assert EmbeddingCache().max_bytes == 3 * 2**20
+
+
+def test_umap_failure_falls_back_to_pca(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def fit_transform(self, points: np.ndarray) -> np.ndarray:
+            raise ValueError("spectral layout failed")
+
+    monkeypatch.setattr("xlm_explorer.analysis.projection._umap_model", lambda *args, **kwargs: Broken())
+    result = project(np.random.default_rng(0).normal(size=(20, 4)), "umap", 2, 0)
+    assert result.method == "pca" and result.n_neighbors is None and "PCA instead" in result.notices[-1]

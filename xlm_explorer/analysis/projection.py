@@ -124,11 +124,15 @@ def project(points: np.ndarray, method: str = "umap", dims: int = 2, seed: int =
         if used_neighbors < n_neighbors:
             notices.append(f"Only {n} points: UMAP used {used_neighbors} neighbours instead of {n_neighbors}.")
         model = _umap_model(n, dims, seed, used_neighbors)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # n_jobs/random_state and small-graph warnings: expected here
-            coords = np.asarray(model.fit_transform(points), dtype=np.float32)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # n_jobs/random_state and small-graph warnings: expected here
+                coords = np.asarray(model.fit_transform(points), dtype=np.float32)
+        except (ValueError, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError) as error:
+            log.warning("UMAP failed on %d points: %s", n, error)
+            coords = np.full((n, dims), np.nan, dtype=np.float32)
         if not np.isfinite(coords).all():
-            notices.append("UMAP did not converge on these points; the projection is PCA instead.")
+            notices.append("UMAP could not lay out these points (too few distinct ones?); the projection is PCA instead.")
             method, used_neighbors = "pca", None
     if method == "pca":
         coords = pca(points, dims)
