@@ -135,6 +135,12 @@ def test_attention_tab_draws_bertviz_offline(browser, app_url: str) -> None:
         page.wait_for_timeout(500)
         filtered = frame.eval_on_selector_all("svg text", "nodes => nodes.map(n => n.textContent)")
         assert "sofa" not in filtered and "</s>" in filtered
+        # picking a cell of the statistic grid (row = layer, column h<k> = head k) shows that head
+        grid = page.get_by_role("grid", name="en-2048: click a cell to show that head")
+        cells = [cell for cell in grid.get_by_role("gridcell").all() if cell.is_visible()]
+        assert [cell.text_content().strip() for cell in cells[::5]] == ["0", "1"]  # layer column, 2 layers x (1 + 4)
+        cells[7].click()  # layer 1, h1
+        page.locator(".gtitle", has_text="en-2048: layer 1, head 1").wait_for(timeout=30_000)
         page.get_by_role("tab", name="Model view").click()
         _frame, model_texts = wait_for_svg_text(page, minimum=3, skip=1)
         assert "Heads" in model_texts
