@@ -17,7 +17,7 @@ from xlm_explorer.analysis.alignment import nearest_neighbours
 from xlm_explorer.analysis.datasets import Dataset, TextItem
 from xlm_explorer.analysis.embeddings import EmbeddingCache, explore
 from xlm_explorer.models import LoadedModel
-from xlm_explorer.ui.embeddings_tab import write_downloads
+from xlm_explorer.ui.embeddings_tab import DownloadFolders, write_downloads
 from xlm_explorer.views.embeddings import (
     make_alignment_figure,
     make_metrics_table,
@@ -199,3 +199,9 @@ def test_tables_and_downloads(explorations) -> None:
     assert json.loads(Path(paths[2]).read_text(encoding="utf-8")) == json.loads(json.dumps(payload))
     first = explorations[0].panels[0].projection.coords
     assert np.allclose([float(rows[0]["x"]), float(rows[0]["y"])], first[0], atol=1e-5)
+
+
+def test_download_folders_keep_only_the_newest(explorations) -> None:
+    folders = DownloadFolders(keep=2)
+    paths = [write_downloads(explorations, {}, folders)[0] for _ in range(3)]
+    assert not Path(paths[0]).exists() and Path(paths[1]).exists() and Path(paths[2]).exists()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +132,29 @@ def run_embeddings(
     return payload, explorations
 
 
-def write_downloads(explorations: list[ModelExploration], payload: dict[str, Any]) -> list[str]:
+class DownloadFolders:
+    """Fresh temporary folders for export files; only the newest ``keep`` are kept on disk (gradio serves
+    its own copies of returned files, so older folders can go)."""
+
+    def __init__(self, keep: int = 16) -> None:
+        self.keep = keep
+        self._folders: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    def new(self) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
+        with self._lock:
+            self._folders.append(folder)
+            while len(self._folders) > self.keep:
+                shutil.rmtree(self._folders.popleft(), ignore_errors=True)
+        return folder
+
+
+def write_downloads(
+    explorations: list[ModelExploration], payload: dict[str, Any], folders: DownloadFolders | None = None
+) -> list[str]:
     """Coordinates CSV, metrics CSV and the full JSON in a fresh temporary folder; returns their paths."""
-    folder = Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
+    folder = folders.new() if folders is not None else Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
     points = folder / "embedding_points.csv"
     metrics = folder / "alignment_metrics.csv"
     full = folder / "embeddings.json"
@@ -146,6 +169,7 @@ def build_embeddings_tab(manager: ModelManager) -> None:
     start_umap_warmup()  # numba compiles in the background, not in a user's request (XLM_EXPLORER_WARMUP=0 turns off)
     cache = EmbeddingCache()
     derived = DerivedCache()
+    folders = DownloadFolders()
     shipped_langs = list(shipped_languages("sentences"))
     gr.Markdown(INTRO)
     with gr.Row():
@@ -223,7 +247,7 @@ def build_embeddings_tab(manager: ModelManager) -> None:
             gr.Dropdown(choices=panels, value=panels[-1][1] if panels else None),
             gr.Dropdown(choices=points, value=0),
             None,
-            write_downloads(explorations, payload),
+            write_downloads(explorations, payload, folders),
         ]
 
     def redraw(explorations: list[ModelExploration], join: bool) -> Any:
