@@ -36,7 +36,7 @@ HOSTILE = [
     "&amp;\u2028",
     "</s>",
 ]
-EXTERNAL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import|\b(?:d3|jquery)\s*:\s*['"]https?:""", re.I)
+EXTERNAL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import|\b(?:d3|jquery)\s*:\s*['"]https?:""", re.IGNORECASE)
 
 
 def random_attentions(layers: int, heads: int, tokens: int, seed: int = 0) -> np.ndarray:
@@ -82,7 +82,7 @@ def fake_result(tokens: list[str], attentions: np.ndarray, b_start: int | None =
 def test_bertviz_document_is_offline(kind: str) -> None:
     document = make_bertviz_document(HOSTILE, random_attentions(2, 3, len(HOSTILE)), kind=kind, sentence_b_start=3).html
     assert not EXTERNAL.search(document), EXTERNAL.search(document)
-    view_script = re.findall(r"<script>(.*?)</script>", document, re.S)[-1]
+    view_script = re.findall(r"<script>(.*?)</script>", document, re.DOTALL)[-1]
     assert "cdnjs" not in document and "require.config" not in view_script and "paths" not in view_script
     tags = markup_tags(document)
     assert [tag for tag, attrs in tags if tag in ("link", "img", "iframe", "object", "embed", "base")] == []
@@ -95,7 +95,7 @@ def test_bertviz_document_is_offline(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["head", "model"])
 def test_hostile_tokens_cannot_leave_the_script(kind: str) -> None:
     document = make_bertviz_document(HOSTILE, random_attentions(1, 2, len(HOSTILE)), kind=kind, title="<b>title</b>").html
-    scripts = re.findall(r"<script>(.*?)</script>", document, re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", document, re.DOTALL)
     assert len(scripts) == len(VENDOR_SCRIPTS) + 1  # no token opened or closed a script
     assert "<img src=x" not in document and "alert(2)</script>" not in document and "<!--" not in document
     assert "&lt;b&gt;title&lt;/b&gt;" in document

@@ -281,7 +281,7 @@ def parse_head_list(spec: object) -> list[tuple[int, int]]:
     return heads
 
 
-def boundary_positions(loaded: "LoadedModel", input_ids: Sequence[int]) -> tuple[int, ...]:
+def boundary_positions(loaded: LoadedModel, input_ids: Sequence[int]) -> tuple[int, ...]:
     """Positions of the boundary tokens ``<s>`` and ``</s>`` (XLM's bos, eos/sep/cls)."""
     tokenizer = loaded.tokenizer
     ids = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.sep_token_id, tokenizer.cls_token_id}
@@ -290,8 +290,8 @@ def boundary_positions(loaded: "LoadedModel", input_ids: Sequence[int]) -> tuple
 
 
 def analyze_attention(
-    loaded: "LoadedModel",
-    cache: "ForwardCache",
+    loaded: LoadedModel,
+    cache: ForwardCache,
     text: str,
     lang: str = "en",
     *,
@@ -450,8 +450,8 @@ def _check_count(value: object) -> int:
 
 
 def average_statistics(
-    loaded: "LoadedModel",
-    cache: "ForwardCache",
+    loaded: LoadedModel,
+    cache: ForwardCache,
     sentences: Sequence[tuple[str, str]],
     *,
     source: str = "pasted",

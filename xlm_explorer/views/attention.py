@@ -98,7 +98,7 @@ def make_head_heatmap(result: AttentionResult, layer: int, head: int) -> go.Figu
     fig.update_layout(
         title=f"{result.model}: layer {layer}, head {head} ({n} tokens)",
         height=size,
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis=dict(title="key (attended to)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
                    tickangle=-60, side="top", constrain="domain"),
         yaxis=dict(title="query (attending)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
@@ -111,7 +111,7 @@ def make_message_figure(message: str) -> go.Figure:
     """An empty figure that says why there is nothing to draw."""
     fig = go.Figure()
     fig.add_annotation(text=plotly_text(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(height=200, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=200, xaxis=dict(visible=False), yaxis=dict(visible=False), margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
@@ -157,7 +157,7 @@ def make_statistic_figure(results: Sequence[AttentionResult], statistic: str) ->
     fig.update_layout(
         title=f"{STATISTIC_LABELS[statistic]} per head ({STATISTIC_UNITS[statistic]})",
         height=int(min(900, 180 + 28 * max_layers)),
-        margin=dict(l=10, r=10, t=80, b=10),
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
     )
     return fig
 
@@ -228,7 +228,7 @@ def make_language_figure(averaged: AveragedStatistics, statistic: str, columns: 
     fig.update_layout(
         title=f"{averaged.model}: {STATISTIC_LABELS[statistic]} averaged per language (rows = layers, columns = heads)",
         height=int(min(2400, 120 + rows * (40 + 16 * n_layers))),
-        margin=dict(l=10, r=10, t=80, b=10),
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
     )
     return fig
 
@@ -248,7 +248,7 @@ def make_language_profile(averages: Sequence[AveragedStatistics], statistic: str
             )
         fig.update_xaxes(title_text="layer", dtick=1, row=1, col=col)
     fig.update_layout(title=f"{STATISTIC_LABELS[statistic]}: mean over heads, per layer and language", height=420,
-                      margin=dict(l=10, r=10, t=70, b=10))
+                      margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
 
 
