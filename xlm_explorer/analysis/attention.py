@@ -121,10 +121,9 @@ def head_statistics(
     grids: dict[str, np.ndarray] = {name: np.empty((n_layers, n_heads)) for name in STATISTIC_NAMES}
     for layer in range(n_layers):
         p = attentions[layer].astype(np.float64)  # (H, T, T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plogp = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
-        grids["entropy"][layer] = -plogp.sum(-1).mean(-1)
-        grids["mean_distance"][layer] = (p * distance).sum(-1).mean(-1)
+        log_p = np.log2(p, out=np.zeros_like(p), where=p > 0)  # 0 log 0 = 0
+        grids["entropy"][layer] = -np.einsum("hij,hij->h", p, log_p) / n_tokens
+        grids["mean_distance"][layer] = np.einsum("hij,ij->h", p, distance) / n_tokens
         grids["boundary_share"][layer] = p[:, :, boundary].sum(-1).mean(-1)
         diagonal = np.diagonal(p, axis1=-2, axis2=-1)  # (H, T)
         grids["same_share"][layer] = diagonal.mean(-1)
@@ -135,7 +134,7 @@ def head_statistics(
             grids["previous_share"][layer] = np.nan
             grids["next_share"][layer] = np.nan
         if pair:
-            grids["cross_share"][layer] = (p * crosses).sum(-1).mean(-1)
+            grids["cross_share"][layer] = np.einsum("hij,ij->h", p, crosses.astype(np.float64)) / n_tokens
     if not pair:
         grids["cross_share"] = None  # type: ignore[assignment]
     return HeadStatistics(**grids)
