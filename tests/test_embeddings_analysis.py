@@ -327,3 +327,16 @@ def test_umap_failure_falls_back_to_pca(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr("xlm_explorer.analysis.projection._umap_model", lambda *args, **kwargs: Broken())
     result = project(np.random.default_rng(0).normal(size=(20, 4)), "umap", 2, 0)
     assert result.method == "pca" and result.n_neighbors is None and "PCA instead" in result.notices[-1]
+
+
+@pytest.mark.parametrize("shape", [(40, 12), (12, 40), (300, 280), (280, 300)])
+def test_pca_equals_svd(shape: tuple[int, int]) -> None:
+    """The dense and the truncated (ARPACK) routes give the full SVD's coordinates up to each sign."""
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=shape) * np.linspace(3, 0.5, shape[1])
+    centered = points - points.mean(axis=0)
+    u, s, _ = np.linalg.svd(centered, full_matrices=False)
+    coords = pca(points, 3)
+    for c in range(3):
+        expected = u[:, c] * s[c]
+        assert np.allclose(coords[:, c], expected, atol=1e-4) or np.allclose(coords[:, c], -expected, atol=1e-4)

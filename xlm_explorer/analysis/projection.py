@@ -71,20 +71,36 @@ def check_seed(seed: object) -> int:
     return int(value)
 
 
+#: Above this size PCA uses ARPACK's truncated SVD (a few matrix products) instead of a dense eigensolver.
+DENSE_PCA_MAX = 256
+
+
 def pca(points: np.ndarray, dims: int) -> np.ndarray:
     """(N, H) -> (N, dims) principal-component coordinates; missing components (N or H too small, or no
     variance left) are 0.
 
-    Deterministic: full SVD, with each component's sign fixed so its largest loading is positive.
+    Exact and deterministic (float64): a dense SVD for small inputs, ARPACK's truncated SVD with a fixed
+    start vector for large ones; each component's sign is fixed so its largest loading is positive.
     """
     points = np.asarray(points, dtype=np.float64)
     centered = points - points.mean(axis=0, keepdims=True)
-    coords = np.zeros((points.shape[0], dims), dtype=np.float32)
-    if points.shape[0] < 2:
+    n, h = centered.shape
+    coords = np.zeros((n, dims), dtype=np.float32)
+    if n < 2:
         return coords
-    u, s, vt = np.linalg.svd(centered, full_matrices=False)
-    k = min(dims, int(np.sum(s > s[0] * 1e-6)) if s[0] > 0 else 0)  # numerically zero components stay 0
+    k = min(dims, n, h)
+    if min(n, h) <= DENSE_PCA_MAX or k >= min(n, h) - 1:
+        u, s, vt = np.linalg.svd(centered, full_matrices=False)
+    else:
+        from scipy.sparse.linalg import svds
+
+        start = np.linspace(1.0, 2.0, min(n, h))  # fixed start vector: the same answer every time
+        u, s, vt = svds(centered, k=k, solver="arpack", v0=start, tol=1e-10, random_state=0)
+        order = np.argsort(s)[::-1]
+        u, s, vt = u[:, order], s[order], vt[order]
     for c in range(k):
+        if s[0] <= 0 or s[c] <= s[0] * 1e-6:  # numerically zero variance: leave the component at 0
+            break
         sign = 1.0 if vt[c, np.argmax(np.abs(vt[c]))] >= 0 else -1.0
         coords[:, c] = (u[:, c] * s[c] * sign).astype(np.float32)
     return coords
