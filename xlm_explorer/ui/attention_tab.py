@@ -272,14 +272,17 @@ def build_attention_tab(manager: ModelManager) -> None:
     @user_errors
     def render_statistics(results: list[AttentionResult], name: str) -> list[Any]:
         results = results or []
-        if results and name == "cross_share" and results[0].sentence_b_start is None:
-            gr.Warning("The cross-segment share needs a sentence pair: showing the entropy instead.")
-            name = "entropy"
+        missing = [r.model for r in results if name not in r.statistics.available()]
         by_key = {r.model: r for r in results}
-        updates: list[Any] = [make_statistic_figure(results, name) if results else None]
+        if missing:
+            figure = make_message_figure("The cross-segment share needs a sentence pair: fill in the second sentence.")
+        else:
+            figure = make_statistic_figure(results, name) if results else None
+        updates: list[Any] = [figure]
         for key, _column, _table, _heatmap in columns:
             result = by_key.get(key)
-            updates += [gr.Column(visible=result is not None), make_grid_table(result.statistics, name) if result else None]
+            table = make_grid_table(result.statistics, name) if result is not None and not missing else None
+            updates += [gr.Column(visible=result is not None), table]
         csv_path = write_csv(make_statistics_table(results), "attention-statistics-") if results else None
         max_layer = max((r.n_layers for r in results), default=MAX_INDEX + 1) - 1
         max_head = max((r.n_heads for r in results), default=MAX_INDEX + 1) - 1
