@@ -210,3 +210,25 @@ def test_statistic_figure_side_by_side_and_tables() -> None:
     assert table["cross_share"].isna().all()
     row = table[(table["model"] == "100-1280") & (table["layer"] == 1) & (table["head"] == 2)].iloc[0]
     assert row["entropy"] == pytest.approx(large.statistics.entropy[1, 2], abs=1e-6)
+
+
+def test_language_views_of_averaged_statistics() -> None:
+    from xlm_explorer.analysis.attention import AveragedStatistics, LanguageStatistics
+    from xlm_explorer.views.attention import AVERAGE_COLUMNS, make_average_table, make_language_figure, make_language_profile
+
+    n = 4
+    uniform = head_statistics(np.full((2, 3, n, n), 1 / n), [True, False, False, True])
+    identity = head_statistics(np.broadcast_to(np.eye(n), (2, 3, n, n)), [True, False, False, True])
+    averaged = AveragedStatistics(
+        model="100-1280", source="pasted",
+        languages=(LanguageStatistics("en", 2, 9, uniform), LanguageStatistics("fr", 1, 4, identity)),
+    )
+    fig = make_language_figure(averaged, "entropy")
+    assert [np.array(t.z).shape for t in fig.data] == [(2, 3), (2, 3)]
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (fig.data[1].zmin, fig.data[1].zmax) == (0.0, 2.0)
+    assert [a.text for a in fig.layout.annotations] == ["en (n=2)", "fr (n=1)"]
+    profile = make_language_profile([averaged], "same_share")
+    assert [list(t.y) for t in profile.data] == [[0.25, 0.25], [1.0, 1.0]]
+    table = make_average_table([averaged])
+    assert list(table.columns) == AVERAGE_COLUMNS and len(table) == 2 * 2 * 3
+    assert table[table["lang"] == "fr"]["entropy"].tolist() == [0.0] * 6
