@@ -31,9 +31,22 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
-    """(N, H) -> (N, N) cosine similarities."""
-    unit = unit_rows(vectors)
+    """(N, H) -> (N, N) float32 cosine similarities."""
+    unit = unit_rows(vectors).astype(np.float32)
     return unit @ unit.T
+
+
+def _p_at_1(similarities: np.ndarray, ids: np.ndarray, source_rows: np.ndarray, target_rows: np.ndarray) -> float | None:
+    """Share of ``source_rows`` whose most similar row among ``target_rows`` has the same id."""
+    if source_rows.size == 0 or target_rows.size == 0:
+        return None
+    best = target_rows[np.argmax(similarities[np.ix_(source_rows, target_rows)], axis=1)]
+    return float(np.mean(ids[best] == ids[source_rows]))
+
+
+def _queries(ids: np.ndarray, source_rows: np.ndarray, target_rows: np.ndarray) -> np.ndarray:
+    """The source rows whose id also occurs among the target rows."""
+    return source_rows[np.isin(ids[source_rows], ids[target_rows])]
 
 
 def retrieval_p_at_1(
@@ -47,12 +60,8 @@ def retrieval_p_at_1(
     ids = np.asarray(item_ids)
     langs_array = np.asarray(langs)
     target_rows = np.flatnonzero(langs_array == target)
-    target_ids = set(ids[target_rows].tolist())
-    source_rows = np.array([i for i in np.flatnonzero(langs_array == source) if ids[i] in target_ids], dtype=int)
-    if source_rows.size == 0 or target_rows.size == 0:
-        return None, 0
-    best = target_rows[np.argmax(similarities[np.ix_(source_rows, target_rows)], axis=1)]
-    return float(np.mean(ids[best] == ids[source_rows])), int(source_rows.size)
+    source_rows = _queries(ids, np.flatnonzero(langs_array == source), target_rows)
+    return _p_at_1(similarities, ids, source_rows, target_rows), int(source_rows.size)
 
 
 def language_separability(vectors: np.ndarray, langs: Sequence[str]) -> float | None:
@@ -168,16 +177,19 @@ def alignment_metrics(
     pairs = [(a, b) for a in languages for b in languages if a != b]
     if not others or not any(set(ids[langs_array == a]) & set(ids[langs_array == b]) for a, b in pairs):
         notices.append("No item id occurs in two languages, so translation retrieval cannot be measured.")
+    rows_of = {lang: np.flatnonzero(langs_array == lang) for lang in languages}
+    queries = {(a, b): (_queries(ids, rows_of[a], rows_of[b]), rows_of[b]) for a, b in pairs}  # the same at every layer
     per_lang: dict[str, list[float | None]] = {lang: [] for lang in others}
     mean_ref: list[float | None] = []
     mean_pairs: list[float | None] = []
     separability: list[float | None] = []
     for vectors in layer_vectors:
         sims = cosine_matrix(vectors)
+        scores = {pair: _p_at_1(sims, ids, *queries[pair]) for pair in pairs}
         for lang in others:
-            per_lang[lang].append(retrieval_p_at_1(sims, item_ids, langs, lang, reference)[0])
+            per_lang[lang].append(scores[(lang, reference)])
         mean_ref.append(_mean([per_lang[lang][-1] for lang in others]))
-        mean_pairs.append(_mean([retrieval_p_at_1(sims, item_ids, langs, a, b)[0] for a, b in pairs]))
+        mean_pairs.append(_mean(list(scores.values())))
         separability.append(language_separability(vectors, langs))
     n_reference = int(np.sum(langs_array == reference))
     return AlignmentMetrics(
