@@ -294,6 +294,27 @@ def test_warmup_is_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
     assert start_umap_warmup() is None
 
 
+def test_warmup_runs_once_in_a_daemon_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    release = threading.Event()
+    calls: list[int] = []
+
+    def fake_warm_up() -> float:
+        calls.append(1)
+        release.wait(10)
+        return 0.0
+
+    monkeypatch.setenv("XLM_EXPLORER_WARMUP", "1")
+    monkeypatch.setattr("xlm_explorer.analysis.projection.warm_up_umap", fake_warm_up)
+    thread = start_umap_warmup()
+    assert thread is not None and thread.daemon
+    assert start_umap_warmup() is thread  # a second tab build while it runs starts nothing new
+    release.set()
+    thread.join(10)
+    assert calls == [1] and not thread.is_alive()
+
+
 def test_embedding_set_checks_its_arguments(en_model: LoadedModel) -> None:
     result = embed_sentences(en_model, ["a cat", "a dog"], ["en", "en"])
     with pytest.raises(UserInputError, match="layer"):
