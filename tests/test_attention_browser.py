@@ -60,7 +60,7 @@ class Watched:
     def _route(self, route) -> None:
         url = route.request.url
         parts = urlsplit(url)
-        if parts.scheme in ("data", "blob", "about") or parts.hostname == "127.0.0.1":
+        if parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost"):
             route.continue_()
         else:
             self.outside.append(url)
@@ -141,6 +141,13 @@ def test_attention_tab_draws_bertviz_offline(browser, app_url: str) -> None:
         assert [cell.text_content().strip() for cell in cells[::5]] == ["0", "1"]  # layer column, 2 layers x (1 + 4)
         cells[7].click()  # layer 1, h1
         page.locator(".gtitle", has_text="en-2048: layer 1, head 1").wait_for(timeout=30_000)
+        # the statistics CSV is offered for download
+        page.get_by_text("Export: statistics CSV and the JSON the API returns").click()
+        link = page.locator('a[data-testid="download-link"][download^="attention-statistics-"]').first
+        link.wait_for(timeout=30_000)
+        csv_text = page.request.get(link.get_attribute("href")).text()
+        assert csv_text.splitlines()[0] == "model,layer,head,entropy,mean_distance,boundary_share,previous_share,next_share,same_share,cross_share"
+        assert len(csv_text.splitlines()) == 1 + 2 * 4  # tiny en-2048: 2 layers x 4 heads
         page.get_by_role("tab", name="Model view").click()
         _frame, model_texts = wait_for_svg_text(page, minimum=3, skip=1)
         assert "Heads" in model_texts

@@ -283,10 +283,13 @@ def build_attention_tab(manager: ModelManager) -> None:
             result = by_key.get(key)
             table = make_grid_table(result.statistics, name) if result is not None and not missing else None
             updates += [gr.Column(visible=result is not None), table]
-        csv_path = write_csv(make_statistics_table(results), "attention-statistics-") if results else None
         max_layer = max((r.n_layers for r in results), default=MAX_INDEX + 1) - 1
         max_head = max((r.n_heads for r in results), default=MAX_INDEX + 1) - 1
-        return updates + [csv_path, gr.Slider(maximum=max_layer), gr.Slider(maximum=max_head)]
+        return updates + [gr.Slider(maximum=max_layer), gr.Slider(maximum=max_head)]
+
+    @user_errors
+    def export_statistics(results: list[AttentionResult]) -> str | None:
+        return write_csv(make_statistics_table(results), "attention-statistics-") if results else None
 
     @user_errors
     def render_heads(results: list[AttentionResult], layer: float, head: float) -> list[Any]:
@@ -338,7 +341,7 @@ def build_attention_tab(manager: ModelManager) -> None:
     # ------------------------------------------------------------ wiring
 
     stat_outputs = [grid_plot] + [c for _key, column, table, _heatmap in columns for c in (column, table)]
-    stat_outputs += [stats_csv, layer, head]
+    stat_outputs += [layer, head]
     heat_outputs = [heatmap for _key, _column, _table, heatmap in columns]
     bertviz_html = [output for _key, _kind, output in bertviz_outputs]
 
@@ -356,6 +359,7 @@ def build_attention_tab(manager: ModelManager) -> None:
     )
     shown = event.success(render_statistics, inputs=[results_state, statistic], outputs=stat_outputs, api_visibility="private", queue=False)
     shown.then(render_heads, inputs=[results_state, layer, head], outputs=heat_outputs, api_visibility="private", queue=False)
+    event.success(export_statistics, inputs=results_state, outputs=stats_csv, api_visibility="private", queue=False)
     event.success(render_bertviz, inputs=[results_state, bv_layers, bv_heads], outputs=bertviz_html, api_visibility="private")
     statistic.input(render_statistics, inputs=[results_state, statistic], outputs=stat_outputs, api_visibility="private", queue=False)
     gr.on(
