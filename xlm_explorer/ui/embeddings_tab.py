@@ -76,8 +76,11 @@ def load_dataset(
     if source == "paste":
         return parse_pasted(pasted, known)
     if source == "upload":
-        path = upload if isinstance(upload, (str, Path)) or upload is None else getattr(upload, "name", None) or upload.get("path")
-        return read_uploaded(path, known)
+        if isinstance(upload, dict):
+            upload = upload.get("path")
+        elif upload is not None and not isinstance(upload, (str, Path)):
+            upload = getattr(upload, "name", None)
+        return read_uploaded(upload, known)
     raise UserInputError(f"Unknown data source {str(source)[:30]!r}; choose one of: {', '.join(v for _, v in SOURCES)}.")
 
 
