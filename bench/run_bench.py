@@ -259,69 +259,111 @@ def benchmark_sentences(n: int) -> tuple[list[str], list[str]]:
 # per-model measurements
 
 
-def bench_fill_mask(loaded: Any, lengths: Sequence[int], reps: int, sync: Callable[[], None], words: Sequence[str]) -> dict[str, Any]:
-    """The app's fill-mask (``predict_masks``, fresh forward cache each call) at each length."""
+def time_interleaved(fns: dict[str, Callable[[], Any]], *, warmup: int = 1, reps: int = 5, sync: Callable[[], None] = lambda: None) -> dict[str, Timing]:
+    """Time several variants round-robin (A B C A B C ...), so that load from other work on the machine
+    slows them alike instead of favouring whichever ran at a quiet moment."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, reps)):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            sync()
+            samples[name].append(time.perf_counter() - started)
+    return {name: Timing(min(v), statistics.median(v), len(v), tuple(v)) for name, v in samples.items()}
+
+
+def plain_fill_mask_pipeline(loaded: Any, source: Path) -> Any:
+    """The baseline: ``transformers.pipeline("fill-mask")`` on the checkpoint loaded the plain way
+    (``XLMWithLMHeadModel.from_pretrained``, no app optimisations); the tokenizer is the app's."""
+    import torch
+    from transformers import XLMWithLMHeadModel, pipeline
+
+    model = XLMWithLMHeadModel.from_pretrained(str(source), dtype=torch.float32).to(loaded.device).eval()
+    return pipeline("fill-mask", model=model, tokenizer=loaded.tokenizer, device=loaded.device, top_k=TOP_K)
+
+
+def bench_fill_mask(
+    loaded: Any,
+    lengths: Sequence[int],
+    reps: int,
+    sync: Callable[[], None],
+    words: Sequence[str],
+    *,
+    pipe: Any = None,
+    bf16: Any = None,
+) -> dict[str, Any]:
+    """Fill-mask at each length: the app's ``predict_masks`` (fresh forward cache each call, so every
+    call runs the model) in float32, and, timed round-robin with it, the pipeline baseline and the app
+    in bfloat16 when given. Returns ``{"app": .., "pipeline": .., "bfloat16": ..}`` keyed by length."""
     from xlm_explorer.analysis.fill_mask import predict_masks
     from xlm_explorer.forward import ForwardCache
     from xlm_explorer.tokenization import encode_text
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"app": {}, "pipeline": {}, "bfloat16": {}}
+    special = loaded.special_ids
     for n_tokens in lengths:
         n_masks = masks_for(n_tokens)
         text = masked_text(words, n_tokens, n_masks, seed=n_tokens)
         encoded = encode_text(loaded, text, "en")
         if len(encoded.input_ids) != n_tokens or len(encoded.mask_positions) != n_masks:
             raise RuntimeError(f"benchmark text encodes to {len(encoded.input_ids)} tokens, not {n_tokens}")
-        timing = time_call(lambda: predict_masks(loaded, ForwardCache(), text, "en", TOP_K), warmup=1, reps=reps, sync=sync)
-        result = predict_masks(loaded, ForwardCache(), text, "en", TOP_K)
-        out[str(n_tokens)] = {
-            "tokens": n_tokens,
-            "masks": n_masks,
-            "time": timing.to_dict(),
-            "top_ids": [[s.token_id for s in m.predictions] for m in result.masks],
-            "text": text,
-        }
+        answers: dict[str, Any] = {}
+        fns: dict[str, Callable[[], Any]] = {"app": lambda: answers.__setitem__("app", predict_masks(loaded, ForwardCache(), text, "en", TOP_K))}
+        pipe_text = text.replace("[MASK]", loaded.tokenizer.mask_token)
+        if pipe is not None:
+            fns["pipeline"] = lambda: answers.__setitem__("pipeline", pipe(pipe_text))
+        if bf16 is not None:
+            fns["bfloat16"] = lambda: answers.__setitem__("bfloat16", predict_masks(bf16, ForwardCache(), text, "en", TOP_K))
+        timings = time_interleaved(fns, warmup=1, reps=reps, sync=sync)
+        app_ids = [[s.token_id for s in m.predictions] for m in answers["app"].masks]
+        length = str(n_tokens)
+        out["app"][length] = {"tokens": n_tokens, "masks": n_masks, "time": timings["app"].to_dict(), "text": text}
+        if pipe is not None:
+            per_mask = answers["pipeline"] if n_masks > 1 else [answers["pipeline"]]
+            top1, overlaps = [], []
+            for ids, candidates in zip(app_ids, per_mask):
+                pipe_ids = [int(c["token"]) for c in candidates if int(c["token"]) not in special]
+                top1.append(bool(pipe_ids) and pipe_ids[0] == ids[0])
+                overlaps.append(len(set(pipe_ids) & set(ids[: len(pipe_ids)])) / max(1, len(pipe_ids)))
+            out["pipeline"][length] = {
+                "tokens": len(loaded.tokenizer(pipe_text)["input_ids"]),
+                "time": timings["pipeline"].to_dict(),
+                "top1_agreement_with_app": sum(top1) / len(top1),
+                "topk_overlap_with_app": sum(overlaps) / len(overlaps),
+            }
+        if bf16 is not None:
+            out["bfloat16"][length] = {
+                "tokens": n_tokens,
+                "masks": n_masks,
+                "time": timings["bfloat16"].to_dict(),
+                "speedup_vs_float32": timings["app"].min_s / timings["bfloat16"].min_s,
+            }
     return out
 
 
-def bench_pipeline(loaded: Any, source: Path, app: dict[str, Any], reps: int, sync: Callable[[], None]) -> dict[str, Any]:
-    """The baseline: ``transformers.pipeline("fill-mask")`` on the same checkpoint and the same texts.
+def bf16_agreement(fp32: Any, bf16: Any, words: Sequence[str], n_texts: int) -> dict[str, Any]:
+    """Top-10 agreement of bfloat16 with float32 on ``n_texts`` texts of 16 tokens (one mask each)."""
+    from xlm_explorer.analysis.fill_mask import predict_masks
+    from xlm_explorer.forward import ForwardCache
 
-    The model is loaded the plain way (``XLMWithLMHeadModel.from_pretrained``), without the app's
-    load-time optimisations; the tokenizer is the app's (configured per model).
-    """
-    from transformers import XLMWithLMHeadModel, pipeline
-
-    model = XLMWithLMHeadModel.from_pretrained(str(source), dtype=torch_float32()).to(loaded.device).eval()
-    pipe = pipeline("fill-mask", model=model, tokenizer=loaded.tokenizer, device=loaded.device, top_k=TOP_K)
-    special = loaded.special_ids
-    out: dict[str, Any] = {}
-    for length, entry in app.items():
-        text = entry["text"].replace("[MASK]", loaded.tokenizer.mask_token)
-        n_pipe_tokens = len(loaded.tokenizer(text)["input_ids"])
-        timing = time_call(lambda: pipe(text), warmup=1, reps=reps, sync=sync)
-        answer = pipe(text)
-        per_mask = answer if entry["masks"] > 1 else [answer]
-        top1_agree, overlaps = [], []
-        for app_ids, candidates in zip(entry["top_ids"], per_mask):
-            pipe_ids = [int(c["token"]) for c in candidates if int(c["token"]) not in special]
-            top1_agree.append(bool(pipe_ids) and pipe_ids[0] == app_ids[0])
-            overlaps.append(len(set(pipe_ids) & set(app_ids[: len(pipe_ids)])) / max(1, len(pipe_ids)))
-        out[length] = {
-            "tokens": n_pipe_tokens,
-            "time": timing.to_dict(),
-            "top1_agreement_with_app": sum(top1_agree) / len(top1_agree),
-            "topk_overlap_with_app": sum(overlaps) / len(overlaps),
-        }
-    del pipe, model
-    gc.collect()
-    return out
-
-
-def torch_float32() -> Any:
-    import torch
-
-    return torch.float32
+    top1, overlap = [], []
+    for seed in range(n_texts):
+        text = masked_text(words, 16, 1, seed=1000 + seed)
+        ids_32 = [s.token_id for s in predict_masks(fp32, ForwardCache(), text, "en", TOP_K).masks[0].predictions]
+        ids_16 = [s.token_id for s in predict_masks(bf16, ForwardCache(), text, "en", TOP_K).masks[0].predictions]
+        top1.append(ids_32[0] == ids_16[0])
+        overlap.append(len(set(ids_32) & set(ids_16)) / len(ids_32))
+    return {
+        "texts": n_texts,
+        "tokens": 16,
+        "top1_agreement": sum(top1) / len(top1),
+        "top10_overlap_mean": sum(overlap) / len(overlap),
+        "top10_overlap_min": min(overlap),
+    }
 
 
 def bench_cache_hit(loaded: Any, text: str, reps: int) -> dict[str, Any]:
@@ -334,36 +376,6 @@ def bench_cache_hit(loaded: Any, text: str, reps: int) -> dict[str, Any]:
     calls_before = cache.forward_calls
     timing = time_call(lambda: predict_masks(loaded, cache, text, "en", TOP_K), warmup=1, reps=reps)
     return {"time": timing.to_dict(), "extra_forward_calls": cache.forward_calls - calls_before}
-
-
-def bench_bf16(fp32: Any, bf16: Any, app_fp32: dict[str, Any], lengths: Sequence[int], reps: int, sync: Callable[[], None], words: Sequence[str], n_agreement: int) -> dict[str, Any]:
-    """bfloat16 speed at each length and top-10 agreement with float32 on ``n_agreement`` texts."""
-    from xlm_explorer.analysis.fill_mask import predict_masks
-    from xlm_explorer.forward import ForwardCache
-
-    timings = bench_fill_mask(bf16, lengths, reps, sync, words)
-    for length, entry in timings.items():
-        entry["speedup_vs_float32"] = app_fp32[length]["time"]["min_s"] / entry["time"]["min_s"]
-    top1, overlap = [], []
-    for seed in range(n_agreement):
-        text = masked_text(words, 16, 1, seed=1000 + seed)
-        ids_32 = [s.token_id for s in predict_masks(fp32, ForwardCache(), text, "en", TOP_K).masks[0].predictions]
-        ids_16 = [s.token_id for s in predict_masks(bf16, ForwardCache(), text, "en", TOP_K).masks[0].predictions]
-        top1.append(ids_32[0] == ids_16[0])
-        overlap.append(len(set(ids_32) & set(ids_16)) / len(ids_32))
-    for entry in timings.values():
-        entry.pop("text", None)
-        entry.pop("top_ids", None)
-    return {
-        "fill_mask": timings,
-        "agreement": {
-            "texts": n_agreement,
-            "tokens": 16,
-            "top1_agreement": sum(top1) / len(top1),
-            "top10_overlap_mean": sum(overlap) / len(overlap),
-            "top10_overlap_min": min(overlap),
-        },
-    }
 
 
 def bench_attention(loaded: Any, n_tokens: int, reps: int, sync: Callable[[], None], words: Sequence[str]) -> dict[str, Any]:
@@ -411,10 +423,9 @@ def bench_embeddings(loaded: Any, n_sentences: int, peak_gflop_s: float, sync: C
         return {"status": "not available (xlm_explorer.analysis.embeddings missing)"}
     texts, langs = benchmark_sentences(n_sentences)
     embed_sentences(loaded, texts[:8], langs[:8])  # warm-up: one small batch
-    timing = time_call(lambda: embed_sentences(loaded, texts, langs), warmup=0, reps=1, sync=sync)
-    result = embed_sentences(loaded, texts[:1], langs[:1])
-    del result
-    emb = embed_sentences(loaded, texts, langs)
+    runs: list[Any] = []
+    timing = time_call(lambda: runs.append(embed_sentences(loaded, texts, langs)), warmup=0, reps=1, sync=sync)
+    emb = runs[-1]
     flops = sum(body_flops(loaded.n_layers, loaded.hidden_size, n) for n in emb.n_tokens)
     seconds = timing.min_s
     return {
@@ -463,10 +474,11 @@ def bench_umap(sizes: Sequence[int], reps: int, dim: int = 1280) -> dict[str, An
 # child process: cold load to first answer, peak RSS with both models, the compare tab's forwards
 
 
-def _rss_mib() -> float:
+def _rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory (``VmRSS``) or its peak so far (``VmHWM``) in MiB (Linux)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -514,6 +526,7 @@ def child_main(spec_json: str) -> None:
             "load_to_first_answer_s": t2 - t0,
             "weight_bytes_in_memory": unique_weight_bytes(loaded.model),
             "rss_after_mib": _rss_mib(),
+            "peak_rss_so_far_mib": _rss_mib("VmHWM"),
         }
     report["process_start_to_all_answers_s"] = time.perf_counter() - started
     try:
@@ -533,6 +546,7 @@ def child_main(spec_json: str) -> None:
             "forward_calls": after_first - before,
             "forward_calls_on_repeat": cache.forward_calls - after_first,
             "repeat_s": repeat_s,
+            "peak_rss_so_far_mib": _rss_mib("VmHWM"),
         }
     except ImportError:
         report["compare"] = {"status": "not available (xlm_explorer.analysis.compare missing)"}
@@ -650,26 +664,34 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         entry["weight_bytes"] = unique_weight_bytes(loaded.model)
         entry["architecture"] = {"layers": loaded.n_layers, "hidden": loaded.hidden_size, "heads": loaded.n_heads, "vocab": loaded.vocab_size}
         words = single_piece_words(loaded)
-        app = _section(entry, "fill_mask_app", lambda: bench_fill_mask(loaded, args.lengths, args.reps, sync, words), log=lambda m: log(f"{key}: {m}"))
-        if "status" not in app:
-            _section(entry, "fill_mask_pipeline", lambda: bench_pipeline(loaded, dirs[key], app, args.reps, sync), log=lambda m: log(f"{key}: {m}"))
-            first = app[str(args.lengths[0])]["text"]
-            _section(entry, "cache_hit", lambda: bench_cache_hit(loaded, first, max(args.reps, 10)), log=lambda m: log(f"{key}: {m}"))
-        _section(entry, "attention", lambda: bench_attention(loaded, args.attention_tokens, args.reps, sync, words), log=lambda m: log(f"{key}: {m}"))
-        if not args.skip_embeddings:
-            _section(entry, "embeddings", lambda: bench_embeddings(loaded, args.sentences, peak32 or 0.0, sync), log=lambda m: log(f"{key}: {m}"))
-        if not args.skip_bf16 and "status" not in app:
+        log_model = lambda m, key=key: log(f"{key}: {m}")  # noqa: E731
+        pipe = _section(entry, "baseline_load", lambda: plain_fill_mask_pipeline(loaded, dirs[key]), log_model)
+        pipe = None if isinstance(pipe, dict) else pipe
+        entry.pop("baseline_load", None) if pipe is not None else None
+        bf16 = bf_manager = None
+        if not args.skip_bf16:
             bf_manager = ModelManager({key: str(dirs[key])}, device=device, dtype="bfloat16")
             bf16 = bf_manager.get(key)
             entry["weight_bytes_bf16"] = unique_weight_bytes(bf16.model)
-            _section(
-                entry, "bfloat16",
-                lambda: bench_bf16(loaded, bf16, app, args.lengths, args.reps, sync, words, args.agreement_texts),
-                log=lambda m: log(f"{key}: {m}"),
-            )
-            del bf16, bf_manager
-        for section in app.values() if "status" not in app else ():
-            section.pop("top_ids", None)
+        both = _section(entry, "fill_mask", lambda: bench_fill_mask(loaded, args.lengths, args.reps, sync, words, pipe=pipe, bf16=bf16), log_model)
+        entry.pop("fill_mask")
+        if "status" in both:
+            entry["fill_mask_app"] = both
+        else:
+            entry["fill_mask_app"] = both["app"]
+            if pipe is not None:
+                entry["fill_mask_pipeline"] = both["pipeline"]
+            if bf16 is not None:
+                entry["bfloat16"] = {"fill_mask": both["bfloat16"]}
+                agreement = _section(entry["bfloat16"], "agreement", lambda: bf16_agreement(loaded, bf16, words, args.agreement_texts), log_model)
+                del agreement
+            first = both["app"][str(args.lengths[0])]["text"]
+            _section(entry, "cache_hit", lambda: bench_cache_hit(loaded, first, max(args.reps, 10)), log_model)
+        del pipe, bf16, bf_manager
+        gc.collect()
+        _section(entry, "attention", lambda: bench_attention(loaded, args.attention_tokens, args.reps, sync, words), log_model)
+        if not args.skip_embeddings:
+            _section(entry, "embeddings", lambda: bench_embeddings(loaded, args.sentences, peak32 or 0.0, sync), log_model)
         del loaded, manager
         gc.collect()
         if device.startswith("cuda"):
@@ -685,10 +707,6 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
             lambda: bench_cold_start_and_memory(dirs, device, "float32", first_text, first_text, not args.no_cold_disk),
             log,
         )
-    for entry in models.values():
-        for section in entry.get("fill_mask_app", {}).values() if isinstance(entry.get("fill_mask_app"), dict) else ():
-            if isinstance(section, dict):
-                section.pop("top_ids", None)
     results["derived"] = derive(results, bandwidth, peak32, peak16)
     results["targets"] = evaluate_targets(results)
     results["system"]["loadavg_end"] = loadavg()
