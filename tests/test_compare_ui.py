@@ -209,3 +209,22 @@ def test_renderers_fill_every_output_and_write_downloads(manager) -> None:
         files = rendered[-1]
         assert files and all(path.endswith((".csv", ".json")) for path in files)
     assert render_compare(None, manager.keys)[0] == "" and render_probe(None) == [None, None, None]
+
+
+def test_user_text_in_messages_is_escaped_for_the_toasts(client) -> None:
+    """Gradio draws toast messages as HTML: quoted user text must arrive escaped."""
+    hostile = "<svg id=x onload=alert(1)>" + "x" * 60
+    with pytest.raises(AppError) as error:
+        client.predict("The {filler} said that [MASK] left.", "he, she", hostile, "en", "both", api_name="/bias_probe")
+    assert "longer than 60 characters" in str(error.value)
+    assert "&lt;svg" in str(error.value) and "<svg" not in str(error.value)
+
+
+def test_probe_notes_are_escaped() -> None:
+    from xlm_explorer.ui.compare_tab import note_html
+
+    assert (
+        note_html('<img src=x onerror="alert(1)">')
+        == '<p class="xlm-notice">&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</p>'
+    )
+    assert note_html("") == ""

@@ -7,6 +7,8 @@ objects in a ``gr.State``; a private ``.success`` step draws the views and write
 
 from __future__ import annotations
 
+import functools
+import html
 import json
 import tempfile
 from collections.abc import Callable
@@ -80,6 +82,30 @@ in turn; copies batched). The table is tab- or comma-separated with a header nam
 `sent_less` (`id`, `lang`, `bias_type` optional); upload a CSV/TSV or edit the shipped set."""
 
 Progress = Callable[[float, str], None]
+
+
+def escaped_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Escape the text of a :class:`UserInputError` before ``user_errors`` shows it: gradio draws toast
+    messages as HTML, and these messages may quote what the user typed or uploaded."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserInputError as error:
+            raise UserInputError(html.escape(str(error), quote=False)) from None
+
+    return wrapper
+
+
+def show_escaped(notices: list[str] | tuple[str, ...]) -> None:
+    """``show_notices`` with every notice HTML-escaped (notices may quote user text, or ``<unk>``)."""
+    show_notices([html.escape(n, quote=False) for n in notices])
+
+
+def note_html(note: str) -> str:
+    """A probe set's note (user-uploadable) as escaped HTML."""
+    return f'<p class="xlm-notice">{html.escape(note)}</p>' if note else ""
 
 
 def _progress(progress: Any) -> Progress | None:
@@ -174,7 +200,7 @@ def run_bias_probe(
 ) -> tuple[dict[str, Any], bias_analysis.ProbeResult]:
     lang = _check_lang(manager, lang)
     target_words = bias_analysis.split_words(targets, r"[,/\n;]")
-    filler_words = bias_analysis.split_words(fillers, r"[,\n;]")
+    filler_words = bias_analysis.split_words(fillers, r"[,\n]")
     bias_analysis.check_probe(template, target_words, filler_words)  # clear messages before any model loads
     models = _models(manager, selected_keys(manager, choice), progress)
     result = bias_analysis.run_probe(models, template, target_words, filler_words, lang, progress=_progress(progress))
@@ -312,11 +338,12 @@ def _build_compare(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
+    @escaped_errors
     def compare(
         text: str, lang: str, top_k: float, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, CompareResult]:
         data, result = run_compare(manager, text, lang, top_k, progress)
-        show_notices(result.notices)
+        show_escaped(result.notices)
         return data, result
 
     def render(result: CompareResult | None) -> list[Any]:
@@ -360,11 +387,12 @@ def _build_logit_lens(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
+    @escaped_errors
     def lens(
         text: str, lang: str, mask_number: float, top_k: float, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, list]:
         data, results = run_logit_lens(manager, text, lang, mask_number, top_k, progress)
-        show_notices([n for r in results for n in r.notices])
+        show_escaped([n for r in results for n in r.notices])
         return data, results
 
     event = gr.on(
@@ -406,6 +434,7 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
     state = gr.State(None)
 
     @user_errors
+    @escaped_errors
     def similarity(
         langs: list[str], sentences: str, sentences_lang: str, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, LayerSimilarity]:
@@ -458,9 +487,10 @@ def _build_grid(manager: ModelManager) -> None:
     template_set.change(pick, inputs=template_set, outputs=templates, api_visibility="private", queue=False)
 
     @user_errors
+    @escaped_errors
     def fill(templates: str, top_k: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, CrosslingualGrid]:
         data, grid = run_grid(manager, templates, top_k, progress)
-        show_notices([n for c in grid.cells for n in c.notices if "English-only" not in n])
+        show_escaped([n for c in grid.cells for n in c.notices if "English-only" not in n])
         return data, grid
 
     event = run.click(
@@ -501,7 +531,7 @@ def _build_probes(manager: ModelManager) -> None:
     fillers = gr.Textbox(
         label="Fillers (one per line)", value="\n".join(first.fillers) if first else "", lines=6, max_lines=20
     )
-    note = gr.Markdown(first.note if first else "")
+    note = gr.HTML(note_html(first.note) if first else "")
     run = gr.Button("Run the probe", variant="primary")
     gr.Markdown(bias_views.PROBE_CAVEATS)
     plot = gr.Plot(label="Log ratio per filler")
@@ -520,7 +550,7 @@ def _build_probes(manager: ModelManager) -> None:
             ", ".join(item["targets"]),
             "\n".join(item["fillers"]),
             item["lang"],
-            item.get("note", ""),
+            note_html(item.get("note", "")),
         ]
 
     probe_set.change(
@@ -532,22 +562,25 @@ def _build_probes(manager: ModelManager) -> None:
     )
 
     @user_errors
+    @escaped_errors
     def load_upload(upload: Any, sets: dict[str, dict]) -> list[Any]:
         if upload is None:
             return [gr.update(), sets]
         loaded_sets = bias_analysis.parse_probe_sets(_read_upload(upload))
         sets = {**(sets or {}), **{p.id: p.to_dict() for p in loaded_sets}}
-        gr.Info(f"Loaded {len(loaded_sets)} probe set(s): {', '.join(p.id for p in loaded_sets)[:200]}")
+        names = html.escape(", ".join(p.id for p in loaded_sets)[:200], quote=False)
+        gr.Info(f"Loaded {len(loaded_sets)} probe set(s): {names}")
         return [gr.Dropdown(choices=list(sets), value=loaded_sets[0].id), sets]
 
     upload.upload(load_upload, inputs=[upload, sets_state], outputs=[probe_set, sets_state], api_visibility="private")
 
     @user_errors
+    @escaped_errors
     def probe(
         template: str, targets: str, fillers: str, lang: str, choice: str, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, Any]:
         data, result = run_bias_probe(manager, template, targets, fillers, lang, choice, progress)
-        show_notices(result.notices)
+        show_escaped(result.notices)
         return data, result
 
     event = run.click(
@@ -584,6 +617,7 @@ def _build_pairs(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
+    @escaped_errors
     def load_upload(upload: Any) -> Any:
         if upload is None:
             return gr.update()
@@ -595,9 +629,10 @@ def _build_pairs(manager: ModelManager) -> None:
     upload.upload(load_upload, inputs=upload, outputs=table_text, api_visibility="private")
 
     @user_errors
+    @escaped_errors
     def score(table: str, choice: str, progress: gr.Progress = gr.Progress()) -> tuple[dict, Any]:
         data, result = run_pll_pairs(manager, table, choice, progress)
-        show_notices(result.notices)
+        show_escaped(result.notices)
         return data, result
 
     event = run.click(
