@@ -662,6 +662,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         entry["load_s_warm_page_cache"] = time.perf_counter() - t0
         entry["parameters"] = loaded.n_parameters
         entry["weight_bytes"] = unique_weight_bytes(loaded.model)
+        entry["onednn_packed_linear_layers"] = sum(type(m).__name__ == "PackedLinear" for m in loaded.model.modules())
         entry["architecture"] = {"layers": loaded.n_layers, "hidden": loaded.hidden_size, "heads": loaded.n_heads, "vocab": loaded.vocab_size}
         words = single_piece_words(loaded)
         log_model = lambda m, key=key: log(f"{key}: {m}")  # noqa: E731
@@ -851,7 +852,10 @@ def markdown_report(results: dict[str, Any]) -> str:
             )
     lines += ["", "## Other measures", "", "| measure | model | value |", "|---|---|---|"]
     for key, entry in results.get("models", {}).items():
-        lines.append(f"| parameters / weight bytes (fp32) | {key} | {entry.get('parameters', 0) / 1e6:.0f}M / {entry.get('weight_bytes', 0) / 1e9:.2f} GB |")
+        lines.append(
+            f"| parameters / weight bytes (fp32) | {key} | {entry.get('parameters', 0) / 1e6:.0f}M / {entry.get('weight_bytes', 0) / 1e9:.2f} GB; "
+            f"{entry.get('onednn_packed_linear_layers', 0)} linear layers oneDNN-packed |"
+        )
         agreement = _get(entry, "bfloat16", "agreement")
         if agreement:
             lines.append(
