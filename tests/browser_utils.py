@@ -345,7 +345,11 @@ def injected_elements(session: BrowserSession, marker: str = "xlmxss") -> list[s
     for frame in session.page.frames:
         try:
             found += frame.evaluate(
-                "(marker) => Array.from(document.querySelectorAll(`[id^=\"${marker}\"]`)).map((el) => el.outerHTML.slice(0, 200))",
+                """(marker) => Array.from(document.querySelectorAll(`[id^="${marker}"]`)).map((el) => {
+                    const where = el.closest('[data-testid], .block, .toast-body');
+                    const label = where ? (where.getAttribute('data-testid') || where.className.toString()).slice(0, 60) : '';
+                    const text = where ? where.innerText.slice(0, 80).replace(/\\s+/g, ' ') : '';
+                    return `${el.outerHTML.slice(0, 120)} in [${label}] "${text}"`; })""",
                 marker,
             )
         except Exception:
