@@ -1,0 +1,70 @@
+"""A classroom on 2 cores: concurrent gradio_client users over every tab's API get answers, no errors; the
+queue and the per-model concurrency limit keep model work serialised. The full 20-user, 60-second run is
+``python bench/load_test.py`` (numbers in docs/testing.md); this is its short variant."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xlm_explorer.models import ModelManager
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from load_test import endpoint_arguments, percentile, run_load  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+USERS = int(os.environ.get("XLM_EXPLORER_LOAD_USERS", "4"))
+DURATION_S = float(os.environ.get("XLM_EXPLORER_LOAD_SECONDS", "10"))
+
+
+def test_every_model_event_shares_one_slot_and_the_queue_is_bounded(manager: ModelManager) -> None:
+    """Two users of a model queue instead of thrashing: every public endpoint runs in the one 'model' slot."""
+    from xlm_explorer.ui.app import build_demo
+
+    demo = build_demo(manager)
+    public = [fn for fn in demo.fns.values() if fn.api_name and getattr(fn, "api_visibility", "public") == "public"]
+    assert public, "no public endpoint"
+    loose = [(fn.api_name, fn.concurrency_id, fn.concurrency_limit) for fn in public if (fn.concurrency_id, fn.concurrency_limit) != ("model", 1)]
+    assert not loose, f"public endpoints outside the shared model slot: {loose}"
+    assert all(fn.queue for fn in public), "a public endpoint bypasses the queue"
+    assert demo._queue.max_size is not None and demo._queue.max_size >= 20, "the queue must hold a classroom"
+    assert demo._queue.default_concurrency_limit is not None and demo._queue.default_concurrency_limit <= 2
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 50) == 50.0
+    assert percentile([3.0], 95) == 3.0
+
+
+def test_load_plans_use_valid_defaults_for_every_endpoint(client: Any) -> None:
+    api = client.view_api(return_format="dict", print_info=False)
+    plans = endpoint_arguments(api)
+    assert set(plans) == set(api["named_endpoints"])
+    for name, variants in plans.items():
+        assert all(len(v) == len(api["named_endpoints"][name]["parameters"]) for v in variants)
+
+
+def test_concurrent_users_over_every_tab_get_answers_and_memory_stays_bounded(app_url: str, client: Any) -> None:
+    # warm-up: every endpoint once (first loads, numba compilation), left out of the numbers
+    endpoints = endpoint_arguments(client.view_api(return_format="dict", print_info=False))
+    warm = run_load(app_url, users=1, duration_s=600, warmup_s=0, max_calls=len(endpoints))
+    assert warm.errors == 0, warm.error_messages
+    assert warm.calls == len(endpoints)
+    report = run_load(app_url, users=USERS, duration_s=DURATION_S, warmup_s=0, pid=os.getpid())
+    print(
+        f"\nload: {report.calls} calls by {USERS} users in {DURATION_S:.0f} s, p95 {report.latency_s['p95']} s, "
+        f"RSS {report.rss_start_mb} -> {report.rss_end_mb} MiB"
+    )
+    assert report.errors == 0, report.error_messages
+    assert report.calls >= USERS, f"only {report.calls} calls finished"
+    assert len(report.per_endpoint) >= min(USERS, len(endpoints))  # each user starts at a different endpoint
+    assert report.rss_start_mb is not None and report.rss_end_mb is not None
+    growth = report.rss_end_mb - report.rss_start_mb
+    assert growth < 300, f"the server grew {growth:.0f} MiB during a short warm run (leak?)"
