@@ -161,6 +161,7 @@ def run_load(
     max_calls: int = 20_000,
     call_timeout_s: float = 300.0,
     endpoints: list[str] | None = None,
+    single_pass: bool = False,
 ) -> Report:
     """Drive ``users`` concurrent clients for ``duration_s``; no new call starts after that."""
     from gradio_client import Client
@@ -173,6 +174,8 @@ def run_load(
     names = sorted(name for name in plans if endpoints is None or name in endpoints)
     if not names:
         raise ValueError("no endpoint to call")
+    if single_pass:
+        max_calls = min(max_calls, len(names))
     calls: list[Call] = []
     lock = threading.Lock()
     start = time.monotonic()
@@ -296,6 +299,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds during which calls start")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds left out of latency and memory trend")
     parser.add_argument("--max-calls", type=int, default=20_000)
+    parser.add_argument(
+        "--no-warm-calls", dest="warm_calls", action="store_false", help="skip the one-call-per-endpoint pass before the clock starts"
+    )
     parser.add_argument("--endpoint", action="append", help="only these endpoints (e.g. /fill_mask); repeatable")
     parser.add_argument("--max-rss-growth-mb", type=float, default=None, help="fail when RSS grows more after warm-up")
     parser.add_argument("--json", type=Path, help="write the full report here")
@@ -312,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
             process = launch_app(args.port, args.model, log_path)
             url, pid = f"http://127.0.0.1:{args.port}/", process.pid
             wait_for_server(url, process=process)
+        if args.warm_calls:
+            # every endpoint once, one user, before the clock starts: first loads and numba compilation are
+            # start-up costs, not load behaviour (reported separately)
+            warm = run_load(url, 1, MAX_DURATION_S, 0, pid=pid, max_calls=len(args.endpoint or []) or 10**6, endpoints=args.endpoint, single_pass=True)
+            print(f"warm-up pass: {warm.calls} calls, {warm.errors} errors, RSS after {warm.rss_end_mb} MiB")
         report = run_load(url, args.users, args.duration, args.warmup, pid=pid, max_calls=args.max_calls, endpoints=args.endpoint)
     finally:
         if process is not None:

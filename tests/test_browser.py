@@ -114,23 +114,23 @@ TAB_CHECKS: dict[str, Callable[[BrowserSession, Any, dict[str, Any]], None]] = {
 }
 
 
-def save_screenshots(session: BrowserSession, tab: str) -> None:
+def save_screenshots(session: BrowserSession, tab: str, panel: Any) -> None:
     session.screenshot(f"tab-{tab}")
     if os.environ.get(ENV_SCREENSHOTS) == "1":
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
-        small_png(session, SCREENSHOTS_DIR / f"{safe_name(tab.lower())}.png")
+        small_png(panel, SCREENSHOTS_DIR / f"{safe_name(tab.lower())}.png")
 
 
-def small_png(session: BrowserSession, path: Path, width: int = 900) -> None:
-    """A viewport screenshot scaled to ``width`` pixels, palette-reduced to keep the repository small."""
+def small_png(panel: Any, path: Path, width: int = 800, max_height: int = 1500) -> None:
+    """The view's panel scaled to ``width`` pixels, cut at ``max_height``, palette-reduced (small in git)."""
     import io
 
     from PIL import Image
 
-    raw = session.page.screenshot(full_page=False)
-    image = Image.open(io.BytesIO(raw)).convert("RGB")
+    image = Image.open(io.BytesIO(panel.screenshot())).convert("RGB")
     image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-    image.quantize(colors=128).save(path, optimize=True)
+    image = image.crop((0, 0, width, min(image.height, max_height)))
+    image.quantize(colors=96).save(path, optimize=True)
 
 
 def try_download(session: BrowserSession, panel: Any) -> Path | None:
@@ -167,9 +167,8 @@ def discover_units(session: BrowserSession) -> list[tuple[str, ...]]:
     return units
 
 
-def run_unit(session: BrowserSession, path: tuple[str, ...]) -> dict[str, Any]:
-    """Open a view, run its first example and its main button, wait, and report what is on screen."""
-    panel = open_path(session, path)
+def run_unit(session: BrowserSession, path: tuple[str, ...], panel: Any) -> dict[str, Any]:
+    """In an open view (``panel``): run its first example and its main button, wait, report what is on screen."""
     example = first_example(session, panel)
     if example is not None:
         before = session.api_started
@@ -204,7 +203,7 @@ def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, se
             continue
         clear_toasts(session)
         try:
-            seen = run_unit(session, path)
+            seen = run_unit(session, path, panel)
             errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]]
             assert not errors, f"error toast(s): {errors}"
             TAB_CHECKS.get(name, check_generic)(session, seen["panel"], seen)
@@ -215,7 +214,7 @@ def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, se
         except AssertionError as failure:
             failures[name] = str(failure)[:1500]
         finally:
-            save_screenshots(session, name)
+            save_screenshots(session, name, panel)
     assert not failures, f"views that did not show their results: {failures}"
     assert downloads, f"no view offered a download after running (views: {[' / '.join(u) for u in units]})"
     session.assert_all_local()

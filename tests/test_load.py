@@ -54,7 +54,7 @@ def test_load_plans_use_valid_defaults_for_every_endpoint(client: Any) -> None:
 def test_concurrent_users_over_every_tab_get_answers_and_memory_stays_bounded(app_url: str, client: Any) -> None:
     # warm-up: every endpoint once (first loads, numba compilation), left out of the numbers
     endpoints = endpoint_arguments(client.view_api(return_format="dict", print_info=False))
-    warm = run_load(app_url, users=1, duration_s=600, warmup_s=0, max_calls=len(endpoints))
+    warm = run_load(app_url, users=1, duration_s=600, warmup_s=0, single_pass=True)
     assert warm.errors == 0, warm.error_messages
     assert warm.calls == len(endpoints)
     report = run_load(app_url, users=USERS, duration_s=DURATION_S, warmup_s=0, pid=os.getpid())
