@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,11 +24,17 @@ MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", 
 COMPUTE = {"concurrency_id": "model", "concurrency_limit": 1}
 
 
+def toast_text(message: str) -> str:
+    """Gradio draws toast messages (gr.Error/Warning/Info) as HTML: escape text that may quote user input."""
+    return html.escape(message, quote=False)
+
+
 def user_errors(fn: F) -> F:
     """Turn every failure into a clear ``gr.Error`` message; never a stack trace in the UI or the API.
 
-    :class:`UserInputError` and :class:`ModelLoadError` carry their own message; anything else is logged
-    with its traceback on the server and answered with a generic message. ``gr.Error`` passes through.
+    :class:`UserInputError` and :class:`ModelLoadError` carry their own message (escaped: it may quote
+    what the user typed); anything else is logged with its traceback on the server and answered with a
+    generic message. ``gr.Error`` passes through.
     """
 
     @functools.wraps(fn)
@@ -37,7 +44,7 @@ def user_errors(fn: F) -> F:
         except gr.Error:
             raise
         except (UserInputError, ModelLoadError) as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise gr.Error(toast_text(str(error)), print_exception=False) from None
         except Exception as error:  # the server keeps serving; details go to the log only
             log.exception("internal error in %s", getattr(fn, "__name__", "handler"))
             raise gr.Error(
@@ -60,7 +67,7 @@ def get_model(manager: ModelManager, key: str, progress: Any = None) -> LoadedMo
     """The loaded model, showing a progress message while a first load runs."""
 
     def on_load(message: str) -> None:
-        gr.Info(message)
+        gr.Info(toast_text(message))
         if progress is not None:
             progress(0.05, desc=message)
 
@@ -68,8 +75,9 @@ def get_model(manager: ModelManager, key: str, progress: Any = None) -> LoadedMo
 
 
 def show_notices(notices: list[str] | tuple[str, ...]) -> None:
+    """Each distinct notice as a warning toast (escaped)."""
     for notice in dict.fromkeys(notices):
-        gr.Warning(notice)
+        gr.Warning(toast_text(notice))
 
 
 LANGUAGE_NAMES = {

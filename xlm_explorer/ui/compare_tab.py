@@ -7,7 +7,6 @@ objects in a ``gr.State``; a private ``.success`` step draws the views and write
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import tempfile
@@ -82,25 +81,6 @@ in turn; copies batched). The table is tab- or comma-separated with a header nam
 `sent_less` (`id`, `lang`, `bias_type` optional); upload a CSV/TSV or edit the shipped set."""
 
 Progress = Callable[[float, str], None]
-
-
-def escaped_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Escape the text of a :class:`UserInputError` before ``user_errors`` shows it: gradio draws toast
-    messages as HTML, and these messages may quote what the user typed or uploaded."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UserInputError as error:
-            raise UserInputError(html.escape(str(error), quote=False)) from None
-
-    return wrapper
-
-
-def show_escaped(notices: list[str] | tuple[str, ...]) -> None:
-    """``show_notices`` with every notice HTML-escaped (notices may quote user text, or ``<unk>``)."""
-    show_notices([html.escape(n, quote=False) for n in notices])
 
 
 def note_html(note: str) -> str:
@@ -338,12 +318,11 @@ def _build_compare(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
-    @escaped_errors
     def compare(
         text: str, lang: str, top_k: float, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, CompareResult]:
         data, result = run_compare(manager, text, lang, top_k, progress)
-        show_escaped(result.notices)
+        show_notices(result.notices)
         return data, result
 
     def render(result: CompareResult | None) -> list[Any]:
@@ -387,12 +366,11 @@ def _build_logit_lens(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
-    @escaped_errors
     def lens(
         text: str, lang: str, mask_number: float, top_k: float, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, list]:
         data, results = run_logit_lens(manager, text, lang, mask_number, top_k, progress)
-        show_escaped([n for r in results for n in r.notices])
+        show_notices([n for r in results for n in r.notices])
         return data, results
 
     event = gr.on(
@@ -434,7 +412,6 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
     state = gr.State(None)
 
     @user_errors
-    @escaped_errors
     def similarity(
         langs: list[str], sentences: str, sentences_lang: str, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, LayerSimilarity]:
@@ -487,10 +464,9 @@ def _build_grid(manager: ModelManager) -> None:
     template_set.change(pick, inputs=template_set, outputs=templates, api_visibility="private", queue=False)
 
     @user_errors
-    @escaped_errors
     def fill(templates: str, top_k: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, CrosslingualGrid]:
         data, grid = run_grid(manager, templates, top_k, progress)
-        show_escaped([n for c in grid.cells for n in c.notices if "English-only" not in n])
+        show_notices([n for c in grid.cells for n in c.notices if "English-only" not in n])
         return data, grid
 
     event = run.click(
@@ -562,7 +538,6 @@ def _build_probes(manager: ModelManager) -> None:
     )
 
     @user_errors
-    @escaped_errors
     def load_upload(upload: Any, sets: dict[str, dict]) -> list[Any]:
         if upload is None:
             return [gr.update(), sets]
@@ -575,12 +550,11 @@ def _build_probes(manager: ModelManager) -> None:
     upload.upload(load_upload, inputs=[upload, sets_state], outputs=[probe_set, sets_state], api_visibility="private")
 
     @user_errors
-    @escaped_errors
     def probe(
         template: str, targets: str, fillers: str, lang: str, choice: str, progress: gr.Progress = gr.Progress()
     ) -> tuple[dict, Any]:
         data, result = run_bias_probe(manager, template, targets, fillers, lang, choice, progress)
-        show_escaped(result.notices)
+        show_notices(result.notices)
         return data, result
 
     event = run.click(
@@ -617,7 +591,6 @@ def _build_pairs(manager: ModelManager) -> None:
     state = gr.State(None)
 
     @user_errors
-    @escaped_errors
     def load_upload(upload: Any) -> Any:
         if upload is None:
             return gr.update()
@@ -629,10 +602,9 @@ def _build_pairs(manager: ModelManager) -> None:
     upload.upload(load_upload, inputs=upload, outputs=table_text, api_visibility="private")
 
     @user_errors
-    @escaped_errors
     def score(table: str, choice: str, progress: gr.Progress = gr.Progress()) -> tuple[dict, Any]:
         data, result = run_pll_pairs(manager, table, choice, progress)
-        show_escaped(result.notices)
+        show_notices(result.notices)
         return data, result
 
     event = run.click(
