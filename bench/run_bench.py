@@ -550,7 +550,12 @@ def child_main(spec_json: str) -> None:
         }
     except ImportError:
         report["compare"] = {"status": "not available (xlm_explorer.analysis.compare missing)"}
-    report["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process image's peak RSS. ru_maxrss is not: Linux carries the forking parent's peak
+    # across fork + exec into it, so a child of a big benchmark process would report the parent's RSS.
+    report["peak_rss_mib"] = _rss_mib("VmHWM")
+    report["ru_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if report["peak_rss_mib"] != report["peak_rss_mib"]:  # no /proc (not Linux): fall back
+        report["peak_rss_mib"] = report["ru_maxrss_mib"]
     report["weight_bytes"] = sum(m["weight_bytes_in_memory"] for m in report["models"].values())
     print("BENCH-CHILD-JSON " + json.dumps(report))
 
