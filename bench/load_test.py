@@ -149,7 +149,9 @@ def launch_app(port: int, models: list[str], log_path: Path) -> subprocess.Popen
         command += ["--tiny-demo", "--tiny-dir", str(Path(tempfile.gettempdir()) / "xlm-explorer-load-tiny")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     log = log_path.open("w")
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def run_load(
@@ -207,8 +209,15 @@ def run_load(
                 job = client.submit(*arguments, api_name=name)
                 job.result(timeout=call_timeout_s)
                 call = Call(name, index, began - start, time.monotonic() - began, True)
-            except Exception as error:  # every failure is a finding: recorded, the user goes on
-                call = Call(name, index, began - start, time.monotonic() - began, False, f"{type(error).__name__}: {error}"[:300])
+            except Exception as error:  # noqa: BLE001 -- every failure is a finding: recorded, the user goes on
+                call = Call(
+                    name,
+                    index,
+                    began - start,
+                    time.monotonic() - began,
+                    False,
+                    f"{type(error).__name__}: {error}"[:300],
+                )
             with lock:
                 calls.append(call)
 
@@ -278,7 +287,9 @@ def print_report(report: Report) -> None:
     print(f"calls {report.calls} ({report.calls_per_s}/s), errors {report.errors}")
     print("latency after warm-up (s): " + ", ".join(f"{k} {v}" for k, v in report.latency_s.items()))
     for name, row in report.per_endpoint.items():
-        print(f"  {name:<24} calls {row['calls']:>4}  errors {row['errors']:>3}  p50 {row['p50_s']:>7}  p95 {row['p95_s']:>7}")
+        print(
+            f"  {name:<24} calls {row['calls']:>4}  errors {row['errors']:>3}  p50 {row['p50_s']:>7}  p95 {row['p95_s']:>7}"
+        )
     if report.rss_mb:
         print(
             f"server RSS (MiB): start {report.rss_start_mb}, after warm-up {report.rss_after_warmup_mb}, "
@@ -294,13 +305,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", help="an app already running on 127.0.0.1 (default: launch one)")
     parser.add_argument("--pid", type=int, help="the server's process id, for RSS, with --url")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port of the launched app")
-    parser.add_argument("--model", action="append", default=[], help="KEY=PATH for the launched app (default --tiny-demo)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="KEY=PATH for the launched app (default --tiny-demo)"
+    )
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds during which calls start")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds left out of latency and memory trend")
     parser.add_argument("--max-calls", type=int, default=20_000)
     parser.add_argument(
-        "--no-warm-calls", dest="warm_calls", action="store_false", help="skip the one-call-per-endpoint pass before the clock starts"
+        "--no-warm-calls",
+        dest="warm_calls",
+        action="store_false",
+        help="skip the one-call-per-endpoint pass before the clock starts",
     )
     parser.add_argument("--endpoint", action="append", help="only these endpoints (e.g. /fill_mask); repeatable")
     parser.add_argument("--max-rss-growth-mb", type=float, default=None, help="fail when RSS grows more after warm-up")
@@ -321,9 +337,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.warm_calls:
             # every endpoint once, one user, before the clock starts: first loads and numba compilation are
             # start-up costs, not load behaviour (reported separately)
-            warm = run_load(url, 1, MAX_DURATION_S, 0, pid=pid, max_calls=len(args.endpoint or []) or 10**6, endpoints=args.endpoint, single_pass=True)
+            warm = run_load(
+                url,
+                1,
+                MAX_DURATION_S,
+                0,
+                pid=pid,
+                max_calls=len(args.endpoint or []) or 10**6,
+                endpoints=args.endpoint,
+                single_pass=True,
+            )
             print(f"warm-up pass: {warm.calls} calls, {warm.errors} errors, RSS after {warm.rss_end_mb} MiB")
-        report = run_load(url, args.users, args.duration, args.warmup, pid=pid, max_calls=args.max_calls, endpoints=args.endpoint)
+        report = run_load(
+            url, args.users, args.duration, args.warmup, pid=pid, max_calls=args.max_calls, endpoints=args.endpoint
+        )
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)

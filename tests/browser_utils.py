@@ -22,6 +22,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+try:
+    from playwright.sync_api import Error as PlaywrightError
+except ImportError:  # the tests skip (require_chromium) when playwright is missing
+    PlaywrightError = RuntimeError  # type: ignore[assignment,misc]
+
 CHROMIUM = Path(os.environ.get("XLM_EXPLORER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -47,7 +52,9 @@ XSS_FLAG = "__xlm_xss"
 def require_chromium() -> Path:
     """The chromium binary, or skip the calling test with the reason."""
     if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium; tests/run.sh installs it as root); browser tests skipped")
+        pytest.skip(
+            f"{CHROMIUM} is missing (Debian's chromium; tests/run.sh installs it as root); browser tests skipped"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -322,7 +329,7 @@ def bertviz_tokens(session: BrowserSession) -> list[str]:
             continue
         try:
             texts += frame.evaluate(BERTVIZ_TEXT_JS)
-        except Exception:  # a frame that went away while we looked
+        except PlaywrightError:  # a frame that went away while we looked
             continue
     return texts
 
@@ -334,7 +341,7 @@ def xss_fired(session: BrowserSession) -> list[str]:
         try:
             if frame.evaluate(f"() => typeof window.{XSS_FLAG} !== 'undefined'"):
                 fired.append(f"frame {frame.url[:80]}")
-        except Exception:
+        except PlaywrightError:  # a frame that went away while we looked
             continue
     return fired
 
@@ -352,7 +359,7 @@ def injected_elements(session: BrowserSession, marker: str = "xlmxss") -> list[s
                     return `${el.outerHTML.slice(0, 120)} in [${label}] "${text}"`; })""",
                 marker,
             )
-        except Exception:
+        except PlaywrightError:  # a frame that went away while we looked
             continue
     return found
 

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser_utils import (
     ENV_SCREENSHOTS,
     SCREENSHOTS_DIR,
     BrowserSession,
+    any_button,
     bertviz_tokens,
     browser_session,
-    any_button,
     clear_toasts,
     first_example,
     launched_app,
@@ -39,6 +38,7 @@ from browser_utils import (
     tab_names,
     wait_idle,
 )
+
 from xlm_explorer.models import ModelManager
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -96,6 +96,11 @@ def check_attention(session: BrowserSession, panel: Any, seen: dict[str, Any]) -
     assert "</s>" in tokens or "<s>" in tokens, f"bertviz tokens look wrong: {tokens[:20]}"
 
 
+def check_embeddings(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
+    assert seen["plots"] >= 2 and sum(seen["traces"]) >= 2, f"no projection and alignment plots: {seen['traces']}"
+    assert seen["tableRows"] and max(seen["tableRows"]) >= 1, "the metrics table stayed empty"
+
+
 def check_generic(session: BrowserSession, panel: Any, seen: dict[str, Any]) -> None:
     """Any other tab: at least one thing a person can look at was drawn."""
     drawn = {
@@ -111,6 +116,7 @@ TAB_CHECKS: dict[str, Callable[[BrowserSession, Any, dict[str, Any]], None]] = {
     "Fill mask": check_fill_mask,
     "Models": check_models,
     "Attention": check_attention,
+    "Embeddings": check_embeddings,
 }
 
 

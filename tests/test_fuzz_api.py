@@ -13,7 +13,6 @@ import os
 import string
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,16 @@ HOSTILE_LITERALS = [
     "１２３ [MASK]",
     "\ud7ff\ue000\uffff [MASK]",
 ]
-UNKNOWN_KEYS = ["xlm-roberta-base", "FacebookAI/xlm-mlm-17-1280", "../models", "/etc", "en_2048", "EN-2048", "both ", ""]
+UNKNOWN_KEYS = [
+    "xlm-roberta-base",
+    "FacebookAI/xlm-mlm-17-1280",
+    "../models",
+    "/etc",
+    "en_2048",
+    "EN-2048",
+    "both ",
+    "",
+]
 
 ALPHABET = st.characters(codec="utf-8")  # every encodable code point: controls, marks, emoji, RTL
 
@@ -107,9 +115,9 @@ class UploadFactory:
             csv_rows.map(
                 lambda rows: (
                     "cells.csv",
-                    ("id,lang,text\n" + "".join(f'{i},{lang},"{text}"\n' for i, (lang, text) in enumerate(rows))).encode(
-                        "utf-8", "surrogatepass"
-                    ),
+                    (
+                        "id,lang,text\n" + "".join(f'{i},{lang},"{text}"\n' for i, (lang, text) in enumerate(rows))
+                    ).encode("utf-8", "surrogatepass"),
                 )
             ),
         ).map(lambda item: self.write(*item))
@@ -182,7 +190,11 @@ def fuzz_endpoint(
     strategies = [parameter_strategy(p, uploads) for p in parameters]
     # each example spoils a few parameters and keeps the others at their (valid) defaults, so that hostile
     # values reach the analysis code instead of all being refused by the first check
-    spoiled = st.sets(st.sampled_from(range(len(parameters))), max_size=min(3, len(parameters))) if parameters else st.just(set())
+    spoiled = (
+        st.sets(st.sampled_from(range(len(parameters))), max_size=min(3, len(parameters)))
+        if parameters
+        else st.just(set())
+    )
 
     @settings(
         max_examples=EXAMPLES,

@@ -14,7 +14,7 @@ import pytest
 from xlm_explorer.models import ModelManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from load_test import endpoint_arguments, percentile, run_load  # noqa: E402
+from load_test import endpoint_arguments, percentile, run_load
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,11 @@ def test_every_model_event_shares_one_slot_and_the_queue_is_bounded(manager: Mod
     demo = build_demo(manager)
     public = [fn for fn in demo.fns.values() if fn.api_name and getattr(fn, "api_visibility", "public") == "public"]
     assert public, "no public endpoint"
-    loose = [(fn.api_name, fn.concurrency_id, fn.concurrency_limit) for fn in public if (fn.concurrency_id, fn.concurrency_limit) != ("model", 1)]
+    loose = [
+        (fn.api_name, fn.concurrency_id, fn.concurrency_limit)
+        for fn in public
+        if (fn.concurrency_id, fn.concurrency_limit) != ("model", 1)
+    ]
     assert not loose, f"public endpoints outside the shared model slot: {loose}"
     assert all(fn.queue for fn in public), "a public endpoint bypasses the queue"
     assert demo._queue.max_size is not None and demo._queue.max_size >= 20, "the queue must hold a classroom"

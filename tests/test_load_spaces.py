@@ -20,7 +20,7 @@ NEEDED_FILES = {"config.json", "vocab.json", "merges.txt", "tokenizer_config.jso
 
 def front_matter() -> dict[str, Any]:
     text = SPACES_DOC.read_text(encoding="utf-8")
-    block = re.search(r"```yaml\n---\n(.*?)\n---\n```", text, re.S)
+    block = re.search(r"```yaml\n---\n(.*?)\n---\n```", text, re.DOTALL)
     assert block, "docs/spaces.md has no ```yaml front matter block"
     return yaml.safe_load(block.group(1))
 

@@ -39,7 +39,12 @@ def test_the_vendored_assets_are_served(app_url: str) -> None:
 
 
 def traversal_paths(tiny_dir: Path) -> list[str]:
-    secret_files = [Path("/etc/passwd"), REPO_ROOT / "app.py", REPO_ROOT / "xlm_explorer" / "models.py", tiny_dir / "config.json"]
+    secret_files = [
+        Path("/etc/passwd"),
+        REPO_ROOT / "app.py",
+        REPO_ROOT / "xlm_explorer" / "models.py",
+        tiny_dir / "config.json",
+    ]
     paths: list[str] = []
     for target in secret_files:
         paths += [f"/gradio_api/file={target}", f"/file={target}", f"/gradio_api/file={quote(str(target))}"]
@@ -55,8 +60,8 @@ def traversal_paths(tiny_dir: Path) -> list[str]:
         f"/assets/{escape}etc/passwd",
         f"/gradio_api/static/{escape}etc/passwd",
         f"/{escape}etc/passwd",
-        f"/gradio_api/file=%2fetc%2fpasswd",
-        f"/gradio_api/file=file:///etc/passwd",
+        "/gradio_api/file=%2fetc%2fpasswd",
+        "/gradio_api/file=file:///etc/passwd",
         f"/gradio_api/file={VENDOR}\x00/../../app.py".replace("\x00", "%00"),
     ]
     return paths

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser_utils import (
     BrowserSession,
     browser_session,
@@ -26,6 +25,7 @@ from browser_utils import (
     wait_idle,
     xss_fired,
 )
+
 from xlm_explorer.models import ENV_MODELS, ModelManager, resolve_sources
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -97,9 +97,16 @@ def hostile_upload(directory: Path, label: str, accept: str) -> Path:
         )
     else:
         path = directory / "sentences.csv"
-        rows = [("1", "en", f"The cat {HOSTILE_CELL} sleeps."), ("1", "fr", f"Le chat {HOSTILE_CELL} dort."),
-                ("2", "en", "A dog runs."), ("2", HOSTILE_CELL, "x"), ("2", "fr", "Un chien court.")]
-        path.write_text("id,lang,text\n" + "".join(f'{i},{lang},"{text}"\n' for i, lang, text in rows), encoding="utf-8")
+        rows = [
+            ("1", "en", f"The cat {HOSTILE_CELL} sleeps."),
+            ("1", "fr", f"Le chat {HOSTILE_CELL} dort."),
+            ("2", "en", "A dog runs."),
+            ("2", HOSTILE_CELL, "x"),
+            ("2", "fr", "Un chien court."),
+        ]
+        path.write_text(
+            "id,lang,text\n" + "".join(f'{i},{lang},"{text}"\n' for i, lang, text in rows), encoding="utf-8"
+        )
     return path
 
 
@@ -122,7 +129,11 @@ def open_unit(session: BrowserSession, path: tuple[str, ...]) -> Any:
 def own_textareas(session: BrowserSession, panel: Any) -> list[Any]:
     fields = []
     while True:
-        field = own_element(session, panel, ["textarea:not([data-xss-done])", "input[type=text]:not([data-xss-done]):not([role=listbox])"])
+        field = own_element(
+            session,
+            panel,
+            ["textarea:not([data-xss-done])", "input[type=text]:not([data-xss-done]):not([role=listbox])"],
+        )
         if field is None or len(fields) > 20:
             return fields
         field.evaluate("(el) => el.setAttribute('data-xss-done', '1')")
@@ -165,7 +176,9 @@ def test_hostile_text_in_every_field_is_shown_as_text(xss_app: str, session: Bro
     session.assert_all_local()
 
 
-def test_hostile_cells_in_uploaded_files_are_shown_as_text(xss_app: str, session: BrowserSession, tmp_path: Path) -> None:
+def test_hostile_cells_in_uploaded_files_are_shown_as_text(
+    xss_app: str, session: BrowserSession, tmp_path: Path
+) -> None:
     open_app(session, xss_app)
     problems: list[str] = []
     uploaded = 0
