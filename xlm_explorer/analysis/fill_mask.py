@@ -94,19 +94,33 @@ def forward(loaded: "LoadedModel", cache: "ForwardCache", encoding: Encoding) ->
 
 
 def probabilities(loaded: "LoadedModel", logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over the whole vocabulary (equal to the model's own), then special tokens set to 0.
+    """Softmax over the whole vocabulary (the model's own), then special tokens set to 0.
 
-    (n, V) -> (n, V); rows sum to 1 minus the mass the model gave to special tokens.
+    (n, V) -> (n, V); rows sum to 1 minus the mass the model gave to special tokens. Computed as
+    exp(logit - logsumexp), the same arithmetic as :func:`top_probabilities`, so both agree to the bit.
     """
-    probs = torch.softmax(logits.float(), dim=-1)
+    logits = logits.float()
+    probs = torch.exp(logits - torch.logsumexp(logits, dim=-1, keepdim=True))
     probs[:, sorted(loaded.special_ids)] = 0.0
     return probs
 
 
+def top_probabilities(loaded: "LoadedModel", logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k most probable non-special tokens: (n, V) logits -> ((n, k) probabilities, (n, k) token ids).
+
+    Same numbers as :func:`probabilities` followed by top-k, without materialising the (n, V) softmax:
+    p = exp(logit - logsumexp(logits)), ranked on the logits with special tokens excluded.
+    """
+    logits = logits.float()
+    log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+    specials = torch.tensor(sorted(loaded.special_ids), dtype=torch.long, device=logits.device)
+    values, indices = logits.index_fill(-1, specials, float("-inf")).topk(k, dim=-1)
+    return torch.exp(values - log_norm), indices
+
+
 def postprocess(loaded: "LoadedModel", encoding: Encoding, text: str, logits: torch.Tensor, top_k: int) -> FillMaskResult:
-    probs = probabilities(loaded, logits)
-    k = min(top_k, probs.shape[-1] - len(loaded.special_ids))
-    values, indices = probs.topk(k, dim=-1)
+    k = min(top_k, logits.shape[-1] - len(loaded.special_ids))
+    values, indices = top_probabilities(loaded, logits, k)
     tokenizer = loaded.tokenizer
     masks = []
     for mask_index, (position, row_values, row_ids) in enumerate(zip(encoding.mask_positions, values, indices)):

@@ -106,6 +106,10 @@ def pca(points: np.ndarray, dims: int) -> np.ndarray:
     return coords
 
 
+#: From this many points UMAP runs 200 optimisation epochs instead of 500.
+LARGE_SET_POINTS = 2000
+
+
 def _umap_model(n_points: int, dims: int, seed: int, n_neighbors: int, force_approximation: bool = False):
     import umap
 
@@ -117,6 +121,9 @@ def _umap_model(n_points: int, dims: int, seed: int, n_neighbors: int, force_app
         init="spectral" if n_points >= SPECTRAL_MIN_POINTS else "random",
         force_approximation_algorithm=force_approximation,
         n_jobs=1,
+        # umap-learn runs 500 epochs below 10,000 points; 200 (its own choice for big sets) halves the
+        # layout time of a few thousand points (5,000 x 1280: ~7.5 s -> ~4 s) with no visible change.
+        n_epochs=200 if n_points > LARGE_SET_POINTS else None,
     )
 
 
