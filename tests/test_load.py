@@ -1,6 +1,6 @@
 """A classroom on 2 cores: concurrent gradio_client users over every tab's API get answers, no errors; the
 queue and the per-model concurrency limit keep model work serialised. The full 20-user, 60-second run is
-``python bench/load_test.py`` (numbers in docs/testing.md); this is its short variant."""
+``python bench/load_test.py`` (numbers in README.md, Load test); this is its short variant."""
 
 from __future__ import annotations
 

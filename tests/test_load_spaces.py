@@ -14,14 +14,15 @@ from xlm_explorer.models import ModelManager
 from xlm_explorer.specs import MODEL_SPECS
 from xlm_explorer.ui.common import COMPUTE, ENV_ZERO_GPU, wrap_model_events_for_gpu, zero_gpu_decorator
 
-SPACES_DOC = Path(__file__).resolve().parents[1] / "docs" / "spaces.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 NEEDED_FILES = {"config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "pytorch_model.bin"}
 
 
 def front_matter() -> dict[str, Any]:
-    text = SPACES_DOC.read_text(encoding="utf-8")
-    block = re.search(r"```yaml\n---\n(.*?)\n---\n```", text, re.DOTALL)
-    assert block, "docs/spaces.md has no ```yaml front matter block"
+    """The YAML front matter at the very top of README.md: what Hugging Face Spaces reads."""
+    text = README.read_text(encoding="utf-8")
+    block = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
+    assert block, "README.md does not start with a --- front matter block"
     return yaml.safe_load(block.group(1))
 
 
