@@ -105,3 +105,16 @@ def test_fill_mask_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(c
 def test_model_info_api(client) -> None:
     markdown, facts = client.predict(api_name="/model_info_100_1280")
     assert facts["layers"] == 3 and "CC-BY-NC-4.0" in markdown
+
+
+def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path, tiny_dirs) -> None:
+    from xlm_explorer.errors import ModelLoadError
+    from xlm_explorer.models import ModelManager
+    from xlm_explorer.ui.fill_mask_tab import run_fill_mask
+
+    manager = ModelManager({"en-2048": str(tmp_path / "missing"), "100-1280": str(tiny_dirs["100-1280"])}, device="cpu")
+    data, results = run_fill_mask(manager, "A [MASK].", "both", "en", 3)
+    assert [r.model for r in results] == ["100-1280"]
+    assert "en-2048" in data["errors"] and "XLM_EXPLORER_MODELS" in data["errors"]["en-2048"]
+    with pytest.raises(ModelLoadError, match="en-2048"):
+        run_fill_mask(manager, "A [MASK].", "en-2048", "en", 3)

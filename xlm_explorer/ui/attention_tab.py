@@ -24,7 +24,7 @@ from ..analysis.attention import (
     parse_sentence_lines,
     select_parallel_sentences,
 )
-from ..errors import ModelLoadError, UserInputError
+from ..errors import UserInputError
 from ..models import ModelManager
 from ..views.attention import (
     BERTVIZ_MAX_TOKENS,
@@ -39,7 +39,17 @@ from ..views.attention import (
     make_statistic_figure,
     make_statistics_table,
 )
-from .common import BOTH, COMPUTE, MODEL_CHOICES, get_model, language_choices, selected_keys, show_notices, user_errors
+from .common import (
+    BOTH,
+    COMPUTE,
+    MODEL_CHOICES,
+    check_language_choice,
+    language_choices,
+    load_models,
+    selected_keys,
+    show_notices,
+    user_errors,
+)
 
 SHIPPED, PASTED = "shipped", "pasted"
 MAX_INDEX = 15  # 100-1280 has 16 layers and both models 16 heads
@@ -54,13 +64,6 @@ Every statistic is averaged over the query tokens of the input. Download the sta
 
 STATISTIC_CHOICES = [(STATISTIC_LABELS[name], name) for name in STATISTIC_NAMES]
 AVERAGE_CHOICES = [(STATISTIC_LABELS[name], name) for name in STATISTIC_NAMES if name != "cross_share"]
-
-
-def check_language_choice(manager: ModelManager, lang: object, what: str = "language") -> str:
-    """A language code the multilingual model knows (also used to tokenize for en-2048, as English)."""
-    if not isinstance(lang, str) or lang not in manager.languages("100-1280"):
-        raise UserInputError(f"Unknown {what} {str(lang)[:40]!r}; pick one from the list (e.g. en, fr, de).")
-    return lang
 
 
 def run_attention(
@@ -82,17 +85,11 @@ def run_attention(
     pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
     lang_b = check_language_choice(manager, lang_pair or lang, "second language") if pair is not None else None
     matrices = parse_head_list(heads)
-    results: list[AttentionResult] = []
-    errors: dict[str, str] = {}
-    for key in keys:
-        try:
-            loaded = get_model(manager, key, progress)
-        except ModelLoadError as error:
-            if len(keys) == 1:
-                raise
-            errors[key] = str(error)
-            continue
-        results.append(analyze_attention(loaded, manager.forward_cache, text, lang, text_pair=pair, lang_pair=lang_b))
+    models, errors = load_models(manager, keys, progress)
+    results = [
+        analyze_attention(loaded, manager.forward_cache, text, lang, text_pair=pair, lang_pair=lang_b)
+        for loaded in models
+    ]
     for result in results:
         for layer, head in matrices:
             check_head(result, layer, head)
@@ -131,20 +128,13 @@ def run_average(
         sentences = parse_sentence_lines(pasted, check_language_choice(manager, default_lang))
     else:
         raise UserInputError("Choose the sentence source: 'shipped' (the parallel set) or 'pasted'.")
+    models, errors = load_models(manager, keys, progress)
     results: list[AveragedStatistics] = []
-    errors: dict[str, str] = {}
-    for index, key in enumerate(keys):
-        try:
-            loaded = get_model(manager, key, progress)
-        except ModelLoadError as error:
-            if len(keys) == 1:
-                raise
-            errors[key] = str(error)
-            continue
+    for index, loaded in enumerate(models):
 
         def report(fraction: float, message: str, index: int = index) -> None:
             if progress is not None:
-                progress((index + fraction) / len(keys), desc=message)
+                progress((index + fraction) / len(models), desc=message)
 
         results.append(average_statistics(loaded, manager.forward_cache, sentences, source=source, progress=report))
     payload = {"source": source, "n_sentences": len(sentences), "results": [r.to_dict() for r in results], "errors": errors}

@@ -74,6 +74,31 @@ def get_model(manager: ModelManager, key: str, progress: Any = None) -> LoadedMo
     return manager.get(key, on_load=on_load)
 
 
+def load_models(manager: ModelManager, keys: list[str], progress: Any = None) -> tuple[list[LoadedModel], dict[str, str]]:
+    """The loaded models for ``keys`` and a load-error message per key that failed.
+
+    With one key its :class:`ModelLoadError` is raised; with several (side by side), a model that cannot
+    be loaded is reported in the errors and the others still answer.
+    """
+    loaded: list[LoadedModel] = []
+    errors: dict[str, str] = {}
+    for key in keys:
+        try:
+            loaded.append(get_model(manager, key, progress))
+        except ModelLoadError as error:
+            if len(keys) == 1:
+                raise
+            errors[key] = str(error)
+    return loaded, errors
+
+
+def check_language_choice(manager: ModelManager, lang: object, what: str = "language") -> str:
+    """A language code the multilingual model knows (en-2048 tokenizes every text as English)."""
+    if not isinstance(lang, str) or lang not in manager.languages("100-1280"):
+        raise UserInputError(f"Unknown {what} {str(lang)[:40]!r}; pick one from the list (e.g. en, fr, de).")
+    return lang
+
+
 def show_notices(notices: list[str] | tuple[str, ...]) -> None:
     """Each distinct notice as a warning toast (escaped)."""
     for notice in dict.fromkeys(notices):

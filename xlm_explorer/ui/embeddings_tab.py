@@ -30,7 +30,7 @@ from ..analysis.embeddings import (
     explore,
 )
 from ..analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
-from ..errors import ModelLoadError, UserInputError
+from ..errors import UserInputError
 from ..models import ModelManager
 from ..views.embeddings import (
     make_alignment_figure,
@@ -42,7 +42,7 @@ from ..views.embeddings import (
     make_summary_html,
     payload_json,
 )
-from .common import COMPUTE, MODEL_CHOICES, get_model, language_label, selected_keys, show_notices, user_errors
+from .common import COMPUTE, MODEL_CHOICES, language_label, load_models, selected_keys, show_notices, user_errors
 
 SOURCES = [
     ("Parallel sentences (shipped)", "sentences"),
@@ -101,16 +101,9 @@ def run_embeddings(
     """Embed (cached), project and measure for every chosen model. Returns the API payload and the results."""
     keys = selected_keys(manager, choice)
     method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
+    models, errors = load_models(manager, keys, progress)
     explorations: list[ModelExploration] = []
-    errors: dict[str, str] = {}
-    for key in keys:
-        try:
-            loaded = get_model(manager, key, progress)
-        except ModelLoadError as error:
-            if len(keys) == 1:
-                raise
-            errors[key] = str(error)
-            continue
+    for loaded in models:
         report = (lambda fraction, message: progress(fraction, desc=message)) if progress is not None else None
         embeddings = cache.get(loaded, dataset, report)
         explorations.append(explore(embeddings, layers, pooling, center, method, dims_value, seed_value, derived))

@@ -9,10 +9,19 @@ from typing import Any
 import gradio as gr
 
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, FillMaskResult, predict_masks
-from ..errors import ModelLoadError, UserInputError
 from ..models import ModelManager
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table
-from .common import BOTH, COMPUTE, MODEL_CHOICES, get_model, language_choices, selected_keys, show_notices, user_errors
+from .common import (
+    BOTH,
+    COMPUTE,
+    MODEL_CHOICES,
+    check_language_choice,
+    language_choices,
+    load_models,
+    selected_keys,
+    show_notices,
+    user_errors,
+)
 
 EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "fill_mask_examples.tsv"
 FALLBACK_EXAMPLES = [
@@ -53,19 +62,12 @@ def run_fill_mask(
     Returns the JSON payload (what the API returns) and the results for the views.
     """
     keys = selected_keys(manager, choice)
-    if not isinstance(lang, str) or lang not in manager.languages("100-1280"):
-        raise UserInputError(f"Unknown language {str(lang)[:40]!r}; pick one from the language list (e.g. en, fr, de).")
-    results: list[FillMaskResult] = []
-    errors: dict[str, str] = {}
-    for key in keys:
-        try:
-            loaded = get_model(manager, key, progress)
-        except ModelLoadError as error:
-            if len(keys) == 1:
-                raise
-            errors[key] = str(error)
-            continue
-        results.append(predict_masks(loaded, manager.forward_cache, text, lang if loaded.spec.multilingual else "en", top_k))
+    lang = check_language_choice(manager, lang)
+    models, errors = load_models(manager, keys, progress)
+    results = [
+        predict_masks(loaded, manager.forward_cache, text, lang if loaded.spec.multilingual else "en", top_k)
+        for loaded in models
+    ]
     if lang != "en" and "en-2048" in keys and "en-2048" not in errors:
         results = [
             r if r.model != "en-2048" else _with_notice(r, "en-2048 is English-only: the text was tokenized as English.")
