@@ -43,6 +43,7 @@ from .common import (
     BOTH,
     COMPUTE,
     MODEL_CHOICES,
+    RESULT_STATE_SECONDS,
     check_language_choice,
     language_choices,
     load_models,
@@ -53,7 +54,6 @@ from .common import (
 
 SHIPPED, PASTED = "shipped", "pasted"
 MAX_INDEX = 15  # 100-1280 has 16 layers and both models 16 heads
-STATE_SECONDS = 1800
 
 INTRO = f"""What do the attention heads look at? Type a sentence, or **two** (sentence-pair mode: an English
 sentence and its translation, or a premise and a hypothesis; encoded `<s> A </s> B </s>`).
@@ -210,7 +210,7 @@ def build_attention_tab(manager: ModelManager) -> None:
     with gr.Accordion("Export: statistics CSV and the JSON the API returns", open=False):
         stats_csv = gr.File(label="Head statistics (CSV)", interactive=False)
         payload = gr.JSON(label="attention result")
-    results_state = gr.State([], time_to_live=STATE_SECONDS)
+    results_state = gr.State([], time_to_live=RESULT_STATE_SECONDS)
 
     with gr.Accordion("Statistics averaged over a set of sentences, per language", open=False):
         gr.Markdown(
@@ -236,7 +236,7 @@ def build_attention_tab(manager: ModelManager) -> None:
         avg_plots = [(key, gr.Plot(label=f"{key}: per head, per language", visible=False)) for key in manager.keys]
         avg_csv = gr.File(label="Averaged statistics (CSV)", interactive=False)
         avg_payload = gr.JSON(label="attention_average result")
-        avg_state = gr.State([], time_to_live=STATE_SECONDS)
+        avg_state = gr.State([], time_to_live=RESULT_STATE_SECONDS)
 
     # ------------------------------------------------------------ handlers (model runs: API events)
 

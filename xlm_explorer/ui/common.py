@@ -20,6 +20,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 BOTH = "both"
 MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", "100-1280"), ("Both, side by side", BOTH)]
 
+#: How long a session keeps its last results (for redraws, cell picks, neighbours); gradio_client sessions
+#: are never closed by a browser, so without a bound their results would stay until 10,000 sessions pile up.
+RESULT_STATE_SECONDS = 1800
+
 #: Events that run a model share one slot: on 2 cores two forward passes at once only thrash.
 COMPUTE = {"concurrency_id": "model", "concurrency_limit": 1}
 

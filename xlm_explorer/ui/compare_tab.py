@@ -42,7 +42,17 @@ from ..errors import UserInputError
 from ..models import LoadedModel, ModelManager
 from ..views import bias as bias_views
 from ..views import compare as compare_views
-from .common import BOTH, COMPUTE, MODEL_CHOICES, get_model, language_choices, selected_keys, show_notices, user_errors
+from .common import (
+    BOTH,
+    COMPUTE,
+    MODEL_CHOICES,
+    RESULT_STATE_SECONDS,
+    get_model,
+    language_choices,
+    selected_keys,
+    show_notices,
+    user_errors,
+)
 
 INTRO = """Both models on the same input, side by side, and the tools to look at what they learned.
 Every sub-tab is also an API endpoint (see "Use via API" at the bottom of the page). One forward pass
@@ -315,7 +325,7 @@ def _build_compare(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="compare result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def compare(
@@ -363,7 +373,7 @@ def _build_logit_lens(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="logit_lens result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def lens(
@@ -409,7 +419,7 @@ def _build_similarity(manager: ModelManager, pooled: PooledStatesCache) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="layer_similarity result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def similarity(
@@ -456,7 +466,7 @@ def _build_grid(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="crosslingual_grid result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     def pick(key: str) -> str:
         return format_grid_templates(shipped.get(key, ()))
@@ -515,7 +525,7 @@ def _build_probes(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="bias_probe result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     def pick(key: str, sets: dict[str, dict]) -> list[Any]:
         item = (sets or {}).get(key)
@@ -588,7 +598,7 @@ def _build_pairs(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False)
     with gr.Accordion("JSON (as the API returns it)", open=False):
         payload = gr.JSON(label="pll_pairs result")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def load_upload(upload: Any) -> Any:

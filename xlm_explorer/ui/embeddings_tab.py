@@ -42,7 +42,16 @@ from ..views.embeddings import (
     make_summary_html,
     payload_json,
 )
-from .common import COMPUTE, MODEL_CHOICES, language_label, load_models, selected_keys, show_notices, user_errors
+from .common import (
+    COMPUTE,
+    MODEL_CHOICES,
+    RESULT_STATE_SECONDS,
+    language_label,
+    load_models,
+    selected_keys,
+    show_notices,
+    user_errors,
+)
 
 SOURCES = [
     ("Parallel sentences (shipped)", "sentences"),
@@ -213,8 +222,8 @@ def build_embeddings_tab(manager: ModelManager) -> None:
     downloads = gr.File(label="Downloads: coordinates CSV, metrics CSV, everything as JSON", file_count="multiple", interactive=False)
     with gr.Accordion("Data behind the charts (JSON, as the API returns it)", open=False):
         payload_view = gr.JSON(label="embeddings result")
-    state = gr.State([])
-    payload_state = gr.State({})
+    state = gr.State([], time_to_live=RESULT_STATE_SECONDS)
+    payload_state = gr.State({}, time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def compute(

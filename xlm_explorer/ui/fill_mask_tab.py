@@ -15,6 +15,7 @@ from .common import (
     BOTH,
     COMPUTE,
     MODEL_CHOICES,
+    RESULT_STATE_SECONDS,
     check_language_choice,
     language_choices,
     load_models,
@@ -112,7 +113,7 @@ def build_fill_mask_tab(manager: ModelManager) -> None:
             columns.append((key, column, completion, plot, table))
     with gr.Accordion("Data behind the charts (JSON, as the API returns it)", open=False):
         payload = gr.JSON(label="fill_mask result")
-    results_state = gr.State([])
+    results_state = gr.State([], time_to_live=RESULT_STATE_SECONDS)
 
     @user_errors
     def predict(text: str, choice: str, lang: str, top_k: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, list]:
