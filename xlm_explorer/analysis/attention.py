@@ -16,23 +16,21 @@ key tokens (every row sums to 1). Each head statistic is a per-row quantity aver
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import UserInputError
 from ..tokenization import display_piece, encode_text
+from .datasets import load_shipped
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache
     from ..models import LoadedModel
 
-PARALLEL_SENTENCES_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "parallel_sentences.tsv"
 
 #: (name, label, unit/description) of every head statistic, in display order.
 STATISTICS: tuple[tuple[str, str, str], ...] = (
@@ -379,19 +377,14 @@ class AveragedStatistics:
         }
 
 
-def load_parallel_sentences(path: Path = PARALLEL_SENTENCES_FILE) -> list[tuple[str, str, str]]:
-    """The shipped parallel set as ``(id, lang, text)`` rows."""
-    rows: list[tuple[str, str, str]] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if row.get("id") and row.get("lang") and row.get("text"):
-                rows.append((row["id"].strip(), row["lang"].strip(), row["text"].strip()))
-    return rows
+def load_parallel_sentences() -> list[tuple[str, str, str]]:
+    """The shipped parallel set as ``(id, lang, text)`` rows (read by :mod:`.datasets`)."""
+    return [(item.item_id, item.lang, item.text) for item in load_shipped("sentences").items]
 
 
-def parallel_languages(path: Path = PARALLEL_SENTENCES_FILE) -> tuple[str, ...]:
+def parallel_languages() -> tuple[str, ...]:
     """Languages of the shipped parallel set, English first."""
-    codes = {lang for _id, lang, _text in load_parallel_sentences(path)}
+    codes = set(load_shipped("sentences").langs)
     return tuple(sorted(codes, key=lambda code: (code != "en", code)))
 
 
@@ -421,14 +414,12 @@ def parse_sentence_lines(text: object, default_lang: str) -> list[tuple[str, str
     return pairs
 
 
-def select_parallel_sentences(
-    languages: Sequence[str], per_language: int, path: Path = PARALLEL_SENTENCES_FILE
-) -> list[tuple[str, str]]:
+def select_parallel_sentences(languages: Sequence[str], per_language: int) -> list[tuple[str, str]]:
     """The first ``per_language`` sentences of each language from the shipped set (same ids in every language)."""
     if not languages:
         raise UserInputError("Pick at least one language.")
     n = _check_count(per_language)
-    rows = load_parallel_sentences(path)
+    rows = load_parallel_sentences()
     known = {lang for _id, lang, _text in rows}
     unknown = [lang for lang in languages if lang not in known]
     if unknown:

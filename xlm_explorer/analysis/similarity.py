@@ -8,11 +8,9 @@ does not need the widths to match (1280 vs 2048).
 
 from __future__ import annotations
 
-import csv
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,11 +18,11 @@ import torch
 
 from ..errors import UserInputError
 from ..tokenization import encode_text
+from .datasets import load_shipped
 
 if TYPE_CHECKING:
     from ..models import LoadedModel
 
-PARALLEL_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "parallel_sentences.tsv"
 MIN_SENTENCES = 5
 MAX_SENTENCES = 1000
 MAX_TOTAL_CHARS = 200_000
@@ -85,14 +83,11 @@ class SentenceSet:
         return len(self.texts)
 
 
-def load_parallel_sentences(langs: Sequence[str] | None = None, path: Path = PARALLEL_FILE) -> SentenceSet:
+def load_parallel_sentences(langs: Sequence[str] | None = None) -> SentenceSet:
     """The shipped parallel set (48 sentences x 15 languages), keeping only ``langs`` (default: all)."""
-    texts, codes = [], []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if langs is None or row["lang"] in langs:
-                texts.append(row["text"].strip())
-                codes.append(row["lang"].strip())
+    items = [item for item in load_shipped("sentences").items if langs is None or item.lang in langs]
+    texts = [item.text for item in items]
+    codes = [item.lang for item in items]
     if not texts:
         raise UserInputError("No sentences of the parallel set are in the chosen languages.")
     name = "parallel_sentences" + (f" ({', '.join(langs)})" if langs is not None else "")
