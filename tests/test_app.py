@@ -118,3 +118,6 @@ def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path,
     assert "en-2048" in data["errors"] and "XLM_EXPLORER_MODELS" in data["errors"]["en-2048"]
     with pytest.raises(ModelLoadError, match="en-2048"):
         run_fill_mask(manager, "A [MASK].", "en-2048", "en", 3)
+    nothing = ModelManager({"en-2048": str(tmp_path / "a"), "100-1280": str(tmp_path / "b")}, device="cpu")
+    with pytest.raises(ModelLoadError, match="en-2048"):  # no model answers: an error, not an empty result
+        run_fill_mask(nothing, "A [MASK].", "both", "en", 3)

@@ -106,6 +106,20 @@ def test_hub_id_offline_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch)
     assert "FacebookAI/xlm-mlm-en-2048" in str(info.value) and ENV_MODELS in str(info.value)
 
 
+def test_unreachable_hub_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xlm_explorer.models as models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)  # no real network in tests
+    manager = ModelManager(resolve_sources(environ={}), device="cpu")
+    started = time.perf_counter()
+    with pytest.raises(ModelLoadError) as info:
+        manager.get("100-1280")
+    assert time.perf_counter() - started < 30
+    message = str(info.value)
+    assert "not reachable" in message and "FacebookAI/xlm-mlm-100-1280" in message and ENV_MODELS in message
+
+
 def test_injected_model_and_tokenizer(tiny_dirs: dict[str, Path]) -> None:
     model = XLMWithLMHeadModel.from_pretrained(tiny_dirs["en-2048"])
     tokenizer = XLMTokenizer.from_pretrained(tiny_dirs["en-2048"])

@@ -182,9 +182,31 @@ def _describe_failure(source: str, error: BaseException) -> str:
     exists = Path(source).expanduser().exists()
     if not exists and (source.startswith((".", "/", "~")) or source.count("/") > 1):
         return "that directory does not exist"
-    if not exists and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    if not exists and _offline_env():
         return f"HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache ({type(error).__name__})"
     return f"{type(error).__name__}: {text[:300]}"
+
+
+def _offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within ``timeout`` seconds.
+
+    Without it, huggingface_hub retries every file with back-off for minutes on a machine with no network.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.dtype") -> LoadedModel:
@@ -198,14 +220,24 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
         source_name = f"<injected {type(model).__name__}>"
     else:
         source_name = str(source)
+        # A hub id on a machine that cannot reach the hub: use the local cache only, and fail fast if the
+        # files are not there (instead of minutes of retries per file).
+        local_only = not Path(source_name).expanduser().exists() and not _offline_env() and not hub_reachable()
         try:
             tokenizer = XLMTokenizer.from_pretrained(
-                source_name, do_lowercase_and_remove_accent=spec.do_lowercase_and_remove_accent
+                source_name,
+                do_lowercase_and_remove_accent=spec.do_lowercase_and_remove_accent,
+                local_files_only=local_only,
             )
-            model = XLMWithLMHeadModel.from_pretrained(source_name, dtype=dtype, trust_remote_code=False)
+            model = XLMWithLMHeadModel.from_pretrained(
+                source_name, dtype=dtype, trust_remote_code=False, local_files_only=local_only
+            )
         except Exception as error:  # any failure becomes a clear, user-facing message
             log.warning("loading %s from %s failed", key, source_name, exc_info=True)
-            raise ModelLoadError(key, source_name, _describe_failure(source_name, error), _fix_hint(key, source_name)) from error
+            reason = _describe_failure(source_name, error)
+            if local_only and reason.startswith(type(error).__name__):
+                reason = "the Hugging Face Hub is not reachable (no network?) and the model is not in the local cache"
+            raise ModelLoadError(key, source_name, reason, _fix_hint(key, source_name)) from error
     model = model.to(device=device, dtype=dtype).eval()
     if not isinstance(source, tuple):  # injected models stay exactly as given
         from .forward import maybe_pack_linear_layers

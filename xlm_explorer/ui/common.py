@@ -81,18 +81,20 @@ def get_model(manager: ModelManager, key: str, progress: Any = None) -> LoadedMo
 def load_models(manager: ModelManager, keys: list[str], progress: Any = None) -> tuple[list[LoadedModel], dict[str, str]]:
     """The loaded models for ``keys`` and a load-error message per key that failed.
 
-    With one key its :class:`ModelLoadError` is raised; with several (side by side), a model that cannot
-    be loaded is reported in the errors and the others still answer.
+    With several keys (side by side), a model that cannot be loaded is reported in the errors and the
+    others still answer; when no model can be loaded, the first :class:`ModelLoadError` is raised.
     """
     loaded: list[LoadedModel] = []
     errors: dict[str, str] = {}
+    first_error: ModelLoadError | None = None
     for key in keys:
         try:
             loaded.append(get_model(manager, key, progress))
         except ModelLoadError as error:
-            if len(keys) == 1:
-                raise
+            first_error = first_error or error
             errors[key] = str(error)
+    if not loaded and first_error is not None:  # nothing can answer: say why instead of an empty result
+        raise first_error
     return loaded, errors
 
 
