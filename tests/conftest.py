@@ -59,17 +59,11 @@ def multi_model(manager: ModelManager) -> LoadedModel:
 
 @pytest.fixture(scope="session")
 def app_url(manager: ModelManager) -> Iterator[str]:
-    """The full app launched on 127.0.0.1 (random free port) with the tiny checkpoints."""
-    from xlm_explorer.ui.app import build_demo, launch_kwargs
+    """The full app launched on 127.0.0.1 (a free port) with the tiny checkpoints."""
+    from browser_utils import launched_app
 
-    demo = build_demo(manager)
-    kwargs = launch_kwargs(host="127.0.0.1", port=None)
-    kwargs.update(prevent_thread_lock=True, quiet=True)
-    demo.launch(**kwargs)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with launched_app(manager) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
