@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from xlm_explorer.specs import MODEL_SPECS
-from xlm_explorer.tiny import corpus_texts, learn_bpe
+from xlm_explorer.tiny import corpus_texts, learn_bpe, save_tokenizer
 
 DEFAULT_BENCH_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xlm-explorer" / "bench"
 #: bumped when the checkpoint layout changes, so stale caches are rebuilt
@@ -73,7 +73,7 @@ def build_checkpoint(
     ``config_overrides`` replaces the spec's architecture values (the smoke test builds a tiny one).
     """
     import torch
-    from transformers import XLMConfig, XLMTokenizer, XLMWithLMHeadModel
+    from transformers import XLMConfig, XLMWithLMHeadModel
 
     spec = MODEL_SPECS[key]
     overrides = dict(spec.config_overrides if config_overrides is None else config_overrides)
@@ -83,8 +83,6 @@ def build_checkpoint(
     started = time.perf_counter()
     lowercase = spec.do_lowercase_and_remove_accent
     vocab, merges = padded_vocab(int(overrides["vocab_size"]), lowercase, n_merges)
-    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (directory / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
     config = XLMConfig(dropout=0.0, attention_dropout=0.0, **overrides)
     torch.manual_seed(seed)
     model = XLMWithLMHeadModel(config).eval()
@@ -92,14 +90,7 @@ def build_checkpoint(
     log(f"  built {key} ({n_params / 1e6:.0f}M parameters) in {time.perf_counter() - started:.1f} s; saving…")
     model.save_pretrained(directory)
     del model
-    tokenizer = XLMTokenizer(
-        vocab_file=str(directory / "vocab.json"),
-        merges_file=str(directory / "merges.txt"),
-        do_lowercase_and_remove_accent=lowercase,
-        lang2id=overrides.get("lang2id"),
-        id2lang=overrides.get("id2lang"),
-    )
-    tokenizer.save_pretrained(directory)
+    save_tokenizer(directory, vocab, merges, lowercase=lowercase, lang2id=overrides.get("lang2id"), id2lang=overrides.get("id2lang"))
     (directory / MARKER).write_text(
         json.dumps(
             {"format": FORMAT_VERSION, "key": key, "overrides": _overrides_fingerprint(overrides), "parameters": n_params}

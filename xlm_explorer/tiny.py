@@ -103,6 +103,29 @@ def learn_bpe(texts: list[str], n_merges: int, lowercase: bool) -> tuple[dict[st
     return vocab, merges
 
 
+def save_tokenizer(
+    directory: Path,
+    vocab: dict[str, int],
+    merges: list[tuple[str, str]],
+    *,
+    lowercase: bool,
+    lang2id: dict[str, int] | None = None,
+    id2lang: dict[int, str] | None = None,
+) -> None:
+    """Write vocab.json and merges.txt, then the real ``XLMTokenizer``'s own files (tokenizer_config.json …)."""
+    from transformers import XLMTokenizer
+
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (directory / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+    XLMTokenizer(
+        vocab_file=str(directory / "vocab.json"),
+        merges_file=str(directory / "merges.txt"),
+        do_lowercase_and_remove_accent=lowercase,
+        lang2id=lang2id,
+        id2lang=id2lang,
+    ).save_pretrained(directory)
+
+
 def build_tiny_checkpoint(directory: str | Path, *, multilingual: bool, seed: int = 0, n_merges: int = 600) -> Path:
     """Write a tiny random XLM checkpoint with real tokenizer files into ``directory``.
 
@@ -110,14 +133,12 @@ def build_tiny_checkpoint(directory: str | Path, *, multilingual: bool, seed: in
     Multilingual: ``lang2id`` over :data:`TINY_LANGUAGES`, ``use_lang_emb`` false, keeps case, 3 layers.
     """
     import torch
-    from transformers import XLMConfig, XLMTokenizer, XLMWithLMHeadModel
+    from transformers import XLMConfig, XLMWithLMHeadModel
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lowercase = not multilingual
     vocab, merges = learn_bpe(corpus_texts(), n_merges=n_merges, lowercase=lowercase)
-    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (directory / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
     lang_kwargs: dict = {"n_langs": 1, "use_lang_emb": True}
     if multilingual:
         lang2id = {code: i for i, code in enumerate(TINY_LANGUAGES)}
@@ -142,14 +163,9 @@ def build_tiny_checkpoint(directory: str | Path, *, multilingual: bool, seed: in
     with torch.no_grad():  # spread the logits so predictions differ visibly between positions
         model.transformer.embeddings.weight.normal_(0.0, 0.15)
     model.save_pretrained(directory)
-    tokenizer = XLMTokenizer(
-        vocab_file=str(directory / "vocab.json"),
-        merges_file=str(directory / "merges.txt"),
-        do_lowercase_and_remove_accent=lowercase,
-        lang2id=lang_kwargs.get("lang2id"),
-        id2lang=lang_kwargs.get("id2lang"),
+    save_tokenizer(
+        directory, vocab, merges, lowercase=lowercase, lang2id=lang_kwargs.get("lang2id"), id2lang=lang_kwargs.get("id2lang")
     )
-    tokenizer.save_pretrained(directory)
     return directory
 
 
