@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from xlm_explorer.specs import MODEL_KEYS
+from xlm_explorer.tiny import DEFAULT_TINY_DIR  # light: no torch, no transformers at import
 
-DEFAULT_TINY_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xlm-explorer" / "tiny"
 
 
 def on_spaces() -> bool:
@@ -46,10 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_manager(args: argparse.Namespace):
-    """The model manager for these arguments: defaults < XLM_EXPLORER_MODELS < --model; --tiny-demo
-    replaces the defaults and the environment with tiny random checkpoints (--model still wins)."""
+def make_workspace(args: argparse.Namespace):
+    """The workspace (models and caches) for these arguments: defaults < XLM_EXPLORER_MODELS < --model;
+    --tiny-demo replaces the defaults and the environment with tiny random checkpoints (--model still wins)."""
     from xlm_explorer.models import ModelManager, parse_model_overrides, resolve_sources
+    from xlm_explorer.workspace import Workspace
 
     sources = resolve_sources(args.model)
     if args.tiny_demo:
@@ -57,20 +58,21 @@ def make_manager(args: argparse.Namespace):
 
         tiny = {key: str(path) for key, path in build_tiny_checkpoints(args.tiny_dir).items()}
         sources = {**tiny, **parse_model_overrides(args.model)}
-    return ModelManager(sources, device=args.device, dtype=args.dtype, cache_mb=args.cache_mb, tiny_demo=args.tiny_demo)
+    manager = ModelManager(sources, device=args.device, dtype=args.dtype, tiny_demo=args.tiny_demo)
+    return Workspace(manager, cache_mb=args.cache_mb)
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    manager = make_manager(args)
+    workspace = make_workspace(args)
     if args.preload:
-        for key, message in manager.preload().items():
+        for key, message in workspace.manager.preload().items():
             logging.getLogger("xlm_explorer").error("preload of %s failed: %s", key, message)
 
     from xlm_explorer.ui.app import build_demo, launch_kwargs
 
-    build_demo(manager).launch(**launch_kwargs(args.host, args.port, args.share))
+    build_demo(workspace).launch(**launch_kwargs(args.host, args.port, args.share))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 time, on 127.0.0.1 only. Reports latency percentiles per endpoint, errors, and the server's memory (RSS)
 over time; exits non-zero on any error (or when memory grows past a bound after warm-up).
 
-    python bench/load_test.py                         # 20 users, 60 s, app launched with --tiny-demo
-    python bench/load_test.py --users 4 --duration 10 # a short run
-    python bench/load_test.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running
+    python -m bench.load_test                         # 20 users, 60 s, app launched with --tiny-demo
+    python -m bench.load_test --users 4 --duration 10 # a short run
+    python -m bench.load_test --url http://127.0.0.1:7860/ --pid 1234   # an app already running
 
 Bounded in every direction: users (<= 64), duration (<= 600 s), calls (--max-calls), per-call timeout.
 Each user starts at a different endpoint and walks through all of them in turn, with the endpoints'

@@ -2,9 +2,9 @@
 
 One command (from the repository root)::
 
-    python bench/run_bench.py              # full run (builds the random-weight models once)
-    python bench/run_bench.py --quick      # fewer repetitions and sizes
-    python bench/run_bench.py --models 100-1280 --skip-umap --device cuda
+    python -m bench.run_bench              # full run (builds the random-weight models once)
+    python -m bench.run_bench --quick      # fewer repetitions and sizes
+    python -m bench.run_bench --models 100-1280 --skip-umap --device cuda
 
 It builds full-size random-weight copies of both models (``bench/models.py``; same compute and bytes as
 the real ones), then measures in one run: the physical bounds (memory read bandwidth, matmul peak
@@ -35,12 +35,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # ``python bench/run_bench.py`` puts bench/ first, not the repository
-    sys.path.insert(0, str(REPO_ROOT))
+from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints
+from xlm_explorer.specs import MODEL_KEYS
 
-from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints  # noqa: E402
-from xlm_explorer.specs import MODEL_KEYS  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 SENTENCES_FILE = REPO_ROOT / "assets" / "data" / "parallel_sentences.tsv"
@@ -507,17 +505,18 @@ def child_main(spec_json: str) -> None:
     started = time.perf_counter()
     spec = json.loads(spec_json)
     from xlm_explorer.analysis.fill_mask import predict_masks
-    from xlm_explorer.models import ModelManager
+    from xlm_explorer.workspace import Workspace
 
     imported = time.perf_counter()
     report: dict[str, Any] = {"import_s": imported - started, "rss_after_import_mib": _rss_mib(), "models": {}}
-    manager = ModelManager(spec["dirs"], device=spec["device"], dtype=spec["dtype"])
+    ws = Workspace.from_sources(spec["dirs"], device=spec["device"], dtype=spec["dtype"])
+    manager = ws.manager
     loaded_models = []
     for key in spec["dirs"]:
         t0 = time.perf_counter()
         loaded = manager.get(key)
         t1 = time.perf_counter()
-        predict_masks(loaded, manager.forward_cache, spec["text"], "en", TOP_K)
+        predict_masks(loaded, ws.forward_cache, spec["text"], "en", TOP_K)
         t2 = time.perf_counter()
         loaded_models.append(loaded)
         report["models"][key] = {
@@ -566,7 +565,7 @@ def bench_cold_start_and_memory(dirs: dict[str, Path], device: str, dtype: str, 
     spec = {"dirs": {k: str(v) for k, v in dirs.items()}, "device": device, "dtype": dtype, "text": text, "compare_text": compare_text}
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+        [sys.executable, "-m", "bench.run_bench", "--child", json.dumps(spec)],
         capture_output=True, text=True, env=env, cwd=str(REPO_ROOT), timeout=1800,
     )
     for line in proc.stdout.splitlines():

@@ -21,6 +21,7 @@ import pytest
 
 from xlm_explorer.models import ENV_MODELS, LoadedModel, ModelManager, resolve_sources
 from xlm_explorer.tiny import build_tiny_checkpoints
+from xlm_explorer.workspace import Workspace
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,18 @@ def manager(tiny_models_env: str) -> ModelManager:
     return ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
 
 
+@pytest.fixture(scope="session")
+def workspace(manager: ModelManager) -> Workspace:
+    """The session's workspace: the shared manager and one set of caches (what the launched app uses)."""
+    return Workspace(manager)
+
+
+@pytest.fixture()
+def fresh_workspace(tiny_models_env: str) -> Workspace:
+    """A new workspace: nothing loaded, every cache empty."""
+    return Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+
+
 @pytest.fixture()
 def fresh_manager(tiny_models_env: str) -> ModelManager:
     """A new manager with nothing loaded and an empty cache."""
@@ -58,11 +71,11 @@ def multi_model(manager: ModelManager) -> LoadedModel:
 
 
 @pytest.fixture(scope="session")
-def app_url(manager: ModelManager) -> Iterator[str]:
+def app_url(workspace: Workspace) -> Iterator[str]:
     """The full app launched on 127.0.0.1 (a free port) with the tiny checkpoints."""
     from browser_utils import launched_app
 
-    with launched_app(manager) as url:
+    with launched_app(workspace) as url:
         yield url
 
 
@@ -72,3 +85,14 @@ def client(app_url: str):
     from gradio_client import Client
 
     return Client(app_url, verbose=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test tiers: ``browser`` (marked in the module), ``api`` (uses the launched app), else ``unit``."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            continue
+        if {"client", "app_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.api)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_cli_sources_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_MODELS, "en-2048=/env/en")
     args = app_module.parse_args(["--model", "100-1280=/cli/multi", "--device", "cpu", "--dtype", "bfloat16"])
-    manager = app_module.make_manager(args)
+    manager = app_module.make_workspace(args).manager
     assert manager.sources == {"en-2048": "/env/en", "100-1280": "/cli/multi"}
     assert manager.dtype_name == "bfloat16" and not manager.is_loaded("en-2048")
 
@@ -37,10 +37,11 @@ def test_cli_defaults_suit_a_laptop_and_a_space(monkeypatch: pytest.MonkeyPatch)
 
 def test_tiny_demo_builds_checkpoints_and_says_so(tmp_path: Path) -> None:
     args = app_module.parse_args(["--tiny-demo", "--tiny-dir", str(tmp_path), "--device", "cpu"])
-    manager = app_module.make_manager(args)
+    workspace = app_module.make_workspace(args)
+    manager = workspace.manager
     assert manager.tiny_demo and all(str(tmp_path) in manager.source_name(k) for k in manager.keys)
     assert manager.get("100-1280").n_layers == 3
-    demo = build_demo(manager)
+    demo = build_demo(workspace)
     html_values = [b.value for b in demo.blocks.values() if isinstance(b, gr.HTML)]
     assert any("meaningless" in str(v) for v in html_values)
 
@@ -108,16 +109,17 @@ def test_model_info_api(client) -> None:
 
 
 def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path, tiny_dirs) -> None:
+    from xlm_explorer import service
     from xlm_explorer.errors import ModelLoadError
-    from xlm_explorer.models import ModelManager
-    from xlm_explorer.ui.fill_mask_tab import run_fill_mask
+    from xlm_explorer.workspace import Workspace
 
-    manager = ModelManager({"en-2048": str(tmp_path / "missing"), "100-1280": str(tiny_dirs["100-1280"])}, device="cpu")
-    data, results = run_fill_mask(manager, "A [MASK].", "both", "en", 3)
+    workspace = Workspace.from_sources({"en-2048": str(tmp_path / "missing"), "100-1280": str(tiny_dirs["100-1280"])}, device="cpu")
+    answer = service.fill_mask(workspace, "A [MASK].", "both", "en", 3)
+    data, results = answer.payload, answer.results
     assert [r.model for r in results] == ["100-1280"]
     assert "en-2048" in data["errors"] and "XLM_EXPLORER_MODELS" in data["errors"]["en-2048"]
     with pytest.raises(ModelLoadError, match="en-2048"):
-        run_fill_mask(manager, "A [MASK].", "en-2048", "en", 3)
-    nothing = ModelManager({"en-2048": str(tmp_path / "a"), "100-1280": str(tmp_path / "b")}, device="cpu")
+        service.fill_mask(workspace, "A [MASK].", "en-2048", "en", 3)
+    nothing = Workspace.from_sources({"en-2048": str(tmp_path / "a"), "100-1280": str(tmp_path / "b")}, device="cpu")
     with pytest.raises(ModelLoadError, match="en-2048"):  # no model answers: an error, not an empty result
-        run_fill_mask(nothing, "A [MASK].", "both", "en", 3)
+        service.fill_mask(nothing, "A [MASK].", "both", "en", 3)

@@ -156,8 +156,8 @@ def naive_statistics(attention: np.ndarray, boundary: set[int], b_start: int | N
     return result
 
 
-def test_attentions_equal_a_direct_transformers_run(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "The cat sat on the mat.", "en")
+def test_attentions_equal_a_direct_transformers_run(en_model, workspace) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat on the mat.", "en")
     ids = torch.tensor([list(result.input_ids)])
     with torch.inference_mode():
         direct = en_model.model(input_ids=ids, output_attentions=True, return_dict=True).attentions
@@ -166,15 +166,15 @@ def test_attentions_equal_a_direct_transformers_run(en_model, manager) -> None:
     np.testing.assert_allclose(result.attentions, expected, rtol=0, atol=1e-7)
 
 
-def test_attention_rows_sum_to_one(multi_model, manager) -> None:
-    result = analyze_attention(multi_model, manager.forward_cache, "Le chat dort sur le canapé.", "fr",
+def test_attention_rows_sum_to_one(multi_model, workspace) -> None:
+    result = analyze_attention(multi_model, workspace.forward_cache, "Le chat dort sur le canapé.", "fr",
                                text_pair="The cat sleeps on the sofa.", lang_pair="en")
     np.testing.assert_allclose(result.attentions.sum(-1), 1.0, atol=1e-5)
     assert (result.attentions >= 0).all()
 
 
-def test_statistics_match_a_naive_computation(multi_model, manager) -> None:
-    result = analyze_attention(multi_model, manager.forward_cache, "The cat sleeps.", "en",
+def test_statistics_match_a_naive_computation(multi_model, workspace) -> None:
+    result = analyze_attention(multi_model, workspace.forward_cache, "The cat sleeps.", "en",
                                text_pair="Le chat dort.", lang_pair="fr")
     assert result.sentence_b_start is not None
     for layer in range(result.n_layers):
@@ -184,39 +184,39 @@ def test_statistics_match_a_naive_computation(multi_model, manager) -> None:
                 assert result.statistics.get(name)[layer, head] == pytest.approx(value, rel=1e-9, abs=1e-9), name
 
 
-def test_pair_mode_segments_and_boundaries(multi_model, manager) -> None:
+def test_pair_mode_segments_and_boundaries(multi_model, workspace) -> None:
     encoding = encode_text(multi_model, "The cat sleeps.", "en", text_pair="Le chat dort.", lang_pair="fr")
-    result = analyze_attention(multi_model, manager.forward_cache, "The cat sleeps.", "en", text_pair="Le chat dort.", lang_pair="fr")
+    result = analyze_attention(multi_model, workspace.forward_cache, "The cat sleeps.", "en", text_pair="Le chat dort.", lang_pair="fr")
     assert result.sentence_b_start == encoding.sentence_b_start
     assert result.boundary_positions == (0, encoding.sentence_b_start - 1, len(encoding.input_ids) - 1)
     assert result.tokens[result.sentence_b_start - 1] == "</s>" and result.tokens[-1] == "</s>"
     assert set(result.statistics.available()) == set(STATISTIC_NAMES)
-    single = analyze_attention(multi_model, manager.forward_cache, "The cat sleeps.", "en", text_pair="   ")
+    single = analyze_attention(multi_model, workspace.forward_cache, "The cat sleeps.", "en", text_pair="   ")
     assert single.sentence_b_start is None and "cross_share" not in single.statistics.available()
     with pytest.raises(UserInputError, match="sentence pair"):
         single.statistics.get("cross_share")
 
 
-def test_one_forward_pass_per_input(fresh_manager) -> None:
-    loaded = fresh_manager.get("en-2048")
-    cache = fresh_manager.forward_cache
+def test_one_forward_pass_per_input(fresh_workspace) -> None:
+    loaded = fresh_workspace.manager.get("en-2048")
+    cache = fresh_workspace.forward_cache
     first = analyze_attention(loaded, cache, "The dog sleeps in the house.")
     second = analyze_attention(loaded, cache, "The dog sleeps in the house.")
     assert cache.forward_calls == 1 and cache.hits == 1
     assert np.shares_memory(first.attentions, second.attentions)
 
 
-def test_english_only_model_notice_and_long_input_is_cut(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "Le chat dort.", "fr")
+def test_english_only_model_notice_and_long_input_is_cut(en_model, workspace) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "Le chat dort.", "fr")
     assert result.lang == "en" and any("English-only" in n for n in result.notices)
     long_text = " ".join(["cat"] * 700)
-    cut = analyze_attention(en_model, manager.forward_cache, long_text, "en")
+    cut = analyze_attention(en_model, workspace.forward_cache, long_text, "en")
     assert cut.n_tokens == en_model.max_positions
     assert any("cut" in n for n in cut.notices)
 
 
-def test_to_dict_statistics_and_requested_matrices(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "The cat sat.", "en")
+def test_to_dict_statistics_and_requested_matrices(en_model, workspace) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat.", "en")
     data = result.to_dict(matrices=[(1, 2)])
     assert len(data["statistics"]["entropy"]) == en_model.n_layers
     assert all(len(row) == en_model.n_heads for row in data["statistics"]["entropy"])
@@ -227,8 +227,8 @@ def test_to_dict_statistics_and_requested_matrices(en_model, manager) -> None:
     assert data["tokens"][0] == "<s>" and data["pieces"][-1] == "</s>"
 
 
-def test_check_head_ranges(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "The cat sat.", "en")
+def test_check_head_ranges(en_model, workspace) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat.", "en")
     assert check_head(result, 1.0, 3) == (1, 3)
     for layer, head in [(en_model.n_layers, 0), (0, en_model.n_heads), (-1, 0), (0.5, 0), ("x", 0)]:
         with pytest.raises(UserInputError):
@@ -268,22 +268,22 @@ def test_select_parallel_sentences_takes_the_same_ids_per_language() -> None:
         select_parallel_sentences(["xx"], 2)
 
 
-def test_average_statistics_is_the_per_language_mean(multi_model, manager) -> None:
+def test_average_statistics_is_the_per_language_mean(multi_model, workspace) -> None:
     sentences = [("en", "The cat sleeps."), ("fr", "Le chat dort."), ("en", "The dog runs fast.")]
-    averaged = average_statistics(multi_model, manager.forward_cache, sentences, source="pasted")
+    averaged = average_statistics(multi_model, workspace.forward_cache, sentences, source="pasted")
     assert [item.lang for item in averaged.languages] == ["en", "fr"]
     assert [item.n_sentences for item in averaged.languages] == [2, 1]
-    singles = [analyze_attention(multi_model, manager.forward_cache, text, lang).statistics for lang, text in sentences]
+    singles = [analyze_attention(multi_model, workspace.forward_cache, text, lang).statistics for lang, text in sentences]
     np.testing.assert_allclose(averaged.languages[0].statistics.entropy, (singles[0].entropy + singles[2].entropy) / 2)
     np.testing.assert_allclose(averaged.languages[1].statistics.same_share, singles[1].same_share)
     data = averaged.to_dict()
     assert data["languages"][0]["statistics"]["entropy"][0][0] == pytest.approx(averaged.languages[0].statistics.entropy[0, 0], abs=1e-6)
 
 
-def test_average_statistics_limits(multi_model, en_model, manager) -> None:
+def test_average_statistics_limits(multi_model, en_model, workspace) -> None:
     with pytest.raises(UserInputError, match="Unknown language"):
-        average_statistics(multi_model, manager.forward_cache, [("xx", "text")])
+        average_statistics(multi_model, workspace.forward_cache, [("xx", "text")])
     with pytest.raises(UserInputError, match="at most"):
-        average_statistics(multi_model, manager.forward_cache, [("en", "a")] * (MAX_SET_SENTENCES + 1))
-    english_only = average_statistics(en_model, manager.forward_cache, [("fr", "Le chat dort.")])
+        average_statistics(multi_model, workspace.forward_cache, [("en", "a")] * (MAX_SET_SENTENCES + 1))
+    english_only = average_statistics(en_model, workspace.forward_cache, [("fr", "Le chat dort.")])
     assert any("English-only" in n for n in english_only.notices)

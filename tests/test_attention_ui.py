@@ -10,7 +10,7 @@ import torch
 from gradio_client.exceptions import AppError
 
 from xlm_explorer.analysis.attention import STATISTIC_NAMES, analyze_attention
-from xlm_explorer.ui.attention_tab import write_csv
+from xlm_explorer.downloads import DownloadStore
 from xlm_explorer.views.attention import STATISTICS_COLUMNS, make_statistics_table
 
 
@@ -98,9 +98,9 @@ def test_average_over_pasted_lines_and_refusals(client) -> None:
         client.predict("100-1280", "shipped", ["en"], 99, "", "en", api_name="/attention_average")
 
 
-def test_statistics_csv_round_trips(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "The cat sat.", "en", text_pair="It slept.")
-    path = write_csv(make_statistics_table([result]), "attention-test-")
+def test_statistics_csv_round_trips(en_model, workspace, tmp_path) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat.", "en", text_pair="It slept.")
+    path = DownloadStore(tmp_path).write("session", "attention", {"statistics": make_statistics_table([result])}, {})[0]
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == STATISTICS_COLUMNS

@@ -168,8 +168,8 @@ def test_iframe_is_sandboxed_and_escaped() -> None:
     assert frame.count("<iframe") == 1 and frame.endswith("</iframe>")
 
 
-def test_bertviz_for_result_skips_indices_the_model_lacks(en_model, manager) -> None:
-    result = analyze_attention(en_model, manager.forward_cache, "The cat sat.", "en")
+def test_bertviz_for_result_skips_indices_the_model_lacks(en_model, workspace) -> None:
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat.", "en")
     view = bertviz_for_result(result, "model", layers=["0", "15"], heads=["3", "12"])
     assert view.layers == (0,) and view.heads == (3,)
 

@@ -190,7 +190,8 @@ def test_packed_linear_layers_compute_what_the_plain_model_computes(tiny_dirs, m
     import torch
 
     from xlm_explorer.analysis.fill_mask import predict_masks
-    from xlm_explorer.forward import ForwardCache, PackedLinear, packing_supported, run_forward
+    from xlm_explorer.forward import ForwardCache, run_forward
+    from xlm_explorer.packing import PackedLinear, packing_supported
 
     if not packing_supported(torch.device("cpu"), torch.float32):
         pytest.skip("this torch build has no oneDNN")
@@ -214,7 +215,8 @@ def test_packed_linear_layers_compute_what_the_plain_model_computes(tiny_dirs, m
 def test_packed_bfloat16_layers_are_exact_and_tiny_layers_stay_plain_by_default(tiny_dirs, monkeypatch) -> None:
     import torch
 
-    from xlm_explorer.forward import PackedLinear, packing_supported, run_forward
+    from xlm_explorer.forward import run_forward
+    from xlm_explorer.packing import PackedLinear, packing_supported
 
     if not packing_supported(torch.device("cpu"), torch.bfloat16):
         pytest.skip("no oneDNN bfloat16 on this CPU")
@@ -231,7 +233,7 @@ def test_releasing_pages_touches_only_safetensors_mappings(tmp_path: Path) -> No
     import torch
     from safetensors.torch import load_file, save_file
 
-    from xlm_explorer.forward import _file_mappings, release_mapped_pages
+    from xlm_explorer.packing import _file_mappings, release_mapped_pages
 
     in_memory = torch.arange(1 << 16, dtype=torch.float32)
     assert release_mapped_pages(in_memory, _file_mappings()) == 0

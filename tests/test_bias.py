@@ -169,8 +169,8 @@ def test_template_without_filler_slot_is_scored_once(en_model) -> None:
         ("The {filler} said [MASK] and [MASK].", ["he", "she"], ["doctor"], "2 masks"),
         ("The {filler} said that [MASK] left.", [], ["doctor"], "target list is empty"),
         ("The {filler} said that [MASK] left.", ["  ", ""], ["doctor"], "target list is empty"),
-        ("The {filler} said that [MASK] left.", ["he"], ["doctor"], "exactly two"),
-        ("The {filler} said that [MASK] left.", ["he", "she", "they"], ["doctor"], "exactly two"),
+        ("The {filler} said that [MASK] left.", ["he"], ["doctor"], "at least two"),
+        ("The {filler} said that [MASK] left.", [f"w{i}" for i in range(11)], ["doctor"], "at most 10"),
         ("The {filler} said that [MASK] left.", ["he", "he"], ["doctor"], "the same"),
         ("The {filler} said that [MASK] left.", ["he", "she"], [], "filler list is empty"),
         ("The doctor said that [MASK] left.", ["he", "she"], ["nurse"], "no \\{filler\\} slot"),
@@ -187,7 +187,7 @@ def test_bad_probes_get_clear_messages(template: str, targets: list[str], filler
 
 def test_shipped_probe_sets_are_valid_in_at_least_four_languages() -> None:
     sets = bias.load_probe_sets()
-    assert {"en", "fr", "de", "es"} <= {p.lang for p in sets}
+    assert {"en", "fr", "de", "es", "ru", "ar", "hi"} <= {p.lang for p in sets}
     for probe in sets:
         template, targets, fillers = bias.check_probe(probe.template, probe.targets, probe.fillers)
         assert count_masks(template) == 1 and template.count("{filler}") == 1
@@ -235,7 +235,8 @@ def test_pairs_table_parsing() -> None:
         bias.parse_pairs_table("   ")
     with pytest.raises(UserInputError, match="no sentence pairs"):
         bias.parse_pairs_table("sent_more,sent_less\n")
-    assert len(bias.load_pll_pairs()) == 21
+    shipped = bias.load_pll_pairs()
+    assert len(shipped) == 37 and {"en", "fr", "de", "es", "ru", "ar", "hi"} <= {p.lang for p in shipped}
 
 
 def test_pair_scores_are_pll_differences(manager) -> None:

@@ -230,20 +230,43 @@ def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, se
         pytest.xfail(f"tabs still placeholders (nothing to run yet): {placeholders}")
 
 
-def test_first_use_shows_a_loading_message(tiny_models_env: str, session: BrowserSession) -> None:
-    """A person who triggers the first load sees which model is loading (not a frozen page)."""
+PROGRESS_RECORDER_JS = """() => {
+  window.__xlm_progress = [];
+  const grab = () => document.querySelectorAll('.progress-text, .meta-text, .progress-level-inner').forEach((el) => {
+    const r = el.getBoundingClientRect();
+    if (el.innerText && r.bottom > 0 && r.top < window.innerHeight) window.__xlm_progress.push(el.innerText);
+  });
+  new MutationObserver(grab).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_first_use_shows_a_loading_message(tiny_models_env: str, session: BrowserSession, monkeypatch) -> None:
+    """A person who triggers the first load sees which model is loading, in view, where the result will be."""
+    import xlm_explorer.models as models
     from xlm_explorer.models import ENV_MODELS, resolve_sources
 
+    real_load = models.load_model
+
+    def slow_load(*args, **kwargs):  # a real checkpoint takes a minute; the tiny one must not finish unseen
+        import time
+
+        time.sleep(2.0)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(models, "load_model", slow_load)
     cold = ModelManager(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
     with launched_app(cold) as url:
         open_app(session, url)
         record_toasts(session)
         panel = select_tab(session, "Models")
+        session.page.evaluate(PROGRESS_RECORDER_JS)
         before = session.api_started
         panel.get_by_role("button", name="Load en-2048 and read its config").click()
         wait_idle(session, started_before=before)
+        seen = session.page.evaluate("() => window.__xlm_progress")
         toasts = recorded_toasts(session)
-    assert any("Loading en-2048" in toast for toast in toasts), toasts
+    assert any("Loading en-2048" in text for text in seen), seen
+    assert not any(" error" in t.split(" :: ")[0] for t in toasts), toasts
     assert cold.is_loaded("en-2048") and not cold.is_loaded("100-1280")
 
 

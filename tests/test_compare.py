@@ -7,26 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from xlm_explorer.analysis.compare import (
-    comparable_form,
-    compare_models,
-    crosslingual_grid,
-    depth_alignment,
-    load_grid_templates,
-    logit_lens,
-    overlap_at_k,
-    parse_grid_templates,
-    summarise_tokenization,
-)
+from xlm_explorer.analysis.compare import comparable_form, compare_models, overlap_at_k, summarise_tokenization
+from xlm_explorer.analysis.embeddings import EmbeddingCache
 from xlm_explorer.analysis.fill_mask import predict_masks
+from xlm_explorer.analysis.grid import crosslingual_grid, load_grid_templates, parse_grid_templates
+from xlm_explorer.analysis.logit_lens import depth_alignment, logit_lens
 from xlm_explorer.analysis.similarity import (
-    SentenceSet,
     cka_matrix,
     layer_similarity,
     linear_cka,
     load_parallel_sentences,
     parse_sentences,
-    pooled_hidden_states,
+    sentence_set,
 )
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.forward import ForwardCache, run_forward
@@ -90,9 +82,9 @@ def test_logit_lens_columns_hold_last_top_k_then_every_layer_top_1(multi_model) 
     assert lens.relative_depths == tuple(layer / multi_model.n_layers for layer in range(multi_model.n_layers + 1))
 
 
-def test_one_forward_per_model_serves_fill_mask_compare_and_logit_lens(fresh_manager) -> None:
-    cache = fresh_manager.forward_cache
-    models = [fresh_manager.get(key) for key in fresh_manager.keys]
+def test_one_forward_per_model_serves_fill_mask_compare_and_logit_lens(fresh_workspace) -> None:
+    cache = fresh_workspace.forward_cache
+    models = [fresh_workspace.manager.get(key) for key in fresh_workspace.manager.keys]
     text = "The cat sat on the [MASK]."
     compare_models(models, cache, text, "en", top_k=5)
     for loaded in models:
@@ -292,7 +284,7 @@ def test_cka_constant_representation_is_zero_not_nan() -> None:
 @pytest.mark.parametrize("key", ["en-2048", "100-1280"])
 def test_batched_pooling_equals_one_sentence_at_a_time(manager, key: str) -> None:
     loaded = manager.get(key)
-    sentences = SentenceSet(
+    sentences = sentence_set(
         (
             "The cat is sleeping on the sofa.",
             "Hi.",
@@ -301,7 +293,7 @@ def test_batched_pooling_equals_one_sentence_at_a_time(manager, key: str) -> Non
         ),
         ("en", "en", "fr", "de"),
     )
-    pooled = pooled_hidden_states(loaded, sentences, batch_size=3)
+    pooled = EmbeddingCache(batch_size=3).get(loaded, sentences).pooled["mean"]  # what CKA reads
     assert pooled.shape == (loaded.n_layers + 1, 4, loaded.hidden_size)
     for i, (text, lang) in enumerate(zip(sentences.texts, sentences.langs)):
         ids = encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False).input_ids
@@ -312,7 +304,7 @@ def test_batched_pooling_equals_one_sentence_at_a_time(manager, key: str) -> Non
 def test_layer_similarity_of_a_model_with_itself_has_a_unit_diagonal(multi_model) -> None:
     sentences = load_parallel_sentences(["en", "fr"])
     assert len(sentences) == 96
-    result = layer_similarity(multi_model, multi_model, SentenceSet(sentences.texts[:20], sentences.langs[:20]))
+    result = layer_similarity(multi_model, multi_model, sentence_set(sentences.texts[:20], sentences.langs[:20]))
     np.testing.assert_allclose(np.diag(result.cka), 1.0, atol=1e-9)
     np.testing.assert_allclose(result.cka, result.cka.T, atol=1e-9)
     assert result.cka.shape == (multi_model.n_layers + 1,) * 2
@@ -329,7 +321,7 @@ def test_layer_similarity_between_models_and_views(manager) -> None:
     figure = make_cka_figure(result)
     assert np.asarray(figure.data[0].z).shape == result.cka.shape
     with pytest.raises(UserInputError, match="at least 5"):
-        layer_similarity(en, multi, SentenceSet(("one", "two"), ("en", "en")))
+        layer_similarity(en, multi, sentence_set(("one", "two"), ("en", "en")))
     with pytest.raises(UserInputError, match="at most 1,000"):
         layer_similarity(en, multi, parse_sentences("\n".join(f"Sentence {i}." for i in range(1001)), "en"))
     with pytest.raises(UserInputError, match="the limit is 200,000"):

@@ -9,8 +9,7 @@ import json
 import pytest
 from gradio_client.exceptions import AppError
 
-from xlm_explorer.analysis.similarity import PooledStatesCache
-from xlm_explorer.ui.compare_tab import run_layer_similarity, write_downloads
+from xlm_explorer import service
 
 ENDPOINTS = {
     "/compare": ["text", "lang", "top_k"],
@@ -19,6 +18,7 @@ ENDPOINTS = {
     "/crosslingual_grid": ["templates", "top_k"],
     "/bias_probe": ["template", "targets", "fillers", "lang", "choice"],
     "/pll_pairs": ["table", "choice"],
+    "/bias_languages": ["languages"],
 }
 
 
@@ -64,11 +64,10 @@ def test_api_layer_similarity(client) -> None:
     assert custom["n_sentences"] == 5 and custom["sentence_set"] == "custom"
 
 
-def test_layer_similarity_reuses_pooled_states(manager) -> None:
-    pooled = PooledStatesCache()
-    first, _ = run_layer_similarity(manager, ["en"], "", "en", pooled)
-    again, _ = run_layer_similarity(manager, ["en"], "", "en", pooled)
-    assert pooled.computed == 2 and first == again  # one pooling per model, reused for the second run
+def test_layer_similarity_reuses_the_embedding_sets(fresh_workspace) -> None:
+    first = service.layer_similarity(fresh_workspace, ["en"], "", "en").payload
+    again = service.layer_similarity(fresh_workspace, ["en"], "", "en").payload
+    assert fresh_workspace.embeddings.computed == 2 and first == again  # one pooling per model, reused for the second run
 
 
 def test_api_crosslingual_grid(client) -> None:
@@ -151,77 +150,53 @@ def test_api_bad_inputs_keep_the_server_serving(client) -> None:
     assert client.predict("The cat.", "en", 3, api_name="/compare")["fill_mask"] == {}
 
 
-def test_downloads_round_trip(tmp_path) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({"token": ["<b>x</b>", "é"], "probability": [0.5, 0.25]})
-    paths = write_downloads("probe", {"scores": frame}, {"rows": [1, 2], "text": "é"})
-    assert [p.rsplit("/", 1)[1] for p in paths] == ["probe-scores.csv", "probe.json"]
-    with open(paths[0], encoding="utf-8", newline="") as handle:
-        assert list(csv.DictReader(handle)) == [
-            {"token": "<b>x</b>", "probability": "0.5"},
-            {"token": "é", "probability": "0.25"},
-        ]
-    with open(paths[1], encoding="utf-8") as handle:
-        assert json.load(handle) == {"rows": [1, 2], "text": "é"}
-
-
-def test_renderers_fill_every_output_and_write_downloads(manager) -> None:
-    """The private steps that draw each sub-tab after its API event: one value per output component."""
+def test_every_view_of_the_compare_and_bias_tabs_draws_its_answer(workspace) -> None:
+    """What the page draws after each run: figures with traces and tables with rows, from the service's answer."""
     import pandas as pd
     import plotly.graph_objects as go
 
-    from xlm_explorer.ui.compare_tab import (
-        render_compare,
-        render_grid,
-        render_logit_lens,
-        render_pairs,
-        render_probe,
-        render_similarity,
-        run_bias_probe,
-        run_compare,
-        run_grid,
-        run_logit_lens,
-        run_pll_pairs,
-    )
+    from xlm_explorer.views import bias as bias_views
+    from xlm_explorer.views import compare as compare_views
 
-    _, compared = run_compare(manager, "Le chat dort sur le [MASK].", "fr", 5)
-    values = render_compare(compared, manager.keys)
-    assert len(values) == len(manager.keys) + 5
-    assert all("xlm-chip" in part for part in values[:2])
-    assert all(isinstance(v, pd.DataFrame) for v in values[2:6])
-    assert len(values[-1]) == 5  # four CSVs and the JSON
-
-    _, lens = run_logit_lens(manager, "The [MASK] sat.", "en", 1, 3)
-    _, similarity = run_layer_similarity(manager, ["en"], "", "en", PooledStatesCache())
-    _, grid = run_grid(manager, "en\tThe [MASK] sat.\nfr\tLe [MASK] dort.", 2)
-    _, probe = run_bias_probe(manager, "The {filler} said that [MASK] left.", "he, she", "doctor", "en", "both")
-    _, pairs = run_pll_pairs(manager, "sent_more,sent_less\nHe ran.,She ran.", "100-1280")
-    for rendered, n_outputs in [
-        (render_logit_lens(lens), 3),
-        (render_similarity(similarity), 3),
-        (render_grid(grid), 2),
-        (render_probe(probe), 3),
-        (render_pairs(pairs), 4),
-    ]:
-        assert len(rendered) == n_outputs
-        assert any(isinstance(v, go.Figure) for v in rendered) or isinstance(rendered[0], pd.DataFrame)
-        files = rendered[-1]
-        assert files and all(path.endswith((".csv", ".json")) for path in files)
-    assert render_compare(None, manager.keys)[0] == "" and render_probe(None) == [None, None, None]
+    compared = service.compare(workspace, "Le chat dort sur le [MASK].", "fr", 5).results
+    assert all("xlm-chip" in compare_views.make_tokenization_html(t) for t in compared.tokenizations)
+    lens = service.logit_lens(workspace, "The [MASK] sat.", "en", 1, 3).results
+    similarity = service.layer_similarity(workspace, ["en"], "", "en").results
+    grid = service.crosslingual_grid(workspace, "en\tThe [MASK] sat.\nfr\tLe [MASK] dort.", 2).results
+    probe = service.bias_probe(workspace, "The {filler} said that [MASK] left.", "he, she", "doctor", "en", "both").results
+    pairs = service.pll_pairs(workspace, "sent_more,sent_less\nHe ran.,She ran.", "100-1280").results
+    languages = service.bias_languages(workspace, ["en", "fr"]).results
+    figures = [
+        compare_views.make_logit_lens_figure(lens), compare_views.make_cka_figure(similarity),
+        bias_views.make_probe_figure(probe), bias_views.make_pairs_summary_figure(pairs), bias_views.make_pairs_figure(pairs),
+        bias_views.make_crosslingual_figure(languages),
+    ]
+    assert all(isinstance(f, go.Figure) and f.data for f in figures)
+    tables = [
+        compare_views.make_side_by_side_table(compared), compare_views.make_overlap_table(compared),
+        compare_views.make_facts_table(compared), compare_views.make_tokenization_table(compared),
+        compare_views.make_logit_lens_table(lens), compare_views.make_cka_table(similarity),
+        compare_views.make_grid_table(grid, shown=grid.top_k), compare_views.make_grid_long_table(grid),
+        bias_views.make_probe_table(probe), bias_views.make_pairs_table(pairs), bias_views.make_pairs_summary(pairs),
+        bias_views.make_crosslingual_table(languages),
+    ]
+    assert all(isinstance(t, pd.DataFrame) and len(t) for t in tables)
 
 
-def test_user_text_in_messages_is_escaped_for_the_toasts(client) -> None:
-    """Gradio draws toast messages as HTML: quoted user text must arrive escaped."""
+def test_messages_reach_api_clients_as_plain_text(client) -> None:
+    """The API gets the message as written (no HTML entities); the page escapes it where it draws it (toasts)."""
     hostile = "<svg id=x onload=alert(1)>" + "x" * 60
     with pytest.raises(AppError) as error:
         client.predict("The {filler} said that [MASK] left.", "he, she", hostile, "en", "both", api_name="/bias_probe")
     assert "longer than 60 characters" in str(error.value)
-    assert "&lt;svg" in str(error.value) and "<svg" not in str(error.value)
+    assert "<svg" in str(error.value) and "&lt;" not in str(error.value)
+    with pytest.raises(AppError) as error:
+        client.predict("the cat sat .", "en-2048", "en", 5, api_name="/fill_mask")
+    assert "(or <mask>, <special1>)" in str(error.value)
 
 
 def test_probe_notes_are_escaped() -> None:
-    from xlm_explorer.ui.compare_tab import note_html
+    from xlm_explorer.ui.compare.probes import note_html
 
     assert (
         note_html('<img src=x onerror="alert(1)">')

@@ -17,7 +17,7 @@ from xlm_explorer.analysis.alignment import nearest_neighbours
 from xlm_explorer.analysis.datasets import Dataset, TextItem
 from xlm_explorer.analysis.embeddings import EmbeddingCache, explore
 from xlm_explorer.models import LoadedModel
-from xlm_explorer.ui.embeddings_tab import DownloadFolders, write_downloads
+from xlm_explorer.downloads import DownloadStore
 from xlm_explorer.views.embeddings import (
     make_alignment_figure,
     make_metrics_table,
@@ -181,7 +181,7 @@ def test_3d_scatter_and_alignment_chart(en_model: LoadedModel) -> None:
     assert list(mean.x) == list(range(en_model.n_layers + 1))
 
 
-def test_tables_and_downloads(explorations) -> None:
+def test_tables_and_downloads(explorations, tmp_path) -> None:
     points = make_points_table(explorations)
     assert len(points) == 2 * 2 * 6 and points["z"].isna().all()
     metrics = make_metrics_table([e.metrics for e in explorations])
@@ -191,8 +191,9 @@ def test_tables_and_downloads(explorations) -> None:
     table = make_neighbours_table(emb, nearest_neighbours(emb.vectors(1), 0, 3))
     assert list(table["rank"]) == [1, 2, 3] and emb.texts[0] not in list(table["text"])
     payload = {"models": [e.to_dict() for e in explorations]}
-    paths = write_downloads(explorations, payload)
-    assert [Path(p).name for p in paths] == ["embedding_points.csv", "alignment_metrics.csv", "embeddings.json"]
+    tables = {"points": points, "metrics": metrics}
+    paths = DownloadStore(tmp_path).write("session", "embeddings", tables, payload)
+    assert [Path(p).name for p in paths] == ["embeddings-points.csv", "embeddings-metrics.csv", "embeddings.json"]
     with open(paths[0], encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(points) and rows[2]["text"] == '<img src=x onerror="alert(1)">'
@@ -201,7 +202,12 @@ def test_tables_and_downloads(explorations) -> None:
     assert np.allclose([float(rows[0]["x"]), float(rows[0]["y"])], first[0], atol=1e-5)
 
 
-def test_download_folders_keep_only_the_newest(explorations) -> None:
-    folders = DownloadFolders(keep=2)
-    paths = [write_downloads(explorations, {}, folders)[0] for _ in range(3)]
-    assert not Path(paths[0]).exists() and Path(paths[1]).exists() and Path(paths[2]).exists()
+def test_a_new_run_replaces_the_sessions_files_of_that_view(explorations, tmp_path) -> None:
+    store = DownloadStore(tmp_path)
+    tables = {"points": make_points_table(explorations)}
+    first = store.write("s1", "embeddings", tables, {"run": 1})
+    other = store.write("s2", "embeddings", tables, {"run": 1})
+    again = store.write("s1", "embeddings", tables, {"run": 2})
+    assert [Path(p).name for p in first] == [Path(p).name for p in again]
+    assert json.loads(Path(again[-1]).read_text(encoding="utf-8")) == {"run": 2}
+    assert all(Path(p).exists() for p in other) and len(store.files()) == 4

@@ -1,6 +1,6 @@
 """A classroom on 2 cores: concurrent gradio_client users over every tab's API get answers, no errors; the
 queue and the per-model concurrency limit keep model work serialised. The full 20-user, 60-second run is
-``python bench/load_test.py`` (numbers in README.md, Load test); this is its short variant."""
+``python -m bench.load_test`` (numbers in README.md, Load test); this is its short variant."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 
 from xlm_explorer.models import ModelManager
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from load_test import endpoint_arguments, percentile, run_load
+from bench.load_test import endpoint_arguments, percentile, run_load
 
 pytestmark = pytest.mark.slow
 
@@ -22,22 +21,25 @@ USERS = int(os.environ.get("XLM_EXPLORER_LOAD_USERS", "4"))
 DURATION_S = float(os.environ.get("XLM_EXPLORER_LOAD_SECONDS", "10"))
 
 
-def test_every_model_event_shares_one_slot_and_the_queue_is_bounded(manager: ModelManager) -> None:
-    """Two users of a model queue instead of thrashing: every public endpoint runs in the one 'model' slot."""
-    from xlm_explorer.ui.app import build_demo
+def test_api_callers_and_page_users_queue_in_separate_groups_and_the_queue_is_bounded(manager: ModelManager) -> None:
+    """Scripts calling the API never hold up a person on the page: every public endpoint runs in an API group,
+    every model event of the page in a page group; heavy work runs one at a time; the queue is bounded."""
+    from xlm_explorer.ui.app import QUEUE_MAX_SIZE, build_demo
+    from xlm_explorer.ui.common import API_HEAVY, API_QUICK, PAGE_HEAVY, PAGE_QUICK
 
     demo = build_demo(manager)
-    public = [fn for fn in demo.fns.values() if fn.api_name and getattr(fn, "api_visibility", "public") == "public"]
+    public = [fn for fn in demo.fns.values() if fn.api_name and str(getattr(fn, "api_visibility", "public")) == "public"]
     assert public, "no public endpoint"
-    loose = [
-        (fn.api_name, fn.concurrency_id, fn.concurrency_limit)
-        for fn in public
-        if (fn.concurrency_id, fn.concurrency_limit) != ("model", 1)
-    ]
-    assert not loose, f"public endpoints outside the shared model slot: {loose}"
-    assert all(fn.queue for fn in public), "a public endpoint bypasses the queue"
-    assert demo._queue.max_size is not None and demo._queue.max_size >= 20, "the queue must hold a classroom"
-    assert demo._queue.default_concurrency_limit is not None and demo._queue.default_concurrency_limit <= 2
+    api_groups = {API_QUICK["concurrency_id"], API_HEAVY["concurrency_id"]}
+    page_groups = {PAGE_QUICK["concurrency_id"], PAGE_HEAVY["concurrency_id"]}
+    assert {fn.concurrency_id for fn in public} <= api_groups and all(fn.queue for fn in public)
+    page_model_events = [fn for fn in demo.fns.values() if fn.concurrency_id in page_groups]
+    assert page_model_events and all(str(fn.api_visibility) == "private" for fn in page_model_events)
+    for group in (API_HEAVY, PAGE_HEAVY):
+        assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == group["concurrency_id"]} == {1}
+    heavy = {fn.api_name for fn in public if fn.concurrency_id == API_HEAVY["concurrency_id"]}
+    assert {"embeddings", "pll_pairs", "bias_probe", "layer_similarity", "attention_average"} <= heavy
+    assert demo._queue.max_size == QUEUE_MAX_SIZE >= 20, "the queue must hold a classroom, and be bounded"
 
 
 def test_percentile_is_nearest_rank() -> None:

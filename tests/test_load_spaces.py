@@ -12,7 +12,7 @@ import yaml
 
 from xlm_explorer.models import ModelManager
 from xlm_explorer.specs import MODEL_SPECS
-from xlm_explorer.ui.common import COMPUTE, ENV_ZERO_GPU, wrap_model_events_for_gpu, zero_gpu_decorator
+from xlm_explorer.ui.common import ENV_ZERO_GPU, MODEL_GROUPS, wrap_model_events_for_gpu, zero_gpu_decorator
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NEEDED_FILES = {"config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "pytorch_model.bin"}
@@ -80,8 +80,8 @@ def test_model_events_are_wrapped_for_zero_gpu_and_nothing_else(manager: ModelMa
         return inner
 
     wrapped = wrap_model_events_for_gpu(demo, gpu=fake_gpu)
-    model_fns = [fn for fn in demo.fns.values() if fn.concurrency_id == COMPUTE["concurrency_id"]]
+    model_fns = [fn for fn in demo.fns.values() if fn.concurrency_id in MODEL_GROUPS]
     assert "fill_mask" in wrapped and len(wrapped) == len(model_fns)
     assert all(getattr(fn.fn, "zero_gpu", False) for fn in model_fns)
-    others = [fn for fn in demo.fns.values() if fn.concurrency_id != COMPUTE["concurrency_id"] and fn.fn is not None]
+    others = [fn for fn in demo.fns.values() if fn.concurrency_id not in MODEL_GROUPS and fn.fn is not None]
     assert others and not any(getattr(fn.fn, "zero_gpu", False) for fn in others)

@@ -77,7 +77,8 @@ def test_failing_model_has_clear_message_other_keeps_working_and_retry_succeeds(
     with pytest.raises(ModelLoadError) as info:
         manager.get("en-2048")
     message = str(info.value)
-    assert "en-2048" in message and str(missing) in message
+    assert "en-2048" in message and info.value.source == str(missing)  # the path stays on the server (logs, Python)
+    assert str(tmp_path) not in message and "a local copy" in message  # the message (page, API) shows no server path
     assert "does not exist" in message and ENV_MODELS in message
     assert manager.get("100-1280").key == "100-1280"  # the other model is unaffected
     assert manager.last_error("en-2048") is info.value

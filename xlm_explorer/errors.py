@@ -12,11 +12,16 @@ class UserInputError(ValueError):
 
 
 class ModelLoadError(RuntimeError):
-    """A configured model could not be loaded; the message names the model, the source and the fix."""
+    """A configured model could not be loaded; the message names the model, where from and the fix.
 
-    def __init__(self, key: str, source: str, reason: str, fix: str) -> None:
+    ``source`` is the configured source (a server path stays here and in the server log); the message
+    shows ``shown_source`` (the hub id, or "a local copy"), since it reaches the page and API clients.
+    """
+
+    def __init__(self, key: str, source: str, reason: str, fix: str, shown_source: str | None = None) -> None:
         self.key = key
         self.source = source
         self.reason = reason
         self.fix = fix
-        super().__init__(f"Model '{key}' could not be loaded from '{source}': {reason}. Fix: {fix}")
+        where = shown_source if shown_source is not None else f"'{source}'"
+        super().__init__(f"Model '{key}' could not be loaded from {where}: {reason}. Fix: {fix}")

@@ -1,24 +1,137 @@
-"""One forward pass per (model, input), shared by every view that needs it.
+"""The one way the app runs a model: :func:`run_batch`, and the shared per-input cache on top of it.
 
-The transformer body runs once per (model instance, token ids, language ids when the model uses them)
-and keeps every layer's hidden states and attentions. Vocabulary logits are never computed for all
-positions: :meth:`ForwardCache.logits_at` applies the LM head only at the positions asked for (the
-200k-word head is the most expensive layer of 100-1280) and remembers them.
+:func:`run_batch` runs the transformer body on a right-padded batch (attention mask and lengths set, so
+padding changes no real position), optionally keeps every layer's hidden states and attentions, and
+applies the LM head only at the ``(row, position)`` pairs asked for (the 200k-word head is the most
+expensive layer of 100-1280). Language ids are handled here and only here (:func:`language_tensor`).
+
+:class:`ForwardCache` keeps one body pass per (model instance, token ids, language id when the model uses
+one), with every hidden state and attention, in a :class:`~xlm_explorer.cache.BoundedLRU`; fill-mask,
+attention, compare and the logit lens all read it. :meth:`ForwardCache.get_many` runs the inputs it does
+not hold as padded batches (the request batcher and the attention averages use it).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
+from .cache import BoundedLRU
+
 if TYPE_CHECKING:
     from .models import LoadedModel
+
+#: Inputs per padded batch when the caller does not say.
+DEFAULT_BATCH_SIZE = 16
+
+
+@dataclass
+class BatchOutput:
+    """One padded batch through the body.
+
+    input_ids, attention_mask: (B, T) on CPU (right padding); lengths: (B,).
+    last_hidden: (B, T, H) on the model's device and dtype.
+    hidden_states: (n_layers + 1, B, T, H) (embedding output first) when asked for, else None.
+    attentions: (n_layers, B, heads, T, T) float32 on CPU when asked for, else None; padded columns are 0.
+    logits: (P, V) float32 on CPU at the ``logits_at`` pairs, in their order, when asked for, else None.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    lengths: torch.Tensor
+    last_hidden: torch.Tensor
+    hidden_states: torch.Tensor | None = None
+    attentions: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    seconds: float = 0.0
+
+
+def pad_batch(loaded: "LoadedModel", batch_ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists with ``<pad>``: ``(input_ids (B, T), attention_mask (B, T), lengths (B,))`` on CPU."""
+    if not batch_ids:
+        raise ValueError("an empty batch")
+    pad = int(loaded.tokenizer.pad_token_id)
+    lengths = torch.tensor([len(ids) for ids in batch_ids], dtype=torch.long)
+    width = int(lengths.max())
+    input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+    for row, ids in enumerate(batch_ids):
+        input_ids[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    return input_ids, attention_mask, lengths
+
+
+def language_tensor(
+    loaded: "LoadedModel", lang_ids: int | Sequence[int | None] | None, shape: tuple[int, int]
+) -> torch.Tensor | None:
+    """The ``langs`` argument for a (B, T) batch, or None when the model ignores it.
+
+    ``langs`` only changes the output when the model has language embeddings and more than one language
+    (neither real checkpoint: see the stack notes); then each row gets its language id (0 when None).
+    """
+    if lang_ids is None or not loaded.uses_lang_embeddings:
+        return None
+    rows = [lang_ids] * shape[0] if isinstance(lang_ids, int) else list(lang_ids)
+    values = torch.tensor([int(i or 0) for i in rows], dtype=torch.long)
+    return values[:, None].expand(shape).to(loaded.device)
+
+
+def lm_head_logits(loaded: "LoadedModel", hidden: torch.Tensor) -> torch.Tensor:
+    """The model's LM head applied to hidden states: (..., H) -> (..., V) float32.
+
+    XLM's prediction layer is a single (tied) linear projection, so this equals
+    ``XLMWithLMHeadModel(...).logits`` at those positions; it also serves the per-layer "logit lens".
+    """
+    with torch.inference_mode():
+        head = loaded.model.pred_layer
+        return head(hidden.to(device=loaded.device, dtype=loaded.dtype))[0].float()
+
+
+def run_batch(
+    loaded: "LoadedModel",
+    batch_ids: Sequence[Sequence[int]],
+    *,
+    lang_ids: int | Sequence[int | None] | None = None,
+    hidden_states: bool = False,
+    attentions: bool = False,
+    logits_at: Sequence[tuple[int, int]] | None = None,
+) -> BatchOutput:
+    """Run the body once on ``batch_ids`` (any lengths: right-padded and masked) under the model's lock.
+
+    ``logits_at`` lists ``(row, position)`` pairs where the LM head runs (never on the whole batch).
+    """
+    input_ids, attention_mask, lengths = pad_batch(loaded, batch_ids)
+    langs = language_tensor(loaded, lang_ids, tuple(input_ids.shape))
+    started = time.perf_counter()
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model.transformer(
+            input_ids=input_ids.to(loaded.device),
+            attention_mask=attention_mask.to(loaded.device),
+            lengths=lengths.to(loaded.device),
+            langs=langs,
+            output_hidden_states=hidden_states,
+            output_attentions=attentions,
+            return_dict=True,
+        )
+        last_hidden = out.last_hidden_state
+        logits = None
+        if logits_at is not None:
+            rows = torch.tensor([r for r, _ in logits_at], dtype=torch.long, device=last_hidden.device)
+            positions = torch.tensor([p for _, p in logits_at], dtype=torch.long, device=last_hidden.device)
+            logits = lm_head_logits(loaded, last_hidden[rows, positions]).cpu()
+    return BatchOutput(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        lengths=lengths,
+        last_hidden=last_hidden,
+        hidden_states=torch.stack(out.hidden_states) if hidden_states else None,
+        attentions=torch.stack(out.attentions).float().cpu() if attentions else None,
+        logits=logits,
+        seconds=time.perf_counter() - started,
+    )
 
 
 @dataclass
@@ -36,6 +149,8 @@ class ForwardResult:
     seconds: float
     #: position -> (V,) float32 logits, filled by ForwardCache.logits_at
     logits: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: the key this result is cached under (set by ForwardCache), so it can be re-measured when logits are added
+    cache_key: tuple | None = field(default=None, repr=False)
 
     @property
     def nbytes(self) -> int:
@@ -47,227 +162,119 @@ class ForwardResult:
         )
 
 
-#: Linear layers with at least this many weights are repacked for oneDNN on CPU (the real models'
-#: layers have 1.6M-16.8M; the tiny test models' 4k stay plain ``nn.Linear``).
-PACK_MIN_WEIGHTS = 1 << 20
-#: ``auto`` (default): pack large layers on CPU; ``0``: never; ``1``: every linear layer of the body.
-ENV_PACK_LINEAR = "XLM_EXPLORER_PACK_LINEAR"
-
-
-class PackedLinear(torch.nn.Module):
-    """A frozen ``nn.Linear`` whose weight is stored in oneDNN's blocked layout for this CPU (inference only).
-
-    Input (..., in_features) -> output (..., out_features), as ``nn.Linear``. The weight is reordered
-    once at load time instead of on every call; float32 results differ from ``nn.Linear`` by float
-    rounding only (about 1e-6 relative), bfloat16 results are identical. ``weight`` stays a parameter
-    (an opaque oneDNN tensor), so parameter counts do not change. No autograd.
-    """
-
-    def __init__(self, linear: torch.nn.Linear, batch_hint: int = 16) -> None:
-        super().__init__()
-        self.in_features = linear.in_features
-        self.out_features = linear.out_features
-        weight = linear.weight.detach()
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch_hint)
-        self.weight = torch.nn.Parameter(packed, requires_grad=False)
-        self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.weight, self.bias, "none", [], "")
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, onednn_packed=True"
-
-
-def packing_supported(device: torch.device, dtype: torch.dtype) -> bool:
-    """oneDNN-packed linear layers need a CPU with oneDNN (and bf16 support for bfloat16)."""
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    if dtype == torch.bfloat16:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return dtype == torch.float32
-
-
-def _file_mappings() -> list[tuple[int, int, str]]:
-    """``(start, end, path)`` of this process's file-backed memory mappings (Linux; empty elsewhere)."""
-    mappings = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                parts = line.split(maxsplit=5)
-                if len(parts) == 6 and parts[5].strip().startswith("/"):
-                    start, end = (int(x, 16) for x in parts[0].split("-"))
-                    mappings.append((start, end, parts[5].strip()))
-    except OSError:
-        return []
-    return mappings
-
-
-def release_mapped_pages(tensor: torch.Tensor, mappings: list[tuple[int, int, str]]) -> int:
-    """Drop the resident pages of a tensor that lives in a safetensors file mapping; returns bytes released.
-
-    After a weight has been copied (packed), its pages in the mmap of the checkpoint would otherwise stay
-    in the process's RSS next to the copy. Only whole pages inside the tensor are released, and only in
-    a mapping of a ``.safetensors`` file, where released pages read back from the file if touched again.
-    """
-    import ctypes
-    import mmap
-
-    try:
-        address, nbytes = tensor.data_ptr(), tensor.numel() * tensor.element_size()
-    except RuntimeError:
-        return 0
-    if not any(start <= address and address + nbytes <= end and path.endswith(".safetensors") for start, end, path in mappings):
-        return 0
-    page = mmap.PAGESIZE
-    first = -(-address // page) * page
-    last = (address + nbytes) // page * page
-    if last <= first:
-        return 0
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        if libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4) != 0:  # MADV_DONTNEED
-            return 0
-    except (OSError, AttributeError):
-        return 0
-    return last - first
-
-
-def pack_linear_layers(model: torch.nn.Module, min_weights: int = PACK_MIN_WEIGHTS) -> int:
-    """Replace the body's ``nn.Linear`` layers of at least ``min_weights`` weights by :class:`PackedLinear`.
-
-    Only ``model.transformer`` (attention projections and FFNs) is touched: the LM head shares its
-    weight with the input embeddings and stays as it is. Returns the number of layers packed.
-    Call on an eval model on CPU, before any forward pass; memory stays about the same (one layer at a
-    time is copied, and the original's mapped pages are released).
-    """
-    body = getattr(model, "transformer", model)
-    mappings = _file_mappings()
-    targets = [
-        (parent, name, child)
-        for parent in body.modules()
-        for name, child in parent.named_children()
-        if type(child) is torch.nn.Linear and child.in_features * child.out_features >= min_weights
-    ]
-    for parent, name, linear in targets:
-        setattr(parent, name, PackedLinear(linear))
-        release_mapped_pages(linear.weight, mappings)
-    return len(targets)
-
-
-def maybe_pack_linear_layers(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> int:
-    """:func:`pack_linear_layers` as configured by ``XLM_EXPLORER_PACK_LINEAR`` (default ``auto``)."""
-    import os
-
-    setting = os.environ.get(ENV_PACK_LINEAR, "auto").strip().lower()
-    if setting in ("0", "false", "no", "off") or not packing_supported(device, dtype):
-        return 0
-    return pack_linear_layers(model, 0 if setting in ("1", "true", "yes", "on") else PACK_MIN_WEIGHTS)
-
-
-def lm_head_logits(loaded: "LoadedModel", hidden: torch.Tensor) -> torch.Tensor:
-    """The model's LM head applied to hidden states: (..., H) -> (..., V) float32.
-
-    XLM's prediction layer is a single (tied) linear projection, so this equals
-    ``XLMWithLMHeadModel(...).logits`` at those positions; it also serves the per-layer "logit lens".
-    """
-    with torch.inference_mode():
-        head = loaded.model.pred_layer
-        return head(hidden.to(device=loaded.device, dtype=loaded.dtype))[0].float()
+def split_rows(loaded: "LoadedModel", batch: BatchOutput, batch_ids: Sequence[Sequence[int]]) -> list[ForwardResult]:
+    """One :class:`ForwardResult` per row of a batch run with hidden states and attentions (padding cut off)."""
+    assert batch.hidden_states is not None and batch.attentions is not None
+    results = []
+    share = batch.seconds / len(batch_ids)
+    alone = len(batch_ids) == 1  # a batch of one has no padding: its rows are the whole tensors, no copy needed
+    for row, ids in enumerate(batch_ids):
+        n = len(ids)
+        hidden = batch.hidden_states[:, row, :n]
+        attentions = batch.attentions[:, row, :, :n, :n]
+        results.append(
+            ForwardResult(
+                model_key=loaded.key,
+                input_ids=tuple(int(i) for i in ids),
+                hidden_states=hidden if alone else hidden.clone(),
+                attentions=attentions if alone else attentions.clone(),
+                seconds=share,
+            )
+        )
+    return results
 
 
 def run_forward(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None) -> ForwardResult:
-    """Run the transformer body on one input (no LM head); no caching here."""
-    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=loaded.device)
-    kwargs = {}
-    if lang_id is not None and loaded.uses_lang_embeddings:
-        kwargs["langs"] = torch.full_like(ids, int(lang_id))
-    started = time.perf_counter()
-    with torch.inference_mode():
-        out = loaded.model.transformer(
-            input_ids=ids, output_hidden_states=True, output_attentions=True, return_dict=True, **kwargs
-        )
-    hidden = torch.stack([h[0] for h in out.hidden_states])
-    attentions = torch.stack([a[0] for a in out.attentions]).float().cpu()
-    return ForwardResult(
-        model_key=loaded.key,
-        input_ids=tuple(int(i) for i in input_ids),
-        hidden_states=hidden,
-        attentions=attentions,
-        seconds=time.perf_counter() - started,
-    )
+    """The body on one input with every hidden state and attention (no LM head, no caching)."""
+    batch = run_batch(loaded, [input_ids], lang_ids=lang_id, hidden_states=True, attentions=True)
+    return split_rows(loaded, batch, [input_ids])[0]
 
 
 class ForwardCache:
-    """An LRU of :class:`ForwardResult`, bounded in bytes, shared by all tabs.
+    """Body passes per input, shared by every view, in a byte-bounded LRU.
 
-    Forward passes of one model are serialised by that model's lock, and the cache is checked again
-    under it, so two identical requests arriving together run the model once.
+    Identical inputs arriving together run the model once; inputs that are missing together run as
+    padded batches of at most ``batch_size``.
     """
 
-    def __init__(self, max_bytes: int = 1 << 30) -> None:
-        self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[tuple, ForwardResult] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.forward_calls = 0
-        self.head_calls = 0
+    def __init__(self, max_bytes: int = 1 << 30, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.lru: BoundedLRU[ForwardResult] = BoundedLRU(max_bytes, name="forward passes")
+        self.batch_size = int(batch_size)
+        self.forward_calls = 0  # body runs (a batch counts once)
+        self.head_calls = 0  # LM head runs
+
+    @property
+    def max_bytes(self) -> int:
+        return self.lru.max_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self.lru.nbytes
+
+    @property
+    def hits(self) -> int:
+        return self.lru.hits
+
+    @property
+    def misses(self) -> int:
+        return self.lru.misses
+
+    def __len__(self) -> int:
+        return len(self.lru)
+
+    def clear(self) -> None:
+        self.lru.clear()
 
     @staticmethod
     def key_for(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None) -> tuple:
         lang_key = int(lang_id) if (lang_id is not None and loaded.uses_lang_embeddings) else None
         return (loaded.key, loaded.instance_id, tuple(int(i) for i in input_ids), lang_key)
 
-    @property
-    def nbytes(self) -> int:
-        with self._lock:
-            return sum(entry.nbytes for entry in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def _lookup(self, key: tuple) -> ForwardResult | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def _store(self, key: tuple, result: ForwardResult) -> None:
-        with self._lock:
-            self._entries[key] = result
-            self._entries.move_to_end(key)
-            self._evict()
-
-    def _evict(self) -> None:
-        total = sum(entry.nbytes for entry in self._entries.values())
-        while self._entries and total > self.max_bytes:
-            _, dropped = self._entries.popitem(last=False)
-            total -= dropped.nbytes
-
     def get(self, loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None) -> ForwardResult:
         """The body's output for ``input_ids``, from cache or from one forward pass."""
-        key = self.key_for(loaded, input_ids, lang_id)
-        entry = self._lookup(key)
-        if entry is not None:
-            self.hits += 1
-            return entry
-        with loaded.lock:
-            entry = self._lookup(key)
+        return self.get_many(loaded, [input_ids], [lang_id])[0]
+
+    def get_many(
+        self,
+        loaded: "LoadedModel",
+        inputs: Sequence[Sequence[int]],
+        lang_ids: Sequence[int | None] | None = None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> list[ForwardResult]:
+        """The body's output for each input; the missing ones run as length-sorted padded batches
+        (``progress(fraction, message)`` after each)."""
+        lang_ids = list(lang_ids) if lang_ids is not None else [None] * len(inputs)
+        keys = [self.key_for(loaded, ids, lang) for ids, lang in zip(inputs, lang_ids)]
+        found: dict[tuple, ForwardResult] = {}
+        for key in dict.fromkeys(keys):
+            entry = self.lru.get(key)
             if entry is not None:
-                self.hits += 1
-                return entry
-            self.misses += 1
-            self.forward_calls += 1
-            result = run_forward(loaded, input_ids, lang_id)
-        self._store(key, result)
-        return result
+                found[key] = entry
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            with loaded.lock:  # a request that waited here may find its input computed meanwhile
+                for key in list(missing):
+                    entry = self.lru.peek(key)
+                    if entry is not None:
+                        self.lru.hits += 1
+                        found[key] = entry
+                        missing.remove(key)
+                by_key = {k: (ids, lang) for k, ids, lang in zip(keys, inputs, lang_ids)}
+                order = sorted(missing, key=lambda k: len(by_key[k][0]))
+                for start in range(0, len(order), self.batch_size):
+                    chunk = order[start : start + self.batch_size]
+                    batch_ids = [by_key[k][0] for k in chunk]
+                    batch = run_batch(
+                        loaded, batch_ids, lang_ids=[by_key[k][1] for k in chunk], hidden_states=True, attentions=True
+                    )
+                    self.forward_calls += 1
+                    for key, result in zip(chunk, split_rows(loaded, batch, batch_ids)):
+                        result.cache_key = key
+                        found[key] = self.lru.put(key, result)
+                    if progress is not None:
+                        done = min(start + self.batch_size, len(order))
+                        progress(done / len(order), f"{loaded.key}: forward pass {done:,} of {len(order):,}")
+        return [found[key] for key in keys]
 
     def logits_at(self, loaded: "LoadedModel", result: ForwardResult, positions: Sequence[int]) -> torch.Tensor:
         """Vocabulary logits at ``positions``: (P, V) float32 on CPU, computed once per position."""
@@ -280,6 +287,8 @@ class ForwardCache:
                     logits = lm_head_logits(loaded, result.hidden_states[-1, missing]).cpu()
                     for row, position in zip(logits, missing):
                         result.logits[position] = row
-            with self._lock:
-                self._evict()
-        return torch.stack([result.logits[int(p)] for p in positions]) if positions else torch.empty(0, loaded.vocab_size)
+            if result.cache_key is not None:
+                self.lru.resized(result.cache_key)
+        if not positions:
+            return torch.empty(0, loaded.vocab_size)
+        return torch.stack([result.logits[int(p)] for p in positions])

@@ -27,13 +27,9 @@ if TYPE_CHECKING:  # heavy imports stay out of import time
     import torch
     from transformers import XLMTokenizer, XLMWithLMHeadModel
 
-    from .forward import ForwardCache
-
 log = logging.getLogger(__name__)
 
 ENV_MODELS = "XLM_EXPLORER_MODELS"
-ENV_CACHE_MB = "XLM_EXPLORER_CACHE_MB"
-DEFAULT_CACHE_MB = 1024
 
 Source = Union[str, os.PathLike, tuple[Any, Any]]
 _instance_ids = itertools.count(1)
@@ -149,7 +145,7 @@ class LoadedModel:
         """Facts read from the loaded config, next to the model-card facts."""
         return {
             "key": self.key,
-            "source": self.source,
+            "source": public_source(self.source),
             "layers": self.n_layers,
             "hidden_size": self.hidden_size,
             "heads": self.n_heads,
@@ -168,6 +164,17 @@ class LoadedModel:
         }
 
 
+def public_source(source: Source) -> str:
+    """A source as the page and the API may show it: the hub id, or "a local copy" for a directory on the
+    server (a server path is never shown), or "an injected model"."""
+    if isinstance(source, tuple):
+        return "an injected model"
+    text = str(source)
+    if Path(text).expanduser().exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        return "a local copy"
+    return text
+
+
 def _fix_hint(key: str, source: str) -> str:
     spec = MODEL_SPECS[key]
     return (
@@ -184,6 +191,7 @@ def _describe_failure(source: str, error: BaseException) -> str:
         return "that directory does not exist"
     if not exists and _offline_env():
         return f"HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache ({type(error).__name__})"
+    text = text.replace(str(Path(source).expanduser().resolve()), "the local copy").replace(source, "the local copy")
     return f"{type(error).__name__}: {text[:300]}"
 
 
@@ -237,10 +245,10 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
             reason = _describe_failure(source_name, error)
             if local_only and reason.startswith(type(error).__name__):
                 reason = "the Hugging Face Hub is not reachable (no network?) and the model is not in the local cache"
-            raise ModelLoadError(key, source_name, reason, _fix_hint(key, source_name)) from error
+            raise ModelLoadError(key, source_name, reason, _fix_hint(key, source_name), public_source(source_name)) from error
     model = model.to(device=device, dtype=dtype).eval()
     if not isinstance(source, tuple):  # injected models stay exactly as given
-        from .forward import maybe_pack_linear_layers
+        from .packing import maybe_pack_linear_layers
 
         n_packed = maybe_pack_linear_layers(model, device, dtype)
         if n_packed:
@@ -258,7 +266,8 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
 
 
 class ModelManager:
-    """Loads the configured models on first use and shares them (and one forward cache) with every tab.
+    """Loads the configured models on first use and shares them with every view (caches live in
+    :class:`~xlm_explorer.workspace.Workspace`).
 
     ``sources`` maps model keys to a hub id, a local directory, or a ``(model, tokenizer)`` pair.
     Keys outside :data:`MODEL_SPECS` are refused.
@@ -270,11 +279,8 @@ class ModelManager:
         *,
         device: str = "auto",
         dtype: str = "float32",
-        cache_mb: int | None = None,
         tiny_demo: bool = False,
     ) -> None:
-        from .forward import ForwardCache
-
         self.sources: dict[str, Source] = {key: spec.hub_id for key, spec in MODEL_SPECS.items()}
         for key, source in (sources or {}).items():
             if key not in MODEL_SPECS:
@@ -289,9 +295,6 @@ class ModelManager:
         self._locks = {key: threading.Lock() for key in MODEL_SPECS}
         self._last_error: dict[str, ModelLoadError] = {}
         self.load_count: dict[str, int] = {key: 0 for key in MODEL_SPECS}
-        if cache_mb is None:
-            cache_mb = int(os.environ.get(ENV_CACHE_MB, DEFAULT_CACHE_MB))
-        self.forward_cache: ForwardCache = ForwardCache(max_bytes=cache_mb * 2**20)
 
     @classmethod
     def from_settings(cls, cli_models: Iterable[str] | None = None, **kwargs: Any) -> "ModelManager":
@@ -336,7 +339,7 @@ class ModelManager:
             if loaded is not None:
                 return loaded
             if on_load is not None:
-                on_load(f"Loading {key} from {self.source_name(key)} (first use; this can take a minute)…")
+                on_load(f"Loading {key} from {public_source(self.sources[key])} (first use; this can take a minute)…")
             self.load_count[key] += 1
             try:
                 loaded = load_model(key, self.sources[key], self._device, self._dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -18,6 +19,8 @@ from pathlib import Path
 from .specs import MODEL_SPECS
 
 ASSETS_DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
+#: Where ``--tiny-demo`` and :meth:`Workspace.tiny` keep the tiny checkpoints unless told otherwise.
+DEFAULT_TINY_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xlm-explorer" / "tiny"
 
 SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
 

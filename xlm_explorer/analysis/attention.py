@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checks import english_only_notice, whole_number
 from ..errors import UserInputError
-from ..tokenization import display_piece, encode_text
+from ..tokenization import Encoding, display_piece, encode_text
 from .datasets import load_shipped
 
 if TYPE_CHECKING:
@@ -234,17 +235,14 @@ class AttentionResult:
 
 def check_head(result: AttentionResult, layer: object, head: object) -> tuple[int, int]:
     """``(layer, head)`` as ints inside ``result``'s model, or a clear :class:`UserInputError`."""
-    try:
-        layer_f, head_f = float(layer), float(head)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserInputError("Layer and head must be whole numbers.") from None
-    if not (layer_f.is_integer() and head_f.is_integer()):
-        raise UserInputError("Layer and head must be whole numbers.")
-    layer_i, head_i = int(layer_f), int(head_f)
-    if not 0 <= layer_i < result.n_layers:
-        raise UserInputError(f"{result.model} has layers 0..{result.n_layers - 1}; there is no layer {layer_i}.")
-    if not 0 <= head_i < result.n_heads:
-        raise UserInputError(f"{result.model} has heads 0..{result.n_heads - 1}; there is no head {head_i}.")
+    layer_i = whole_number(
+        layer, 0, result.n_layers - 1, "Layer",
+        out_of_range=f"{result.model} has layers 0..{{high}}; there is no layer {{value}}.",
+    )
+    head_i = whole_number(
+        head, 0, result.n_heads - 1, "Head",
+        out_of_range=f"{result.model} has heads 0..{{high}}; there is no head {{value}}.",
+    )
     return layer_i, head_i
 
 
@@ -286,6 +284,21 @@ def boundary_positions(loaded: LoadedModel, input_ids: Sequence[int]) -> tuple[i
     return tuple(i for i, token_id in enumerate(input_ids) if token_id in ids)
 
 
+def attention_encoding(
+    loaded: LoadedModel, text: str, lang: str, text_pair: str | None = None, lang_pair: str | None = None
+) -> Encoding:
+    """How the attention views encode their input: masks kept as the mask token, cut to the model's positions."""
+    return encode_text(
+        loaded,
+        text,
+        lang,
+        text_pair=text_pair,
+        lang_pair=(lang_pair or lang) if text_pair is not None else None,
+        allow_masks=True,
+        truncate=True,
+    )
+
+
 def analyze_attention(
     loaded: LoadedModel,
     cache: ForwardCache,
@@ -301,18 +314,10 @@ def analyze_attention(
     """
     pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
     multilingual = loaded.spec.multilingual
-    encoding = encode_text(
-        loaded,
-        text,
-        lang,
-        text_pair=pair,
-        lang_pair=(lang_pair or lang) if pair is not None else None,
-        allow_masks=True,
-        truncate=True,
-    )
+    encoding = attention_encoding(loaded, text, lang, pair, lang_pair)
     notices = list(encoding.notices)
     if not multilingual and (lang != "en" or (pair is not None and (lang_pair or lang) != "en")):
-        notices.insert(0, f"{loaded.key} is English-only: the text was tokenized as English.")
+        notices.insert(0, english_only_notice(loaded.key))
     if pair is not None and encoding.sentence_b_start is None:
         notices.append("The second sentence did not fit in the model's positions: the pair was cut to the first sentence.")
     forward = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
@@ -430,13 +435,7 @@ def select_parallel_sentences(languages: Sequence[str], per_language: int) -> li
 
 
 def _check_count(value: object) -> int:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserInputError(f"Sentences per language must be a whole number from 1 to {MAX_SET_PER_LANGUAGE}.") from None
-    if not number.is_integer() or not 1 <= number <= MAX_SET_PER_LANGUAGE:
-        raise UserInputError(f"Sentences per language must be a whole number from 1 to {MAX_SET_PER_LANGUAGE}.")
-    return int(number)
+    return whole_number(value, 1, MAX_SET_PER_LANGUAGE, "Sentences per language")
 
 
 def average_statistics(
@@ -464,12 +463,20 @@ def average_statistics(
         for lang in dict.fromkeys(lang for lang, _text in sentences):
             loaded.check_language(lang)
     elif any(lang != "en" for lang, _text in sentences):
-        notices.append(f"{loaded.key} is English-only: every sentence was tokenized as English.")
+        notices.append(english_only_notice(loaded.key, "sentence of every language"))
     per_language: dict[str, list[HeadStatistics]] = {}
     tokens: dict[str, int] = {}
+    # every sentence's forward pass first, as padded batches (analyze_attention then reads the cache)
+    encodings = [attention_encoding(loaded, sentence, lang if multilingual else "en") for lang, sentence in sentences]
+    cache.get_many(
+        loaded,
+        [e.input_ids for e in encodings],
+        [loaded.lang2id.get(e.lang) for e in encodings],
+        None if progress is None else (lambda fraction, message: progress(0.9 * fraction, message)),
+    )
     for index, (lang, sentence) in enumerate(sentences):
         if progress is not None:
-            progress(index / len(sentences), f"{loaded.key}: sentence {index + 1} of {len(sentences)} ({lang})")
+            progress(0.9 + 0.1 * index / len(sentences), f"{loaded.key}: statistics of sentence {index + 1} of {len(sentences)}")
         result = analyze_attention(loaded, cache, sentence, lang if multilingual else "en")
         notices.extend(n for n in result.notices if n not in notices and "English-only" not in n)
         per_language.setdefault(lang, []).append(result.statistics)

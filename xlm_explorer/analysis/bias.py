@@ -1,240 +1,88 @@
-"""Bias probing: template probes with multi-piece targets, and sentence-pair pseudo-log-likelihood.
+"""Bias probing: template probes and sentence pairs, each scored by four metrics side by side.
 
-Scores are pseudo-log-likelihoods (PLL, Salazar et al. 2020): a sequence's tokens are masked one at a
-time and the log-probabilities of the true tokens are summed. A target word that the tokenizer splits
-into several pieces is written into the template in full and each of its pieces is scored that way, so
-every piece counts (transformers' fill-mask ``targets=`` silently keeps only the first piece). For a
-single-piece target the score is exactly the fill-mask log-probability at the mask.
+Metrics (natural log; see :mod:`.pll`): ``pll`` (every token masked in turn), ``pll_word_l2r`` (a token
+masked with the later pieces of its word), ``aul`` (mean log-probability in the unmasked sentence) and, for
+pairs, ``pll_unmodified`` (CrowS-Pairs, Nangia et al. 2020: only the tokens both sentences share, found by
+``difflib.SequenceMatcher`` on the token ids, each masked in turn in its own sentence).
 
-Masked copies are batched through ``loaded.model`` (body once per copy, LM head only at the masked
-position), at most ``batch_size`` copies at a time, under ``loaded.lock`` and ``torch.inference_mode``.
+A probe's target is **written into the sentence in full** and the sentence is tokenized as a whole, also
+when the mask touches other characters (``[MASK]-like``); the target's tokens are those that differ from the
+sentence with the mask (common prefix and suffix removed). Every piece of a multi-piece target is scored
+(transformers' fill-mask ``targets=`` keeps only the first). For a single-piece target with spaces around
+the mask, ``pll`` is exactly the fill-mask log-probability.
+
+A summary gives, per model and metric, the share of pairs where ``sent_more`` scores higher with a seeded
+95% bootstrap interval, the ties, and flags where the metrics disagree or the token counts differ.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import difflib
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from ..checks import english_only_notice
 from ..errors import UserInputError
-from ..forward import lm_head_logits
-from ..tokenization import MASK_PATTERN, count_masks, display_piece, encode_text, tokenize_words
+from ..tokenization import MASK_PATTERN, count_masks, display_piece, encode_text
+from .bias_data import (  # re-exported: the data the probes and pairs read
+    CROSSLINGUAL_FILE,
+    MAX_PAIRS,
+    MAX_UPLOAD_BYTES,
+    PAIRS_FILE,
+    PROBES_FILE,
+    CrosslingualProbe,
+    ProbeSet,
+    SentencePair,
+    load_crosslingual_probe,
+    load_pll_pairs,
+    load_probe_sets,
+    parse_pairs_table,
+    parse_probe_sets,
+    split_words,
+)
+from .pll import (  # re-exported: the scoring engine
+    DEFAULT_BATCH_SIZE,
+    METRICS,
+    MaskedJob,
+    SentencePLL,
+    l2r_job,
+    masked_log_probs,
+    sentence_plls,
+    unmasked_log_probs,
+    word_ends,
+)
 
 if TYPE_CHECKING:
     from ..models import LoadedModel
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data"
-PROBES_FILE = DATA_DIR / "bias_probes.json"
-PAIRS_FILE = DATA_DIR / "pll_pairs.tsv"
 FILLER_SLOT = "{filler}"
-DEFAULT_BATCH_SIZE = 32
 MAX_FILLERS = 50
-MAX_TARGETS = 2
+MIN_TARGETS = 2
+MAX_TARGETS = 10
 MAX_WORD_CHARS = 60
-MAX_PAIRS = 100
-MAX_UPLOAD_BYTES = 1_000_000
+#: Metrics of a pair: the sentence metrics plus CrowS-Pairs' unmodified-token PLL.
+PAIR_METRICS = (*METRICS, "pll_unmodified")
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 Progress = Callable[[float, str], None]
-#: (token ids, position): score log P(ids[position] | ids with that position masked)
-Job = tuple[tuple[int, ...], int]
 
-
-# --------------------------------------------------------------------------------------------------
-# Pseudo-log-likelihood core
-
-
-def masked_log_probs(
-    loaded: LoadedModel,
-    jobs: Sequence[Job],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lang_id: int | None = None,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """log P(true token | that one position masked) for each job: (len(jobs),) float64, natural log.
-
-    Identical masked copies are run once; copies of equal length share a batch (no padding), at most
-    ``batch_size`` per forward pass.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    mask_id = loaded.mask_token_id
-    unique: dict[Job, int] = {}
-    for ids, position in jobs:
-        masked = ids[:position] + (mask_id,) + ids[position + 1 :]
-        unique.setdefault((masked, position), len(unique))
-    log_probs_by_copy: dict[int, torch.Tensor] = {}
-    copies = sorted(unique.items(), key=lambda item: len(item[0][0]))
-    batches: list[list[tuple[Job, int]]] = []
-    for copy in copies:
-        if batches and len(batches[-1]) < batch_size and len(batches[-1][0][0][0]) == len(copy[0][0]):
-            batches[-1].append(copy)
-        else:
-            batches.append([copy])
-    done = 0
-    for batch in batches:
-        ids = torch.tensor([masked for (masked, _), _ in batch], dtype=torch.long, device=loaded.device)
-        positions = torch.tensor([position for (_, position), _ in batch], device=loaded.device)
-        kwargs = {}
-        if lang_id is not None and loaded.uses_lang_embeddings:
-            kwargs["langs"] = torch.full_like(ids, int(lang_id))
-        with loaded.lock, torch.inference_mode():
-            hidden = loaded.model.transformer(input_ids=ids, return_dict=True, **kwargs).last_hidden_state
-            logits = lm_head_logits(loaded, hidden[torch.arange(len(batch), device=loaded.device), positions])
-            log_probs = torch.log_softmax(logits.double(), dim=-1).cpu()
-        for row, (_, index) in enumerate(batch):
-            log_probs_by_copy[index] = log_probs[row]
-        done += len(batch)
-        if progress is not None:
-            progress(done / len(copies), f"{loaded.key}: {done}/{len(copies)} masked copies")
-    out = np.empty(len(jobs), dtype=np.float64)
-    for j, (ids, position) in enumerate(jobs):
-        masked = ids[:position] + (mask_id,) + ids[position + 1 :]
-        out[j] = float(log_probs_by_copy[unique[(masked, position)]][ids[position]])
-    return out
-
-
-@dataclass(frozen=True)
-class SentencePLL:
-    """PLL of one sentence: every token between ``<s>`` and ``</s>`` masked in turn.
-
-    ``tokens``/``token_log_probs`` cover the scored tokens only; ``pll`` is their sum (nats).
-    """
-
-    model: str
-    text: str
-    lang: str
-    tokens: tuple[str, ...]
-    token_log_probs: tuple[float, ...]
-
-    @property
-    def pll(self) -> float:
-        return float(sum(self.token_log_probs))
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def mean_log_prob(self) -> float:
-        return self.pll / self.n_tokens if self.n_tokens else 0.0
-
-
-def _sentence_ids(loaded: LoadedModel, text: str, lang: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    encoding = encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False)
-    return encoding.input_ids, encoding.tokens
-
-
-def sentence_plls(
-    loaded: LoadedModel,
-    texts: Sequence[str],
-    lang: str | Sequence[str] = "en",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Progress | None = None,
-) -> tuple[SentencePLL, ...]:
-    """PLL of each text (mask markers in the text are read as plain text); all copies batched together."""
-    langs = [lang] * len(texts) if isinstance(lang, str) else list(lang)
-    encoded = [_sentence_ids(loaded, text, code) for text, code in zip(texts, langs)]
-    jobs: list[Job] = []
-    spans = []
-    for ids, _tokens in encoded:
-        start = len(jobs)
-        jobs.extend((ids, position) for position in range(1, len(ids) - 1))
-        spans.append((start, len(jobs)))
-    scores = masked_log_probs(loaded, jobs, batch_size, progress=progress)
-    return tuple(
-        SentencePLL(
-            model=loaded.key,
-            text=text,
-            lang=code if loaded.spec.multilingual else "en",
-            tokens=tuple(display_piece(t) for t in tokens[1:-1]),
-            token_log_probs=tuple(float(v) for v in scores[start:end]),
-        )
-        for text, code, (ids, tokens), (start, end) in zip(texts, langs, encoded, spans)
-    )
+__all__ = [
+    "CROSSLINGUAL_FILE", "CrosslingualProbe", "CrosslingualProbeResult", "load_crosslingual_probe", "run_crosslingual_probe",
+    "DEFAULT_BATCH_SIZE", "MAX_PAIRS", "MAX_UPLOAD_BYTES", "METRICS", "PAIRS_FILE", "PAIR_METRICS", "PROBES_FILE",
+    "MaskedJob", "PairScore", "PairsResult", "ProbeResult", "ProbeRow", "ProbeSet", "SentencePLL", "SentencePair",
+    "TargetScore", "bootstrap_share", "check_probe", "load_pll_pairs", "load_probe_sets", "masked_log_probs",
+    "parse_pairs_table", "parse_probe_sets", "run_probe", "score_pairs", "sentence_plls", "shared_positions",
+    "split_words", "summarise_pairs", "unmasked_log_probs",
+]
 
 
 # --------------------------------------------------------------------------------------------------
 # Template probes
-
-
-@dataclass(frozen=True)
-class ProbeSet:
-    """A template with one [MASK] and one ``{filler}``, two target words and the fillers to try."""
-
-    id: str
-    lang: str
-    template: str
-    targets: tuple[str, ...]
-    fillers: tuple[str, ...]
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "lang": self.lang,
-            "template": self.template,
-            "targets": list(self.targets),
-            "fillers": list(self.fillers),
-            "note": self.note,
-        }
-
-
-def _probe_from_dict(item: Any, index: int) -> ProbeSet:
-    if not isinstance(item, dict):
-        raise UserInputError(f"Probe set {index + 1} is not a JSON object with template, targets and fillers.")
-    missing = [key for key in ("template", "targets") if key not in item]
-    if missing:
-        raise UserInputError(f"Probe set {index + 1} lacks {', '.join(missing)}.")
-    targets, fillers = item.get("targets"), item.get("fillers", [])
-    if not isinstance(targets, list) or not isinstance(fillers, list):
-        raise UserInputError(f"Probe set {index + 1}: targets and fillers must be JSON lists of words.")
-    return ProbeSet(
-        id=str(item.get("id") or f"probe{index + 1}")[:80],
-        lang=str(item.get("lang") or "en")[:20],
-        template=str(item["template"]),
-        targets=tuple(str(t) for t in targets),
-        fillers=tuple(str(f) for f in fillers),
-        note=str(item.get("note") or "")[:2000],
-    )
-
-
-def parse_probe_sets(text: str | bytes) -> tuple[ProbeSet, ...]:
-    """Probe sets from JSON (a list of objects, or one object) in the shipped file's format."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_UPLOAD_BYTES:
-            raise UserInputError("The probe file is larger than 1 MB.")
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserInputError("The probe file is not UTF-8 text.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserInputError(f"The probe file is not valid JSON (line {error.lineno}: {error.msg}).") from None
-    items = data if isinstance(data, list) else [data]
-    if not items:
-        raise UserInputError("The probe file holds no probe sets.")
-    return tuple(_probe_from_dict(item, i) for i, item in enumerate(items))
-
-
-def load_probe_sets(path: Path = PROBES_FILE) -> tuple[ProbeSet, ...]:
-    """The shipped probe sets (English, French, German, Spanish, Russian)."""
-    return parse_probe_sets(path.read_text(encoding="utf-8"))
-
-
-def split_words(text: str | Sequence[str], separators: str = r"[,\n;]") -> tuple[str, ...]:
-    """Words from a list, or from text split on the ``separators`` regex; blanks and repeats dropped."""
-    parts = re.split(separators, text) if isinstance(text, str) else [str(p) for p in text]
-    return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
 
 def check_probe(
@@ -253,10 +101,12 @@ def check_probe(
     fillers = tuple(f.strip() for f in fillers if f.strip())
     if not targets:
         raise UserInputError("The target list is empty: give two words to compare at the mask, e.g. 'he, she'.")
-    if len(targets) != MAX_TARGETS:
-        raise UserInputError(f"Give exactly two target words to compare (got {len(targets)}), e.g. 'he, she'.")
+    if len(targets) < MIN_TARGETS:
+        raise UserInputError(f"Give at least two target words to compare (got {len(targets)}), e.g. 'he, she'.")
+    if len(targets) > MAX_TARGETS:
+        raise UserInputError(f"{len(targets)} target words given; at most {MAX_TARGETS} per probe.")
     if len(set(targets)) != len(targets):
-        raise UserInputError("The two target words are the same; give two different words.")
+        raise UserInputError("Two target words are the same; give different words.")
     for word in (*targets, *fillers):
         if len(word) > MAX_WORD_CHARS:
             raise UserInputError(f"{word[:20]!r}… is longer than {MAX_WORD_CHARS} characters.")
@@ -276,28 +126,61 @@ def check_probe(
     return template, targets, fillers
 
 
+
+
 @dataclass(frozen=True)
 class TargetScore:
-    """One target word at the mask: its pieces, and its PLL summed over all of them (nats)."""
+    """One target written in full at the mask: the tokens that cover it and their scores (nats).
+
+    ``piece_log_probs``: PLL terms (one token masked); ``l2r_log_probs``: within-word l2r terms;
+    ``unmasked_log_probs``: log P(token | the unmasked sentence) (AUL's terms).
+    """
 
     target: str
     pieces: tuple[str, ...]
     piece_ids: tuple[int, ...]
     piece_log_probs: tuple[float, ...]
     unknown: bool
+    l2r_log_probs: tuple[float, ...] = ()
+    unmasked_log_probs: tuple[float, ...] = ()
 
     @property
     def log_prob(self) -> float:
+        """The PLL of the target's tokens (the probe's main score)."""
         return float(sum(self.piece_log_probs))
 
     @property
     def n_pieces(self) -> int:
         return len(self.pieces)
 
+    @property
+    def multi_piece(self) -> bool:
+        return self.n_pieces > 1
+
+    def metric(self, name: str) -> float:
+        if name == "pll":
+            return self.log_prob
+        if name == "pll_word_l2r":
+            return float(sum(self.l2r_log_probs))
+        if name == "aul":
+            return float(np.mean(self.unmasked_log_probs)) if self.unmasked_log_probs else math.nan
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "log_prob": self.log_prob,
+            "pieces": list(self.pieces),
+            "piece_log_probs": list(self.piece_log_probs),
+            "unknown": self.unknown,
+            "multi_piece": self.multi_piece,
+            **{name: self.metric(name) for name in METRICS},
+        }
+
 
 @dataclass(frozen=True)
 class ProbeRow:
-    """One filler, one model: both targets' scores and ``log_ratio = score(t1) - score(t2)`` (nats)."""
+    """One filler, one model: every target's scores; ``log_ratio`` = PLL(first target) - PLL(second)."""
 
     model: str
     filler: str
@@ -310,7 +193,18 @@ class ProbeRow:
 
     @property
     def preferred(self) -> str:
-        return self.scores[0].target if self.log_ratio > 0 else self.scores[1].target if self.log_ratio < 0 else "tie"
+        """The target with the highest PLL ("tie" when the best two are equal)."""
+        ranked = sorted(self.scores, key=lambda s: s.log_prob, reverse=True)
+        return "tie" if ranked[0].log_prob == ranked[1].log_prob else ranked[0].target
+
+    def preferred_by(self, metric: str) -> str:
+        ranked = sorted(self.scores, key=lambda s: s.metric(metric), reverse=True)
+        return "tie" if ranked[0].metric(metric) == ranked[1].metric(metric) else ranked[0].target
+
+    @property
+    def metrics_disagree(self) -> bool:
+        """The metrics prefer different targets."""
+        return len({self.preferred_by(metric) for metric in METRICS}) > 1
 
 
 @dataclass(frozen=True)
@@ -333,6 +227,7 @@ class ProbeResult:
             "targets": list(self.targets),
             "fillers": list(self.fillers),
             "models": list(self.models),
+            "metrics": list(METRICS),
             "rows": [
                 {
                     "model": r.model,
@@ -340,16 +235,9 @@ class ProbeResult:
                     "sentence": r.sentence,
                     "log_ratio": r.log_ratio,
                     "preferred": r.preferred,
-                    "targets": [
-                        {
-                            "target": s.target,
-                            "log_prob": s.log_prob,
-                            "pieces": list(s.pieces),
-                            "piece_log_probs": list(s.piece_log_probs),
-                            "unknown": s.unknown,
-                        }
-                        for s in r.scores
-                    ],
+                    "preferred_by": {metric: r.preferred_by(metric) for metric in METRICS},
+                    "metrics_disagree": r.metrics_disagree,
+                    "targets": [s.to_dict() for s in r.scores],
                 }
                 for r in self.rows
             ],
@@ -361,23 +249,31 @@ def fill_template(template: str, filler: str) -> str:
     return template.replace(FILLER_SLOT, filler)
 
 
-def target_pieces(loaded: LoadedModel, target: str, lang: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The BPE pieces of a target word as the model reads it in ``lang``: (pieces, ids)."""
-    pieces, _ = tokenize_words(loaded, target, lang)
-    if not pieces:
-        raise UserInputError(f"The target {target[:40]!r} becomes no tokens at all for {loaded.key}.")
-    return tuple(pieces), tuple(int(i) for i in loaded.tokenizer.convert_tokens_to_ids(pieces))
-
-
-def probe_jobs(loaded: LoadedModel, sentence: str, lang: str, target_ids: tuple[int, ...]) -> list[Job]:
-    """The PLL jobs of one target in one masked sentence: the target's pieces written in at the mask,
-    each piece scored with itself masked (and the other pieces visible)."""
-    encoding = encode_text(loaded, sentence, lang)
-    position = encoding.mask_positions[0]
-    filled = encoding.input_ids[:position] + target_ids + encoding.input_ids[position + 1 :]
+def target_span(loaded: LoadedModel, sentence: str, target: str, lang: str) -> tuple[tuple[int, ...], int, int]:
+    """The sentence with ``target`` written in at its mask, tokenized as a whole: ``(ids, start, end)``,
+    where ``ids[start:end]`` are the tokens that cover the target (those that differ from the masked
+    sentence's tokens once the common prefix and suffix are removed)."""
+    masked = encode_text(loaded, sentence, lang).input_ids
+    filled = encode_text(loaded, MASK_PATTERN.sub(lambda _: target, sentence, count=1), lang, allow_masks=False).input_ids
     if len(filled) > loaded.max_positions:
         raise UserInputError(f"The sentence with its target is longer than {loaded.max_positions} positions.")
-    return [(filled, position + i) for i in range(len(target_ids))]
+    prefix = 0
+    while prefix < min(len(masked), len(filled)) - 1 and masked[prefix] == filled[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(masked), len(filled)) - prefix - 1 and masked[-1 - suffix] == filled[-1 - suffix]:
+        suffix += 1
+    end = max(prefix + 1, len(filled) - suffix)
+    return filled, prefix, min(end, len(filled) - 1)
+
+
+def _target_jobs(loaded: LoadedModel, ids: tuple[int, ...], start: int, end: int) -> tuple[list[MaskedJob], list[MaskedJob]]:
+    """PLL jobs and within-word l2r jobs for the tokens ``ids[start:end]``."""
+    pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids))
+    ends = word_ends(pieces, [i in loaded.special_ids for i in ids])
+    pll = [MaskedJob(ids, p) for p in range(start, end)]
+    l2r = [l2r_job(ids, p, min(ends[p], len(ids) - 2)) for p in range(start, end)]
+    return pll, l2r
 
 
 def run_probe(
@@ -389,64 +285,65 @@ def run_probe(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> ProbeResult:
-    """Score both targets at the mask for every filler and model; one batched PLL call per model."""
+    """Score every target at the mask for every filler and model, by every metric (one batched run per model)."""
     template, targets, fillers = check_probe(template, targets, fillers)
     notices: list[str] = []
     rows: list[ProbeRow] = []
     for model_index, loaded in enumerate(models):
         model_lang = lang if loaded.spec.multilingual else "en"
         if model_lang != lang:
-            notices.append(
-                f"{loaded.key} is English-only: the {lang} probe was read as English, so its scores mean little."
-            )
+            notices.append(english_only_notice(loaded.key, f"{lang} probe") + " Its scores mean little.")
         if loaded.spec.multilingual:
             loaded.check_language(lang)
-        pieces = {t: target_pieces(loaded, t, model_lang) for t in targets}
-        unk = loaded.tokenizer.unk_token_id
-        for target, (target_piece_list, ids) in pieces.items():
-            if len(ids) > 1:
-                notices.append(
-                    f"{loaded.key} splits {target!r} into {len(ids)} pieces ({' '.join(display_piece(p) for p in target_piece_list)}); "
-                    "its score is the PLL summed over all of them."
-                )
-            if unk in ids:
-                notices.append(
-                    f"{loaded.key} does not know some characters of {target!r} (<unk>); its score is not meaningful."
-                )
-        if len({len(ids) for _, ids in pieces.values()}) > 1:
-            notices.append(
-                f"For {loaded.key} the targets have different numbers of pieces: a longer word sums more log-probabilities, "
-                "so it scores lower for that reason alone."
-            )
         sentences = [(f, fill_template(template, f)) for f in (fillers or ("",))]
-        jobs: list[Job] = []
-        spans: dict[tuple[str, str], tuple[int, int]] = {}
+        spans: dict[tuple[str, str], tuple[tuple[int, ...], int, int]] = {}
+        jobs: list[MaskedJob] = []
+        where: dict[tuple[str, str], tuple[int, int, int]] = {}
         for filler, sentence in sentences:
             for target in targets:
-                start = len(jobs)
-                jobs.extend(probe_jobs(loaded, sentence, model_lang, pieces[target][1]))
-                spans[(filler, target)] = (start, len(jobs))
+                ids, start, end = spans[(filler, target)] = target_span(loaded, sentence, target, model_lang)
+                pll_jobs, l2r_jobs = _target_jobs(loaded, ids, start, end)
+                where[(filler, target)] = (len(jobs), len(jobs) + len(pll_jobs), len(jobs) + 2 * len(pll_jobs))
+                jobs += pll_jobs + l2r_jobs
+        lang_id = loaded.lang2id.get(model_lang)
 
         def model_progress(fraction: float, message: str, _i: int = model_index) -> None:
             if progress is not None:
                 progress((_i + fraction) / len(models), message)
 
-        scores = masked_log_probs(loaded, jobs, batch_size, loaded.lang2id.get(model_lang), model_progress)
+        scores = masked_log_probs(loaded, jobs, batch_size, lang_id, model_progress)
+        span_keys = list(spans)
+        unmasked = unmasked_log_probs(loaded, [spans[k][0] for k in span_keys], [lang_id] * len(span_keys), batch_size)
+        unmasked_by_key = dict(zip(span_keys, unmasked))
+        unk = loaded.tokenizer.unk_token_id
+        split_targets: dict[str, int] = {}
         for filler, sentence in sentences:
             target_scores = []
             for target in targets:
-                start, end = spans[(filler, target)]
-                target_piece_list, ids = pieces[target]
+                ids, start, end = spans[(filler, target)]
+                a, b, c = where[(filler, target)]
+                pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids[start:end]))
+                if end - start > 1:
+                    split_targets.setdefault(target, end - start)
                 target_scores.append(
                     TargetScore(
                         target=target,
-                        pieces=tuple(display_piece(p) for p in target_piece_list),
-                        piece_ids=ids,
-                        piece_log_probs=tuple(float(v) for v in scores[start:end]),
-                        unknown=unk in ids,
+                        pieces=tuple(display_piece(p) for p in pieces),
+                        piece_ids=tuple(ids[start:end]),
+                        piece_log_probs=tuple(float(v) for v in scores[a:b]),
+                        unknown=unk in ids[start:end],
+                        l2r_log_probs=tuple(float(v) for v in scores[b:c]),
+                        unmasked_log_probs=tuple(float(v) for v in unmasked_by_key[(filler, target)][start - 1 : end - 1]),
                     )
                 )
             rows.append(ProbeRow(model=loaded.key, filler=filler, sentence=sentence, scores=tuple(target_scores)))
+        for target, n in split_targets.items():
+            notices.append(
+                f"{loaded.key} splits {target!r} into {n} pieces; every piece is scored (PLL sums them, so a "
+                "multi-piece word scores lower for that reason alone; pll_word_l2r corrects for part of that)."
+            )
+        if any(s.unknown for r in rows if r.model == loaded.key for s in r.scores):
+            notices.append(f"{loaded.key} does not know some characters of a target (<unk>); those scores are not meaningful.")
     return ProbeResult(
         template=template,
         lang=lang,
@@ -461,69 +358,24 @@ def run_probe(
 # Sentence pairs (CrowS-Pairs style)
 
 
-@dataclass(frozen=True)
-class SentencePair:
-    """Two sentences differing in a group word: ``sent_more`` the more stereotypical one."""
-
-    id: str
-    lang: str
-    bias_type: str
-    sent_more: str
-    sent_less: str
-
-
-def parse_pairs_table(text: str | bytes, default_lang: str = "en") -> tuple[SentencePair, ...]:
-    """Pairs from CSV or TSV text with a header naming ``sent_more`` and ``sent_less`` (``id``, ``lang``,
-    ``bias_type`` optional). The delimiter is a tab when the header has one, else a comma."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_UPLOAD_BYTES:
-            raise UserInputError("The pairs file is larger than 1 MB.")
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserInputError("The pairs file is not UTF-8 text.") from None
-    if not isinstance(text, str) or not text.strip():
-        raise UserInputError("No sentence pairs: give a table with the columns sent_more and sent_less.")
-    text = text.strip("\ufeff").strip("\n")
-    header = text.splitlines()[0]
-    delimiter = "\t" if "\t" in header else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if "sent_more" not in columns or "sent_less" not in columns:
-        raise UserInputError(
-            f"The header must name the columns sent_more and sent_less (found: {', '.join(columns)[:200] or 'nothing'})."
-        )
-    pairs = []
-    for number, row in enumerate(reader, start=2):
-        row = {str(k).strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        if not row.get("sent_more") and not row.get("sent_less"):
-            continue
-        if not row.get("sent_more") or not row.get("sent_less"):
-            raise UserInputError(f"Row {number}: both sent_more and sent_less are needed.")
-        pairs.append(
-            SentencePair(
-                id=row.get("id") or f"row{number}",
-                lang=row.get("lang") or default_lang,
-                bias_type=row.get("bias_type") or "",
-                sent_more=row["sent_more"],
-                sent_less=row["sent_less"],
-            )
-        )
-    if not pairs:
-        raise UserInputError("The table has a header but no sentence pairs.")
-    if len(pairs) > MAX_PAIRS:
-        raise UserInputError(f"{len(pairs)} pairs given; at most {MAX_PAIRS} per run.")
-    return tuple(pairs)
-
-
-def load_pll_pairs(path: Path = PAIRS_FILE) -> tuple[SentencePair, ...]:
-    return parse_pairs_table(path.read_text(encoding="utf-8"))
+def shared_positions(ids_a: Sequence[int], ids_b: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions (in the full encodings, ``<s>`` = 0) of the tokens both sentences share, as CrowS-Pairs
+    finds them: ``difflib.SequenceMatcher(None, a, b, autojunk=False)`` on the ids between ``<s>`` and ``</s>``."""
+    inner_a, inner_b = list(ids_a[1:-1]), list(ids_b[1:-1])
+    matcher = difflib.SequenceMatcher(None, inner_a, inner_b, autojunk=False)
+    in_a: list[int] = []
+    in_b: list[int] = []
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        if tag == "equal":
+            in_a += [p + 1 for p in range(a1, a2)]
+            in_b += [p + 1 for p in range(b1, b2)]
+    return tuple(in_a), tuple(in_b)
 
 
 @dataclass(frozen=True)
 class PairScore:
-    """One pair, one model: ``difference = PLL(more) - PLL(less)``; positive means the model prefers
-    the more stereotypical sentence."""
+    """One pair, one model: both sentences' scores. ``difference`` = PLL(more) - PLL(less); positive means
+    the model prefers the more stereotypical sentence."""
 
     pair: SentencePair
     model: str
@@ -543,12 +395,98 @@ class PairScore:
     def preferred(self) -> str:
         return "more" if self.difference > 0 else "less" if self.difference < 0 else "tie"
 
+    def scores(self, metric: str) -> tuple[float, float]:
+        """``(score of sent_more, score of sent_less)`` under ``metric`` (one of :data:`PAIR_METRICS`)."""
+        if metric == "pll_unmodified":
+            in_more, in_less = shared_positions(self.more.input_ids, self.less.input_ids)
+            return (
+                float(sum(self.more.token_log_probs[p - 1] for p in in_more)),
+                float(sum(self.less.token_log_probs[p - 1] for p in in_less)),
+            )
+        return self.more.metric(metric), self.less.metric(metric)
+
+    def direction(self, metric: str) -> int:
+        """+1 when sent_more scores higher under ``metric``, -1 when lower, 0 for a tie."""
+        more, less = self.scores(metric)
+        return 0 if more == less or math.isnan(more) or math.isnan(less) else (1 if more > less else -1)
+
+    def metrics_disagree(self, metrics: Sequence[str] = PAIR_METRICS) -> bool:
+        return len({self.direction(m) for m in metrics}) > 1
+
+    @property
+    def token_counts_differ(self) -> bool:
+        return self.more.n_tokens != self.less.n_tokens
+
+    def to_row(self, metrics: Sequence[str] = PAIR_METRICS) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": self.pair.id,
+            "lang": self.pair.lang,
+            "bias_type": self.pair.bias_type,
+            "model": self.model,
+            "sent_more": self.pair.sent_more,
+            "sent_less": self.pair.sent_less,
+            "pll_more": self.more.pll,
+            "pll_less": self.less.pll,
+            "tokens_more": self.more.n_tokens,
+            "tokens_less": self.less.n_tokens,
+            "difference": self.difference,
+            "mean_difference": self.mean_difference,
+            "preferred": self.preferred,
+        }
+        for metric in metrics:
+            if metric == "pll":
+                continue
+            more, less = self.scores(metric)
+            row[f"{metric}_more"], row[f"{metric}_less"] = more, less
+        row["metrics_disagree"] = self.metrics_disagree(metrics)
+        row["token_counts_differ"] = self.token_counts_differ
+        return row
+
+
+def bootstrap_share(
+    directions: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> dict[str, float | int]:
+    """Share of pairs with direction +1 (sent_more higher), with a seeded 95% percentile bootstrap interval.
+
+    Ties (0) count as pairs that do not prefer ``sent_more`` and are reported in ``ties``.
+    """
+    values = np.asarray([1.0 if d > 0 else 0.0 for d in directions])
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "share": math.nan, "ci_low": math.nan, "ci_high": math.nan, "ties": 0}
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "n": n,
+        "share": float(values.mean()),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "ties": int(sum(1 for d in directions if d == 0)),
+    }
+
+
+def summarise_pairs(scores: Sequence[PairScore], metrics: Sequence[str] = PAIR_METRICS, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """Per model: ``pairs``, ``share_preferring_more`` (PLL), and per metric the share with its 95% CI."""
+    summary: dict[str, Any] = {}
+    for model in dict.fromkeys(s.model for s in scores):
+        rows = [s for s in scores if s.model == model]
+        summary[model] = {
+            "pairs": len(rows),
+            "share_preferring_more": sum(s.difference > 0 for s in rows) / len(rows),
+            "metrics": {m: bootstrap_share([s.direction(m) for s in rows], seed=seed) for m in metrics},
+            "metrics_disagree": sum(s.metrics_disagree(metrics) for s in rows),
+            "token_counts_differ": sum(s.token_counts_differ for s in rows),
+        }
+    return summary
+
 
 @dataclass(frozen=True)
 class PairsResult:
     pairs: tuple[SentencePair, ...]
     scores: tuple[PairScore, ...]
     notices: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = PAIR_METRICS
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -558,34 +496,15 @@ class PairsResult:
         rows = [s for s in self.scores if s.model == model]
         return sum(s.difference > 0 for s in rows) / len(rows) if rows else math.nan
 
+    def summary(self) -> dict[str, Any]:
+        return summarise_pairs(self.scores, self.metrics)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "models": list(self.models),
-            "summary": {
-                m: {
-                    "pairs": sum(s.model == m for s in self.scores),
-                    "share_preferring_more": self.share_preferring_more(m),
-                }
-                for m in self.models
-            },
-            "rows": [
-                {
-                    "id": s.pair.id,
-                    "lang": s.pair.lang,
-                    "bias_type": s.pair.bias_type,
-                    "model": s.model,
-                    "sent_more": s.pair.sent_more,
-                    "sent_less": s.pair.sent_less,
-                    "pll_more": s.more.pll,
-                    "pll_less": s.less.pll,
-                    "tokens_more": s.more.n_tokens,
-                    "tokens_less": s.less.n_tokens,
-                    "difference": s.difference,
-                    "mean_difference": s.mean_difference,
-                    "preferred": s.preferred,
-                }
-                for s in self.scores
-            ],
+            "metrics": list(self.metrics),
+            "summary": self.summary(),
+            "rows": [s.to_row(self.metrics) for s in self.scores],
             "notices": list(self.notices),
         }
 
@@ -595,29 +514,99 @@ def score_pairs(
     pairs: Sequence[SentencePair],
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    metrics: Sequence[str] = PAIR_METRICS,
 ) -> PairsResult:
-    """PLL of both sentences of every pair with every model (one batched PLL run per model)."""
+    """Score both sentences of every pair with every model by every metric (one batched run per model)."""
     if not pairs:
         raise UserInputError("No sentence pairs to score.")
+    unknown = [m for m in metrics if m not in PAIR_METRICS]
+    if unknown:
+        raise UserInputError(f"Unknown metric {unknown[0]!r}; choose from {', '.join(PAIR_METRICS)}.")
+    sentence_metrics = [m for m in METRICS if m in metrics]
     notices: list[str] = []
     scores: list[PairScore] = []
     for model_index, loaded in enumerate(models):
-        langs = []
-        for pair in pairs:
-            if loaded.spec.multilingual:
-                loaded.check_language(pair.lang)
-            langs.append(pair.lang)
-        if not loaded.spec.multilingual and any(code != "en" for code in langs):
-            notices.append(
-                f"{loaded.key} is English-only: non-English pairs were read as English, so its scores for them mean little."
-            )
+        langs = [pair.lang for pair in pairs]
+        if loaded.spec.multilingual:
+            for code in dict.fromkeys(langs):
+                loaded.check_language(code)
+        elif any(code != "en" for code in langs):
+            notices.append(english_only_notice(loaded.key, "non-English pairs") + " Its scores for them mean little.")
 
         def model_progress(fraction: float, message: str, _i: int = model_index) -> None:
             if progress is not None:
                 progress((_i + fraction) / len(models), message)
 
         texts = [s for pair in pairs for s in (pair.sent_more, pair.sent_less)]
-        plls = sentence_plls(loaded, texts, [code for code in langs for _ in (0, 1)], batch_size, model_progress)
+        plls = sentence_plls(
+            loaded, texts, [code for code in langs for _ in (0, 1)], batch_size, model_progress, sentence_metrics
+        )
         for i, pair in enumerate(pairs):
             scores.append(PairScore(pair=pair, model=loaded.key, more=plls[2 * i], less=plls[2 * i + 1]))
-    return PairsResult(pairs=tuple(pairs), scores=tuple(scores), notices=tuple(dict.fromkeys(notices)))
+    return PairsResult(
+        pairs=tuple(pairs), scores=tuple(scores), notices=tuple(dict.fromkeys(notices)), metrics=tuple(metrics)
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# One probe across languages
+
+
+@dataclass(frozen=True)
+class CrosslingualProbeResult:
+    """``log_ratio[c][j]``: PLL(masculine) - PLL(feminine) for concept ``c`` in column ``j``; columns are
+    ``(model, lang)`` (100-1280 in every language, en-2048 in English as the reference)."""
+
+    probe_id: str
+    concepts: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    fillers: tuple[tuple[str, ...], ...]  # per column, the filler of each concept
+    targets: tuple[tuple[str, str], ...]  # per column
+    log_ratio: tuple[tuple[float, ...], ...]
+    notes: dict[str, str]
+    notices: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe_id,
+            "concepts": list(self.concepts),
+            "columns": [{"model": m, "lang": lang, "targets": list(t), "fillers": list(f)}
+                        for (m, lang), t, f in zip(self.columns, self.targets, self.fillers)],
+            "log_ratio": [list(row) for row in self.log_ratio],
+            "notes": dict(self.notes),
+            "notices": list(self.notices),
+        }
+
+
+def run_crosslingual_probe(
+    multilingual: LoadedModel | None,
+    english: LoadedModel | None,
+    probe: Any,
+    languages: Sequence[str],
+    progress: Progress | None = None,
+) -> CrosslingualProbeResult:
+    """Run one cross-lingual probe: 100-1280 in every language of ``languages``, en-2048 on the English one."""
+    jobs: list[tuple[LoadedModel, str]] = []
+    if english is not None and "en" in languages:
+        jobs.append((english, "en"))
+    if multilingual is not None:
+        jobs += [(multilingual, lang) for lang in languages]
+    columns, fillers, targets, ratios, notices = [], [], [], [], []
+    for index, (loaded, lang) in enumerate(jobs):
+        probe_set = probe.probes[lang]
+
+        def part(fraction: float, message: str, _i: int = index) -> None:
+            if progress is not None:
+                progress((_i + fraction) / len(jobs), message)
+
+        result = run_probe([loaded], probe_set.template, probe_set.targets, probe_set.fillers, lang, progress=part)
+        columns.append((loaded.key, lang))
+        fillers.append(probe_set.fillers)
+        targets.append(tuple(probe_set.targets[:2]))
+        ratios.append([row.log_ratio for row in result.rows])
+        notices += [n for n in result.notices if "English-only" not in n]
+    matrix = tuple(tuple(column[c] for column in ratios) for c in range(len(probe.concepts)))
+    return CrosslingualProbeResult(
+        probe_id=probe.id, concepts=probe.concepts, columns=tuple(columns), fillers=tuple(fillers), targets=tuple(targets),
+        log_ratio=matrix, notes={lang: probe.probes[lang].note for lang in languages}, notices=tuple(dict.fromkeys(notices)),
+    )

@@ -1,39 +1,27 @@
-"""Side-by-side comparison of the two models: tokenization, fill-mask overlap, logit lens, cross-lingual grid.
+"""Side-by-side comparison of the two models on one input: tokenization, fill-mask overlap@k, facts.
 
-Everything here reuses the foundation: :func:`encode_text` for language-aware tokenization,
-:func:`predict_masks` for fill-mask, and the shared forward cache, so one body pass per (model, input)
-serves the comparison, the logit lens and the fill-mask tab alike.
+Reuses :func:`encode_text` for language-aware tokenization and :func:`predict_masks` with the shared forward
+cache, so one body pass per (model, input) serves the comparison, the logit lens and the fill-mask tab.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
+from ..checks import english_only_notice
 from ..errors import UserInputError
-from ..forward import lm_head_logits
 from ..tokenization import count_masks, display_piece, encode_text, is_word_final
-from .fill_mask import DEFAULT_TOP_K, FillMaskResult, TokenScore, check_top_k, predict_masks, probabilities
+from .fill_mask import DEFAULT_TOP_K, FillMaskResult, check_top_k, predict_masks
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache
     from ..models import LoadedModel
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data"
-TEMPLATES_FILE = DATA_DIR / "crosslingual_templates.tsv"
-
 #: k values reported for overlap@k (those not above the requested top-k).
 OVERLAP_KS = (1, 3, 5, 10, 20, 50)
-MAX_LENS_TOKENS = 20
-MAX_GRID_ROWS = 30
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,7 +215,7 @@ def compare_models(
         notices.append("The text has no [MASK]: only the tokenization is compared. Add [MASK] to compare predictions.")
     for loaded in models:
         if not loaded.spec.multilingual and lang != "en":
-            notices.append(f"{loaded.key} is English-only: the text was tokenized as English.")
+            notices.append(english_only_notice(loaded.key))
         notices.extend(n for t in tokenizations if t.model == loaded.key for n in t.notices)
     pair_overlaps = overlaps(fill_masks[0], fill_masks[1], top_k) if len(fill_masks) >= 2 else ()
     return CompareResult(
@@ -242,305 +230,13 @@ def compare_models(
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# Logit lens
-
-
-@dataclass(frozen=True)
-class LayerTop:
-    """Top candidates at one layer: ``layer`` 0 is the embedding output, ``n_layers`` the last layer."""
-
-    layer: int
-    relative_depth: float
-    predictions: tuple[TokenScore, ...]
-
-
-@dataclass(frozen=True)
-class LogitLensResult:
-    """The LM head applied to every layer's hidden state at one mask.
-
-    ``probabilities[l][j]`` is the probability of ``columns[j]`` at layer ``l`` (rows: n_layers + 1,
-    embeddings first). Columns are the last layer's top-k, then any other layer's top-1.
-    """
-
-    model: str
-    lang: str
-    text: str
-    mask_number: int
-    position: int
-    n_layers: int
-    columns: tuple[TokenScore, ...]
-    probabilities: tuple[tuple[float, ...], ...]
-    layers: tuple[LayerTop, ...]
-    notices: tuple[str, ...] = ()
-
-    @property
-    def relative_depths(self) -> tuple[float, ...]:
-        return tuple(layer.relative_depth for layer in self.layers)
-
-    def matrix(self) -> np.ndarray:
-        """(n_layers + 1, n_columns) float64."""
-        return np.asarray(self.probabilities, dtype=np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "lang": self.lang,
-            "text": self.text,
-            "mask_number": self.mask_number,
-            "position": self.position,
-            "n_layers": self.n_layers,
-            "columns": [c.token for c in self.columns],
-            "column_pieces": [c.piece for c in self.columns],
-            "probabilities": [list(row) for row in self.probabilities],
-            "layers": [
-                {
-                    "layer": layer.layer,
-                    "relative_depth": layer.relative_depth,
-                    "top": [
-                        {"token": p.token, "piece": p.piece, "probability": p.probability} for p in layer.predictions
-                    ],
-                }
-                for layer in self.layers
-            ],
-            "notices": list(self.notices),
-        }
-
-
-def check_mask_number(mask_number: object, n_masks: int) -> int:
-    """A 1-based mask number within 1..n_masks, or a clear :class:`UserInputError`."""
-    try:
-        value = float(mask_number)
-    except (TypeError, ValueError):
-        raise UserInputError("The mask number must be a whole number (1 for the first [MASK]).") from None
-    if not math.isfinite(value) or not value.is_integer() or not 1 <= value <= n_masks:
-        raise UserInputError(
-            f"The mask number must be from 1 to {n_masks} (the text has {n_masks} masks), not {str(mask_number)[:20]}."
-        )
-    return int(value)
-
-
-def _scores(loaded: LoadedModel, probs: torch.Tensor, ids: Sequence[int]) -> tuple[TokenScore, ...]:
-    pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids))
-    return tuple(
-        TokenScore(
-            token=display_piece(piece),
-            piece=piece,
-            token_id=int(i),
-            probability=float(probs[i]),
-            word_final=is_word_final(piece),
-        )
-        for piece, i in zip(pieces, ids)
-    )
-
-
-def logit_lens(
-    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5
-) -> LogitLensResult:
-    """Per-layer predictions at one mask: softmax(LM head(hidden state of layer l)) for every layer.
-
-    Uses the cached body pass; the last layer's logits are the very ones fill-mask uses, so its row
-    equals fill-mask's probabilities exactly.
-    """
-    from .fill_mask import preprocess
-
-    top_k = check_top_k(top_k)
-    if top_k > MAX_LENS_TOKENS:
-        raise UserInputError(
-            f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."
-        )
-    lang = lang if loaded.spec.multilingual else "en"
-    encoding = preprocess(loaded, text, lang)
-    mask_number = check_mask_number(mask_number, len(encoding.mask_positions))
-    position = encoding.mask_positions[mask_number - 1]
-    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
-    n_layers = result.hidden_states.shape[0] - 1
-    lower = lm_head_logits(loaded, result.hidden_states[:-1, position]).cpu()  # (n_layers, V)
-    last = cache.logits_at(loaded, result, [position])  # (1, V): the logits fill-mask uses
-    probs = probabilities(loaded, torch.cat([lower, last]))  # (n_layers + 1, V)
-    layer_tops = []
-    for layer in range(n_layers + 1):
-        ids = probs[layer].topk(top_k).indices.tolist()
-        layer_tops.append(
-            LayerTop(layer=layer, relative_depth=layer / n_layers, predictions=_scores(loaded, probs[layer], ids))
-        )
-    column_ids = list(
-        dict.fromkeys(
-            [p.token_id for p in layer_tops[-1].predictions] + [t.predictions[0].token_id for t in layer_tops]
-        )
-    )
-    columns = _scores(loaded, probs[-1], column_ids)
-    matrix = probs[:, column_ids]
-    return LogitLensResult(
-        model=loaded.key,
-        lang=encoding.lang,
-        text=text,
-        mask_number=mask_number,
-        position=position,
-        n_layers=n_layers,
-        columns=columns,
-        probabilities=tuple(tuple(float(v) for v in row) for row in matrix.tolist()),
-        layers=tuple(layer_tops),
-        notices=encoding.notices,
-    )
-
-
-def depth_alignment(n_layers_a: int, n_layers_b: int) -> tuple[tuple[int, int], ...]:
-    """For each layer of A (0..n_a), the layer of B (0..n_b) at the nearest relative depth.
-
-    >>> depth_alignment(12, 16)[3]
-    (3, 4)
-    """
-    return tuple((layer, int(np.floor(layer / n_layers_a * n_layers_b + 0.5))) for layer in range(n_layers_a + 1))
-
-
-# --------------------------------------------------------------------------------------------------
-# Cross-lingual fill-mask grid
-
-
-@dataclass(frozen=True)
-class GridTemplate:
-    lang: str
-    text: str
-    template_id: str = ""
-
-
-@dataclass(frozen=True)
-class GridCell:
-    """One model's top predictions for one language's template."""
-
-    template_id: str
-    lang: str
-    text: str
-    model: str
-    predictions: tuple[TokenScore, ...]
-    notices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CrosslingualGrid:
-    top_k: int
-    templates: tuple[GridTemplate, ...]
-    cells: tuple[GridCell, ...]
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c.model for c in self.cells))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "top_k": self.top_k,
-            "models": list(self.models),
-            "rows": [
-                {
-                    "template_id": c.template_id,
-                    "lang": c.lang,
-                    "text": c.text,
-                    "model": c.model,
-                    "predictions": [
-                        {"token": p.token, "piece": p.piece, "probability": p.probability} for p in c.predictions
-                    ],
-                    "notices": list(c.notices),
-                }
-                for c in self.cells
-            ],
-        }
-
-
-def load_grid_templates(path: Path = TEMPLATES_FILE) -> dict[str, tuple[GridTemplate, ...]]:
-    """Shipped cross-lingual templates: template id -> one template per language (file order)."""
-    groups: dict[str, list[GridTemplate]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            groups.setdefault(row["id"], []).append(
-                GridTemplate(lang=row["lang"].strip(), text=row["text"].strip(), template_id=row["id"])
-            )
-    return {key: tuple(value) for key, value in groups.items()}
-
-
-def format_grid_templates(templates: Sequence[GridTemplate]) -> str:
-    """Templates as editable lines ``lang<TAB>text``."""
-    return "\n".join(f"{t.lang}\t{t.text}" for t in templates)
-
-
-def parse_grid_templates(text: str, languages: Sequence[str]) -> tuple[GridTemplate, ...]:
-    """Lines ``lang<TAB>text`` or ``lang: text`` -> templates, each with exactly one [MASK].
-
-    Blank lines and lines starting with ``#`` are skipped. ``languages`` are the codes allowed.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise UserInputError(
-            "No templates: write one per line as 'lang<TAB>sentence with [MASK]', e.g. 'fr\tLa capitale de la France est [MASK].'"
-        )
-    templates = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        separator = "\t" if "\t" in line else ":"
-        lang, found, sentence = line.partition(separator)
-        lang, sentence = lang.strip(), sentence.strip()
-        if not found or not lang or not sentence:
-            raise UserInputError(
-                f"Line {number}: write 'lang<TAB>sentence' or 'lang: sentence' (e.g. 'de: Die Hauptstadt ist [MASK].')."
-            )
-        if lang not in languages:
-            raise UserInputError(f"Line {number}: unknown language code {lang[:20]!r}.")
-        n_masks = count_masks(sentence)
-        if n_masks != 1:
-            raise UserInputError(f"Line {number} ({lang}) has {n_masks} masks; each template needs exactly one [MASK].")
-        templates.append(GridTemplate(lang=lang, text=sentence, template_id=f"line{number}"))
-    if not templates:
-        raise UserInputError("No templates: every line was blank or a comment.")
-    if len(templates) > MAX_GRID_ROWS:
-        raise UserInputError(f"{len(templates)} templates given; at most {MAX_GRID_ROWS} per run.")
-    return tuple(templates)
-
-
-def crosslingual_grid(
-    models: Sequence[LoadedModel], cache: ForwardCache, templates: Sequence[GridTemplate], top_k: int = 5
-) -> CrosslingualGrid:
-    """Top-k predictions of every model for every language's template (one cached pass each)."""
-    top_k = check_top_k(top_k)
-    cells = []
-    for template in templates:
-        for loaded in models:
-            lang = template.lang if loaded.spec.multilingual else "en"
-            result = predict_masks(loaded, cache, template.text, lang, top_k)
-            notices = list(result.notices)
-            if lang != template.lang:
-                notices.insert(0, f"{loaded.key} is English-only: read as English.")
-            cells.append(
-                GridCell(
-                    template_id=template.template_id,
-                    lang=template.lang,
-                    text=template.text,
-                    model=loaded.key,
-                    predictions=result.masks[0].predictions,
-                    notices=tuple(notices),
-                )
-            )
-    return CrosslingualGrid(top_k=top_k, templates=tuple(templates), cells=tuple(cells))
-
-
 __all__ = [
     "CompareResult",
-    "CrosslingualGrid",
-    "GridCell",
-    "GridTemplate",
-    "LayerTop",
-    "LogitLensResult",
     "Overlap",
     "TokenizationSummary",
     "comparable_form",
     "compare_models",
-    "crosslingual_grid",
-    "depth_alignment",
-    "format_grid_templates",
-    "load_grid_templates",
-    "logit_lens",
     "overlap_at_k",
     "overlaps",
-    "parse_grid_templates",
     "summarise_tokenization",
 ]

@@ -8,11 +8,8 @@ changing the layer, the pooling, the centering or the projection never runs the 
 
 from __future__ import annotations
 
-import math
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -20,7 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..cache import BoundedLRU
+from ..checks import english_only_notice, whole_number
 from ..errors import UserInputError
+from ..forward import run_batch
 from ..tokenization import encode_text
 from .alignment import AlignmentMetrics, alignment_metrics
 from .projection import Projection, project
@@ -106,13 +106,9 @@ def check_pooling(pooling: object) -> str:
 
 def check_layer(layer: object, n_layers: int, model: str = "the model") -> int:
     """``layer`` as an int in 0..n_layers (floats like 3.0 accepted), else :class:`UserInputError`."""
-    try:
-        value = float(layer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserInputError(f"Layer must be a whole number from 0 to {n_layers}, not {str(layer)[:20]!r}.") from None
-    if math.isnan(value) or not value.is_integer() or not 0 <= value <= n_layers:
-        raise UserInputError(f"{model} has layers 0 (embeddings) to {n_layers}; layer {str(layer)[:20]} does not exist.")
-    return int(value)
+    return whole_number(
+        layer, 0, n_layers, "Layer", out_of_range=f"{model} has layers 0 (embeddings) to {{high}}; layer {{value}} does not exist."
+    )
 
 
 def center_by_language(vectors: np.ndarray, langs: Sequence[str]) -> np.ndarray:
@@ -155,38 +151,6 @@ def structural_token_ids(loaded: LoadedModel) -> frozenset[int]:
     return frozenset(int(i) for i in ids if i is not None)
 
 
-def batched_hidden_states(
-    loaded: LoadedModel, batch_ids: Sequence[Sequence[int]], lang_ids: Sequence[int | None] | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run the body on one right-padded batch under the model's lock.
-
-    Returns ``hidden`` (n_layers + 1, B, T, H) on the model's device and dtype, and ``input_ids`` (B, T) and
-    ``attention_mask`` (B, T) on CPU.
-    """
-    pad = int(loaded.tokenizer.pad_token_id)
-    width = max(len(ids) for ids in batch_ids)
-    input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
-    for row, ids in enumerate(batch_ids):
-        input_ids[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
-        attention_mask[row, : len(ids)] = 1
-    kwargs = {}
-    if lang_ids is not None and loaded.uses_lang_embeddings:
-        langs = torch.tensor([[int(i or 0)] * width for i in lang_ids], dtype=torch.long)
-        kwargs["langs"] = langs.to(loaded.device)
-    with loaded.lock, torch.inference_mode():
-        out = loaded.model.transformer(
-            input_ids=input_ids.to(loaded.device),
-            attention_mask=attention_mask.to(loaded.device),
-            lengths=attention_mask.sum(dim=1).to(loaded.device),
-            output_hidden_states=True,
-            return_dict=True,
-            **kwargs,
-        )
-        hidden = torch.stack(out.hidden_states)
-    return hidden, input_ids, attention_mask
-
-
 def embed_sentences(
     loaded: LoadedModel,
     texts: Sequence[str],
@@ -219,7 +183,7 @@ def embed_sentences(
     if n_unknown:
         notices.append(f"{n_unknown} of {len(texts)} texts contain pieces unknown to {loaded.key} (<unk>).")
     if not loaded.spec.multilingual and any(lang != "en" for lang in langs):
-        notices.append(f"{loaded.key} is English-only: every text was tokenized as English.")
+        notices.append(english_only_notice(loaded.key, "text of every language"))
     order = sorted(range(len(texts)), key=lambda i: (len(encoded[i]), i))
     structural = structural_token_ids(loaded)
     n_layers = loaded.n_layers
@@ -231,8 +195,9 @@ def embed_sentences(
         if progress is not None:
             progress(batch_index / n_batches, f"{loaded.key}: batch {batch_index + 1} of {n_batches}")
         lang_ids = [loaded.lang2id.get(langs[i]) for i in rows]
-        hidden, input_ids, attention_mask = batched_hidden_states(loaded, [encoded[i] for i in rows], lang_ids)
-        content = _content_mask(input_ids, attention_mask, structural).to(hidden.device)
+        batch = run_batch(loaded, [encoded[i] for i in rows], lang_ids=lang_ids, hidden_states=True)
+        hidden = batch.hidden_states
+        content = _content_mask(batch.input_ids, batch.attention_mask, structural).to(hidden.device)
         with torch.inference_mode():  # pooled where the model runs; only (L+1, B, H) comes back to the CPU
             for pooling, values in pool_hidden_states(hidden, content).items():
                 pooled[pooling][:, rows, :] = values.cpu().numpy()
@@ -260,46 +225,41 @@ def embed_dataset(
 
 
 class EmbeddingCache:
-    """An LRU of :class:`EmbeddingSet` per (model instance, data set content), bounded in bytes.
+    """Embedding sets per (model instance, data set content) in a byte-bounded LRU.
 
-    ``computed`` counts embedding runs (each runs the model once per batch); ``hits`` counts reuses.
-    One lock per cache: two identical requests arriving together embed once.
+    ``computed`` counts embedding runs (each runs the model once per batch); ``hits`` counts reuses. Two
+    identical requests arriving together embed once.
     """
 
     def __init__(self, max_bytes: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         if max_bytes is None:
             max_bytes = int(os.environ.get(ENV_EMBED_CACHE_MB, DEFAULT_EMBED_CACHE_MB)) * 2**20
-        self.max_bytes = int(max_bytes)
+        self.lru: BoundedLRU[EmbeddingSet] = BoundedLRU(max_bytes, name="embedding sets")
         self.batch_size = int(batch_size)
-        self._entries: OrderedDict[tuple, EmbeddingSet] = OrderedDict()
-        self._lock = threading.Lock()
         self.computed = 0
-        self.hits = 0
+
+    @property
+    def max_bytes(self) -> int:
+        return self.lru.max_bytes
+
+    @property
+    def hits(self) -> int:
+        return self.lru.hits
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.lru)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self.lru.clear()
 
     def get(self, loaded: LoadedModel, dataset: Dataset, progress: ProgressFn | None = None) -> EmbeddingSet:
         """The embeddings of ``dataset`` under ``loaded``, computed at most once while cached."""
-        key = (loaded.key, loaded.instance_id, dataset.content_key)
-        with self._lock:  # held while embedding: the same request twice embeds once
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return entry
+
+        def compute() -> EmbeddingSet:
             self.computed += 1
-            entry = embed_dataset(loaded, dataset, self.batch_size, progress)
-            self._entries[key] = entry
-            total = sum(e.nbytes for e in self._entries.values())
-            while len(self._entries) > 1 and total > self.max_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                total -= dropped.nbytes
-            return entry
+            return embed_dataset(loaded, dataset, self.batch_size, progress)
+
+        return self.lru.get_or_compute((loaded.key, loaded.instance_id, dataset.content_key), compute)
 
 
 #: Most layers projected per model in one request (each is its own UMAP fit).
@@ -327,32 +287,35 @@ def resolve_layers(requested: Sequence[object] | object, n_layers: int, model: s
     return tuple(layers)
 
 
-class DerivedCache:
-    """A small LRU (by entry count) of results computed from cached embeddings: projections and metrics."""
+#: Memory bound of the projections and metrics derived from embedding sets (MiB).
+ENV_DERIVED_CACHE_MB = "XLM_EXPLORER_DERIVED_CACHE_MB"
+DEFAULT_DERIVED_CACHE_MB = 64
 
-    def __init__(self, max_entries: int = 64) -> None:
-        self.max_entries = int(max_entries)
-        self._entries: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+
+class DerivedCache:
+    """Results computed from cached embeddings (projections and metrics) in a byte-bounded LRU."""
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        if max_bytes is None:
+            max_bytes = int(os.environ.get(ENV_DERIVED_CACHE_MB, DEFAULT_DERIVED_CACHE_MB)) * 2**20
+        self.lru: BoundedLRU[object] = BoundedLRU(max_bytes, name="projections and metrics")
+
+    @property
+    def hits(self) -> int:
+        return self.lru.hits
+
+    @property
+    def misses(self) -> int:
+        return self.lru.misses
+
+    def __len__(self) -> int:
+        return len(self.lru)
 
     def get_or_compute(self, key: tuple | None, compute: Callable[[], object]) -> object:
         """The cached value for ``key`` or ``compute()`` (stored); ``key`` None means do not cache."""
         if key is None:
             return compute()
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return self._entries[key]
-        value = compute()
-        with self._lock:
-            self.misses += 1
-            self._entries[key] = value
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return value
+        return self.lru.get_or_compute(key, compute)
 
 
 @dataclass(frozen=True)
@@ -442,15 +405,15 @@ def explore(
     pooling = check_pooling(pooling)
     center = bool(center)
     layer_indices = resolve_layers(layers, embeddings.n_layers, embeddings.model)
-    derived = derived or DerivedCache(max_entries=0)
     source = embeddings.source_key
     panels = []
     for layer in layer_indices:
-        key = None if source is None else ("projection", source, layer, pooling, center, method, dims, seed)
-        projection = derived.get_or_compute(key, lambda layer=layer: project(embeddings.vectors(layer, pooling, center), method, dims, seed))
+        key = None if source is None or derived is None else ("projection", source, layer, pooling, center, method, dims, seed)
+        projection = _cached(derived, key, lambda layer=layer: project(embeddings.vectors(layer, pooling, center), method, dims, seed))
         panels.append(LayerProjection(layer=layer, projection=projection))  # type: ignore[arg-type]
-    metrics_key = None if source is None else ("metrics", source, pooling, center)
-    metrics = derived.get_or_compute(
+    metrics_key = None if source is None or derived is None else ("metrics", source, pooling, center)
+    metrics = _cached(
+        derived,
         metrics_key,
         lambda: alignment_metrics(
             embeddings.all_layers(pooling, center), embeddings.item_ids, embeddings.langs,
@@ -458,3 +421,7 @@ def explore(
         ),
     )
     return ModelExploration(embeddings=embeddings, pooling=pooling, centered=center, panels=tuple(panels), metrics=metrics)  # type: ignore[arg-type]
+
+
+def _cached(derived: DerivedCache | None, key: tuple | None, compute: Callable[[], object]) -> object:
+    return compute() if derived is None else derived.get_or_compute(key, compute)

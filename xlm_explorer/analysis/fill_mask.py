@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..checks import whole_number
 from ..errors import UserInputError
 from ..tokenization import MASK_PATTERN, Encoding, display_piece, encode_text, is_word_final
 
@@ -67,13 +68,7 @@ class FillMaskResult:
 
 def check_top_k(top_k: object) -> int:
     """``top_k`` as an int in 1..50, or a clear :class:`UserInputError`."""
-    try:
-        value = float(top_k)  # gradio sliders may send 10.0
-    except (TypeError, ValueError):
-        raise UserInputError(f"top-k must be a whole number from {MIN_TOP_K} to {MAX_TOP_K}.") from None
-    if value != value or not value.is_integer() or not MIN_TOP_K <= value <= MAX_TOP_K:
-        raise UserInputError(f"top-k must be a whole number from {MIN_TOP_K} to {MAX_TOP_K}, not {str(top_k)[:20]}.")
-    return int(value)
+    return whole_number(top_k, MIN_TOP_K, MAX_TOP_K, "top-k")
 
 
 def preprocess(loaded: "LoadedModel", text: str, lang: str = "en") -> Encoding:

@@ -9,7 +9,6 @@ points): :func:`start_umap_warmup` compiles both in a background thread when the
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import whole_number
 from ..errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,7 @@ def check_dims(dims: object) -> int:
 
 
 def check_seed(seed: object) -> int:
-    try:
-        value = float(seed)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserInputError("The seed must be a whole number from 0 to 2**31 - 1.") from None
-    if math.isnan(value) or not value.is_integer() or not 0 <= value < 2**31:
-        raise UserInputError(f"The seed must be a whole number from 0 to 2**31 - 1, not {str(seed)[:20]}.")
-    return int(value)
+    return whole_number(seed, 0, 2**31 - 1, "The seed")
 
 
 #: Above this size PCA uses ARPACK's truncated SVD (a few matrix products) instead of a dense eigensolver.

@@ -1,61 +1,148 @@
-"""The whole app: header, tabs, queue; and the launch settings shared by app.py and the tests."""
+"""The whole page: header, tabs, share links, session clean-up, queue; and the launch settings."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..downloads import DownloadStore
 from ..models import ModelManager
+from ..workspace import Workspace
 from .attention_tab import build_attention_tab
-from .common import model_status_markdown, wrap_model_events_for_gpu
-from .compare_tab import build_compare_tab
+from .common import AppContext, decode_value, model_status_markdown, wrap_model_events_for_gpu
+from .compare import build_bias_tab, build_compare_tab
 from .embeddings_tab import build_embeddings_tab
 from .fill_mask_tab import build_fill_mask_tab
 from .models_tab import build_models_tab
 
+log = logging.getLogger(__name__)
+
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 CSS_FILE = ASSETS_DIR / "style.css"
+#: Most requests waiting in the queue; one more is answered "the queue is full" (plain text).
+QUEUE_MAX_SIZE = 64
+#: Gradio's own copies of download files: checked every minute, removed after 15 minutes (a session's are
+#: removed when it ends, see :func:`release_session`).
+DELETE_CACHE = (60, 900)
 
 HEADER = """# XLM Explorer
-Look inside two masked language models from Facebook AI's XLM paper (Lample & Conneau, 2019):
-**en-2048** (English) and **100-1280** (100 languages). Predict masked words, see how languages sit together
-in embedding space, what the attention heads do, and how the two models differ."""
+Look inside two masked language models from Facebook AI's XLM paper (Lample & Conneau, 2019): **en-2048** (English)
+and **100-1280** (100 languages). Predict masked words, see how languages sit together in embedding space, what the
+attention heads do, how the two models differ, and which associations they learned."""
 
 TINY_BANNER = """<div class="xlm-banner" role="alert"><b>Tiny demo mode:</b> the models are tiny and randomly
 initialised. Every prediction, embedding and attention pattern here is meaningless; only the tool works.</div>"""
 
+TABS = (
+    ("Fill mask", "fill-mask", build_fill_mask_tab),
+    ("Embeddings", "embeddings", build_embeddings_tab),
+    ("Attention", "attention", build_attention_tab),
+    ("Compare", "compare", build_compare_tab),
+    ("Bias", "bias", build_bias_tab),
+    ("Models", "models", build_models_tab),
+)
 
-def build_demo(manager: ModelManager) -> gr.Blocks:
-    """Build the Blocks app around a :class:`ModelManager` (no model is loaded here)."""
+
+def build_demo(source: Workspace | ModelManager, downloads: DownloadStore | None = None) -> gr.Blocks:
+    """Build the page around a :class:`Workspace` (or a bare :class:`ModelManager`); no model is loaded here."""
+    ws = source if isinstance(source, Workspace) else Workspace(source)
+    ctx = AppContext(ws=ws, downloads=downloads or DownloadStore())
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
-    with gr.Blocks(title="XLM Explorer", analytics_enabled=False) as demo:
-        gr.Markdown(HEADER)
-        if manager.tiny_demo:
+    with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(HEADER, elem_classes=["xlm-header"])
+        if ws.manager.tiny_demo:
             gr.HTML(TINY_BANNER)
-        model_status = gr.Markdown(model_status_markdown(manager), elem_classes=["xlm-model-status"])
-        with gr.Tabs():
-            with gr.Tab("Fill mask", id="fill-mask"):
-                build_fill_mask_tab(manager)
-            with gr.Tab("Embeddings", id="embeddings"):
-                build_embeddings_tab(manager)
-            with gr.Tab("Attention", id="attention"):
-                build_attention_tab(manager)
-            with gr.Tab("Compare & bias", id="compare"):
-                build_compare_tab(manager)
-            with gr.Tab("Models", id="models"):
-                build_models_tab(manager)
+        status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
+        with gr.Tabs(elem_classes=["xlm-main-tabs"]) as tabs:
+            for label, tab_id, build in TABS:
+                with gr.Tab(label, id=tab_id):
+                    build(ctx)
         gr.Markdown(
             "Models: CC-BY-NC-4.0 (non-commercial). Probes show what a model's statistics reflect, not facts about people.",
             elem_classes=["xlm-footer"],
         )
-        demo.load(
-            lambda: model_status_markdown(manager), outputs=model_status, api_visibility="private", queue=False
-        )
-    demo.queue(default_concurrency_limit=2, max_size=64)
+        _wire_share_links(demo, ctx, tabs, status)
+
+        def on_unload(request: gr.Request) -> None:
+            release_session(ctx, demo, request)
+
+        demo.unload(on_unload)
+    demo.queue(max_size=QUEUE_MAX_SIZE)
+    demo.xlm_context = ctx  # type: ignore[attr-defined]  # tests and the soak read the downloads and caches here
     wrap_model_events_for_gpu(demo)  # ZeroGPU Spaces only; a no-op elsewhere
     return demo
+
+
+def _wire_share_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, status: gr.Markdown) -> None:
+    """On page load: the model status line, and a share link's tab, inputs and run (``?tab=...&run=1``)."""
+    inputs: list[gr.components.Component] = []
+    for target in ctx.share_targets.values():
+        inputs += [c for c in target.inputs.values() if c not in inputs]
+    subtab_ids = list(ctx.subtabs)
+    run_box = gr.Textbox(visible=True, elem_id="xlm-share-run", elem_classes=["xlm-hidden"], show_label=False, container=False)
+
+    def apply(request: gr.Request) -> list[Any]:
+        params = dict(getattr(request, "query_params", {}) or {})
+        values: dict[int, Any] = {}
+        selected: dict[str, Any] = {}
+        run_id = ""
+        target = ctx.share_targets.get(params.get("view") or params.get("tab") or "")
+        if target is not None:
+            for name, component in target.inputs.items():
+                if name in params:
+                    values[id(component)] = decode_value(component, params[name])
+            selected["main"] = gr.Tabs(selected=target.tab)
+            if target.subtab is not None:
+                selected[target.tab] = gr.Tabs(selected=target.subtab)
+            run_id = target.run_id if params.get("run") == "1" else ""
+        elif params.get("tab") in {tab_id for _label, tab_id, _build in TABS}:
+            selected["main"] = gr.Tabs(selected=params["tab"])
+        return [
+            model_status_markdown(ctx.ws),
+            selected.get("main", gr.skip()),
+            *[selected.get(key, gr.skip()) for key in subtab_ids],
+            *[values.get(id(c), gr.skip()) for c in inputs],
+            run_id,
+        ]
+
+    demo.load(
+        apply, outputs=[status, tabs, *[ctx.subtabs[k] for k in subtab_ids], *inputs, run_box],
+        queue=False, api_visibility="private",
+    ).then(
+        None, inputs=run_box,
+        js="(id) => { if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); return []; }",
+        queue=False, api_visibility="private",
+    )
+
+
+def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> None:
+    """A browser session ended: remove its download files (ours and gradio's served copies) and its stop flag."""
+    session = getattr(request, "session_hash", None) or "anonymous"
+    removed = ctx.downloads.release(session)
+    cached = _gradio_copies(demo, removed)
+    for path in cached:
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
+    ctx.runs.forget(session)
+    log.debug("session %s ended: %d download files and %d served copies removed", session, len(removed), len(cached))
+
+
+def _gradio_copies(demo: gr.Blocks, paths: list[Path]) -> list[Path]:
+    """Gradio's cached copies of ``paths`` (it serves a copy of each file a handler returns)."""
+    copies = []
+    for block in demo.blocks.values():
+        temp_files = getattr(block, "temp_files", None)
+        if not temp_files:
+            continue
+        names = {p.name for p in paths}
+        copies += [Path(f) for f in list(temp_files) if Path(f).name in names]
+    return copies
 
 
 def launch_kwargs(host: str | None = None, port: int | None = None, share: bool = False) -> dict[str, Any]:

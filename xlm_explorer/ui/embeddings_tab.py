@@ -1,37 +1,23 @@
-"""Embeddings tab: where do the models put a sentence and its translations, and at which layer?"""
+"""Embeddings tab: where do the models put a sentence and its translations, and at which layer?
+
+The model runs once per data set (the page event). Layers, pooling, centring and the projection redraw
+from the cached embedding sets without a model call; clicking a point lists its nearest neighbours.
+"""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
-from collections import deque
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from .. import service
 from ..analysis.alignment import nearest_neighbours
-from ..analysis.datasets import (
-    MAX_ROWS,
-    SHIPPED_DATASETS,
-    Dataset,
-    load_shipped,
-    parse_pasted,
-    read_uploaded,
-    shipped_languages,
-)
-from ..analysis.embeddings import (
-    LAYER_ALIASES,
-    MAX_PANEL_LAYERS,
-    DerivedCache,
-    EmbeddingCache,
-    ModelExploration,
-    explore,
-)
-from ..analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
+from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, shipped_languages
+from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS
+from ..analysis.projection import start_umap_warmup
 from ..errors import UserInputError
-from ..models import ModelManager
+from ..service import Answer
 from ..views.embeddings import (
     make_alignment_figure,
     make_metrics_summary,
@@ -40,19 +26,10 @@ from ..views.embeddings import (
     make_points_table,
     make_projection_figure,
     make_summary_html,
-    payload_json,
 )
-from .common import (
-    COMPUTE,
-    MODEL_CHOICES,
-    RESULT_STATE_SECONDS,
-    language_label,
-    load_models,
-    selected_keys,
-    show_notices,
-    user_errors,
-)
+from .common import AppContext, Redraw, language_label, model_radio, view_controls, wire_share, wire_view
 
+TAB = "embeddings"
 SOURCES = [
     ("Parallel sentences (shipped)", "sentences"),
     ("Parallel words (shipped)", "words"),
@@ -61,249 +38,177 @@ SOURCES = [
 ]
 POOLING_CHOICES = [("mean of tokens", "mean"), ("first token <s>", "first"), ("max of tokens", "max")]
 METHOD_CHOICES = [("UMAP (cosine)", "umap"), ("PCA", "pca")]
-MAX_LAYER_CHOICE = 16
 PASTE_EXAMPLE = "en\tThe cat is sleeping.\tcat\nfr\tLe chat dort.\tcat\nde\tDie Katze schläft.\tcat\nen\tI like tea.\ttea\nfr\tJ'aime le thé.\ttea\nde\tIch mag Tee.\ttea"
 
 INTRO = f"""Does the multilingual model put a sentence and its translation close together, and **at which layer**?
-Each text is run through the model once (all layers at once); choose layers, pooling and projection freely
-afterwards. **Translation retrieval P@1**: for each language, how often the nearest English text (cosine) is
-the translation. **Language separability**: how well a nearest-centroid classifier tells the language
-(lower means more language-neutral). *Centre per language* subtracts each language's mean vector.
-Your own data: lines `lang<TAB>text<TAB>id` or a CSV/TSV with columns `id, lang, text`; rows with the same id
-are translations; at most {MAX_ROWS:,} rows."""
+Each text runs through the model once; layers, pooling and projection then redraw at once. **Translation
+retrieval P@1**: how often the nearest English text (cosine) is the translation. **Language separability**: how
+well a nearest-centroid classifier tells the language (lower = more language-neutral). **Click a point** to list
+its nearest neighbours. Your own data: lines `lang<TAB>text<TAB>id` or a CSV/TSV with columns `id, lang, text`
+(rows with the same id are translations; at most {MAX_ROWS:,} rows)."""
+
+#: Installs (once per plot) a plotly_click listener that writes "model|layer|index" into the hidden pick box.
+CLICK_JS = """() => {
+  const install = () => {
+    document.querySelectorAll('#embeddings-scatter .js-plotly-plot').forEach((plot) => {
+      if (plot.__xlmClick) return; plot.__xlmClick = true;
+      plot.on('plotly_click', (event) => {
+        const point = event && event.points && event.points[0];
+        if (!point || !point.customdata) return;
+        const box = document.querySelector('#embeddings-pick textarea, #embeddings-pick input');
+        if (!box) return;
+        box.value = `${point.customdata[4]}|${point.customdata[5]}|${point.customdata[3]}|${Date.now()}`;
+        box.dispatchEvent(new Event('input', {bubbles: true}));
+      });
+    });
+  };
+  install(); setTimeout(install, 500); setTimeout(install, 2000);
+}"""
 
 
-def load_dataset(
-    manager: ModelManager, source: str, languages: list[str] | None, max_items: float | None, pasted: str | None, upload: Any
-) -> Dataset:
-    """The data set a request asks for; user data is checked against 100-1280's language codes."""
-    known = manager.languages("100-1280")
-    if source in SHIPPED_DATASETS:
-        if not languages:
-            raise UserInputError("Pick at least one language.")
-        return load_shipped(source, list(languages), max_items=int(max_items) if max_items else None)
-    if source == "paste":
-        return parse_pasted(pasted, known)
-    if source == "upload":
-        if isinstance(upload, dict):
-            upload = upload.get("path")
-        elif upload is not None and not isinstance(upload, (str, Path)):
-            upload = getattr(upload, "name", None)
-        return read_uploaded(upload, known)
-    raise UserInputError(f"Unknown data source {str(source)[:30]!r}; choose one of: {', '.join(v for _, v in SOURCES)}.")
+def _layer_choices(ctx: AppContext) -> list[str]:
+    deepest = max(int(ctx.manager.spec(k).config_overrides.get("n_layers", 16)) for k in ctx.manager.keys)
+    return list(LAYER_ALIASES) + [str(i) for i in range(deepest + 1)]
 
 
-def run_embeddings(
-    manager: ModelManager,
-    cache: EmbeddingCache,
-    derived: DerivedCache,
-    dataset: Dataset,
-    choice: str,
-    layers: list[str] | str,
-    pooling: str,
-    center: bool,
-    method: str,
-    dims: float,
-    seed: float,
-    progress: Any = None,
-) -> tuple[dict[str, Any], list[ModelExploration]]:
-    """Embed (cached), project and measure for every chosen model. Returns the API payload and the results."""
-    keys = selected_keys(manager, choice)
-    method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
-    models, errors = load_models(manager, keys, progress)
-    explorations: list[ModelExploration] = []
-    for loaded in models:
-        report = (lambda fraction, message: progress(fraction, desc=message)) if progress is not None else None
-        embeddings = cache.get(loaded, dataset, report)
-        explorations.append(explore(embeddings, layers, pooling, center, method, dims_value, seed_value, derived))
-    payload = {
-        "dataset": {
-            "name": dataset.name,
-            "rows": len(dataset),
-            "items": len(set(dataset.item_ids)),
-            "languages": list(dataset.languages),
-        },
-        "settings": {
-            "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
-            "pooling": pooling,
-            "centered": bool(center),
-            "method": method,
-            "dims": dims_value,
-            "seed": seed_value,
-        },
-        "models": [e.to_dict() for e in explorations],
-        "errors": errors,
-    }
-    return payload, explorations
+@dataclass
+class EmbeddingsView:
+    """The components the embeddings tab draws into."""
+
+    summary: gr.HTML
+    scatter: gr.Plot
+    pick: gr.Textbox
+    neighbours_title: gr.Markdown
+    neighbours_table: gr.Dataframe
+    k: gr.Slider
+    alignment: gr.Plot
+    metrics_table: gr.Dataframe
+    downloads: gr.File
+    payload: gr.JSON
+
+    @property
+    def drawn(self) -> list[Any]:
+        """What a redraw fills, in :func:`draw_views`'s order."""
+        return [self.summary, self.scatter, self.alignment, self.metrics_table, self.downloads, self.payload]
 
 
-class DownloadFolders:
-    """Fresh temporary folders for export files; only the newest ``keep`` are kept on disk (gradio serves
-    its own copies of returned files, so older folders can go)."""
-
-    def __init__(self, keep: int = 16) -> None:
-        self.keep = keep
-        self._folders: deque[Path] = deque()
-        self._lock = threading.Lock()
-
-    def new(self) -> Path:
-        folder = Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
-        with self._lock:
-            self._folders.append(folder)
-            while len(self._folders) > self.keep:
-                shutil.rmtree(self._folders.popleft(), ignore_errors=True)
-        return folder
-
-
-def write_downloads(
-    explorations: list[ModelExploration], payload: dict[str, Any], folders: DownloadFolders | None = None
-) -> list[str]:
-    """Coordinates CSV, metrics CSV and the full JSON in a fresh temporary folder; returns their paths."""
-    folder = folders.new() if folders is not None else Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
-    points = folder / "embedding_points.csv"
-    metrics = folder / "alignment_metrics.csv"
-    full = folder / "embeddings.json"
-    make_points_table(explorations).to_csv(points, index=False)
-    make_metrics_table([e.metrics for e in explorations]).to_csv(metrics, index=False)
-    full.write_text(payload_json(payload), encoding="utf-8")
-    return [str(points), str(metrics), str(full)]
-
-
-def build_embeddings_tab(manager: ModelManager) -> None:
+def build_embeddings_tab(ctx: AppContext) -> None:
     """Components and events of the embeddings tab (inside an open ``gr.Tab``)."""
     start_umap_warmup()  # numba compiles in the background, not in a user's request (XLM_EXPLORER_WARMUP=0 turns off)
-    cache = EmbeddingCache()
-    derived = DerivedCache()
-    folders = DownloadFolders()
-    shipped_langs = list(shipped_languages("sentences"))
-    gr.Markdown(INTRO)
-    with gr.Row():
-        with gr.Column(scale=3):
-            source = gr.Radio(SOURCES, value="sentences", label="Data")
-            languages = gr.CheckboxGroup(
-                [(language_label(code), code) for code in shipped_langs], value=shipped_langs, label="Languages (shipped data)"
-            )
-            max_items = gr.Slider(1, 48, value=48, step=1, label="Items per language (shipped data: the first N ids)")
-            pasted = gr.Textbox(
-                label="Pasted lines: lang<TAB>text<TAB>id", lines=6, max_lines=20, value=PASTE_EXAMPLE, visible=False
-            )
-            upload = gr.File(
-                label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)",
-                file_types=[".csv", ".tsv", ".txt"],
-                type="filepath",
-                visible=False,
-            )
-        with gr.Column(scale=2):
-            choice = gr.Radio(MODEL_CHOICES, value="100-1280", label="Model")
-            layers = gr.Dropdown(
-                list(LAYER_ALIASES) + [str(i) for i in range(MAX_LAYER_CHOICE + 1)],
-                value=["middle", "last"],
-                multiselect=True,
-                label=f"Layers to project (0 = embeddings; up to {MAX_PANEL_LAYERS})",
-            )
+    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
+    data_inputs = _data_inputs()
+    choice, settings, join = _settings_inputs(ctx)
+    controls = view_controls(TAB, "Embed and project")
+    view = _result_components()
+    state = gr.State(None, time_to_live=3600)
+
+    def redraw(answer: Answer, session: str, join_lines: bool, *values: Any) -> list[Any]:
+        """Everything under the settings in view, from the cached embedding sets (after a run, or a change)."""
+        again = service.reproject(ctx.ws, answer, *values)
+        return [again, *draw_views(ctx, again, session, join_lines)]
+
+    wire_view(
+        ctx, controls, service_fn=service.embeddings,
+        inputs=[*data_inputs, choice, *settings], render=lambda _answer, _session: [], outputs=[], state=state,
+        progress_on=[view.summary, view.scatter], payload=view.payload, heavy=True, first_result_id=f"{TAB}-results",
+        redraws=[Redraw(redraw, [join, *settings], [state, *view.drawn], slow=True, with_session=True)],
+    )
+    _wire_neighbours(view, state)
+    source, languages, max_items, pasted, upload = data_inputs
+    source.change(_show_source_inputs, inputs=source, outputs=[languages, max_items, pasted, upload],
+                  queue=False, api_visibility="private")
+    layers, pooling, center, method, dims, seed = settings
+    wire_share(ctx, controls, TAB, {"source": source, "langs": languages, "items": max_items, "model": choice,
+                                    "layers": layers, "pooling": pooling, "center": center, "method": method,
+                                    "dims": dims, "seed": seed})
+
+
+def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=260):
+            choice = model_radio("100-1280")
+            layers = gr.Dropdown(_layer_choices(ctx), value=["middle", "last"], multiselect=True,
+                                 label=f"Layers to project (0 = embeddings; up to {MAX_PANEL_LAYERS})")
             pooling = gr.Radio(POOLING_CHOICES, value="mean", label="Pooling")
+        with gr.Column(scale=2, min_width=260):
             center = gr.Checkbox(value=False, label="Centre per language (remove the language-identity component)")
             with gr.Row():
-                method = gr.Radio(METHOD_CHOICES, value="umap", label="Projection")
-                dims = gr.Radio([2, 3], value=2, label="Dimensions")
-                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                method = gr.Radio(METHOD_CHOICES, value="umap", label="Projection", min_width=150)
+                dims = gr.Radio([2, 3], value=2, label="Dimensions", min_width=100)
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", min_width=80)
             join = gr.Checkbox(value=False, label="Join translations with lines")
-    run = gr.Button("Embed and project", variant="primary")
-    summary = gr.HTML()
-    scatter = gr.Plot(label="Projection")
-    alignment = gr.Plot(label="Alignment by layer")
-    metrics_table = gr.Dataframe(label="Alignment metrics by layer", interactive=False)
-    with gr.Accordion("Nearest neighbours of a point (cosine, in the model's own space)", open=False):
-        with gr.Row():
-            panel_choice = gr.Dropdown([], label="Model and layer")
-            point_choice = gr.Dropdown([], label="Point", filterable=True)
-            k = gr.Slider(1, 50, value=10, step=1, label="Neighbours")
-        neighbours_table = gr.Dataframe(label="Nearest neighbours", interactive=False, wrap=True)
-    downloads = gr.File(label="Downloads: coordinates CSV, metrics CSV, everything as JSON", file_count="multiple", interactive=False)
-    with gr.Accordion("Data behind the charts (JSON, as the API returns it)", open=False):
-        payload_view = gr.JSON(label="embeddings result")
-    state = gr.State([], time_to_live=RESULT_STATE_SECONDS)
-    payload_state = gr.State({}, time_to_live=RESULT_STATE_SECONDS)
+    return choice, [layers, pooling, center, method, dims, seed], join
 
-    @user_errors
-    def compute(
-        source: str, languages: list[str], max_items: float, pasted: str, upload: Any, choice: str, layers: list[str],
-        pooling: str, center: bool, method: str, dims: float, seed: float, progress: gr.Progress = gr.Progress(),
-    ) -> tuple[dict, list, dict]:
-        dataset = load_dataset(manager, source, languages, max_items, pasted, upload)
-        payload, explorations = run_embeddings(
-            manager, cache, derived, dataset, choice, layers, pooling, center, method, dims, seed, progress
-        )
-        show_notices([n for e in explorations for n in e.notices] + list(payload["errors"].values()))
-        return payload, explorations, payload
 
-    def render(explorations: list[ModelExploration], payload: dict, join: bool) -> list[Any]:
-        if not explorations:
-            return [gr.skip()] * 8
-        metrics = [e.metrics for e in explorations]
-        panels = [(f"{e.model} · layer {p.layer}", f"{e.model}|{p.layer}") for e in explorations for p in e.panels]
-        emb = explorations[0].embeddings
-        points = [(f"#{i} {emb.langs[i]} · {emb.item_ids[i]} · {emb.texts[i][:60]}", i) for i in range(len(emb))]
-        return [
-            make_summary_html(explorations, payload.get("dataset", {}).get("name", "")),
-            make_projection_figure(explorations, join),
-            make_alignment_figure(metrics),
-            make_metrics_summary(metrics),
-            gr.Dropdown(choices=panels, value=panels[-1][1] if panels else None),
-            gr.Dropdown(choices=points, value=0),
-            None,
-            write_downloads(explorations, payload, folders),
-        ]
+def _result_components() -> EmbeddingsView:
+    summary = gr.HTML(elem_id=f"{TAB}-results")
+    scatter = gr.Plot(label="Projection", show_label=False, elem_id=f"{TAB}-scatter")
+    pick = gr.Textbox(elem_id=f"{TAB}-pick", elem_classes=["xlm-hidden"], show_label=False, container=False)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            neighbours_title = gr.Markdown("**Nearest neighbours**: click a point in the projection.")
+            neighbours_table = gr.Dataframe(label="Nearest neighbours (cosine, in the model's own space)", interactive=False,
+                                            wrap=True, max_height=380)
+        k = gr.Slider(1, 50, value=10, step=1, label="Neighbours", scale=1, min_width=160)
+    alignment = gr.Plot(label="Alignment by layer", show_label=False)
+    metrics_table = gr.Dataframe(label="Alignment metrics by layer", interactive=False, max_height=420)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="embeddings result")
+    return EmbeddingsView(summary, scatter, pick, neighbours_title, neighbours_table, k, alignment, metrics_table,
+                          downloads, payload)
 
-    def redraw(explorations: list[ModelExploration], join: bool) -> Any:
-        return make_projection_figure(explorations, join) if explorations else gr.skip()
 
-    @user_errors
-    def neighbours(explorations: list[ModelExploration], panel: str | None, point: int | None, k: float) -> Any:
-        if not explorations or not panel or point is None:
-            return None
-        model, _, layer = str(panel).rpartition("|")
-        exploration = next((e for e in explorations if e.model == model), None)
-        if exploration is None:
-            raise UserInputError("That model is not in the current results; run the projection again.")
-        emb = exploration.embeddings
+def draw_views(ctx: AppContext, answer: Answer, session: str, join_lines: bool) -> list[Any]:
+    """Summary, scatter, alignment chart, metrics table, downloads and JSON of an embeddings answer."""
+    metrics = [e.metrics for e in answer.results]
+    tables = {"points": make_points_table(answer.results), "metrics": make_metrics_table(metrics)}
+    return [
+        make_summary_html(answer.results, answer.payload["dataset"]["name"]),
+        make_projection_figure(answer.results, join_lines),
+        make_alignment_figure(metrics),
+        make_metrics_summary(metrics),
+        ctx.downloads.write(session, TAB, tables, answer.payload),
+        answer.payload,
+    ]
+
+
+def neighbours_of(answer: Answer | None, picked: str, count: float) -> list[Any]:
+    """The nearest neighbours of a clicked point (``model|layer|index``) in the model's own space."""
+    if answer is None or not picked or picked.count("|") < 2:
+        return [gr.skip(), gr.skip()]
+    model, layer, index = picked.split("|")[:3]
+    exploration = next((e for e in answer.results if e.model == model), None)
+    if exploration is None:
+        raise gr.Error("That model is not in the current results; run the projection again.")
+    emb, row = exploration.embeddings, int(index)
+    try:
         vectors = emb.vectors(int(layer), exploration.pooling, exploration.centered)
-        return make_neighbours_table(emb, nearest_neighbours(vectors, int(point), int(k)))
+    except UserInputError as error:
+        raise gr.Error(str(error)) from None
+    title = f"**Nearest neighbours** of #{row} ({emb.langs[row]}, {model}, layer {layer}): {emb.texts[row][:120]}"
+    return [gr.Markdown(title), make_neighbours_table(emb, nearest_neighbours(vectors, row, int(count)))]
 
-    event = gr.on(
-        triggers=[run.click],
-        fn=compute,
-        inputs=[source, languages, max_items, pasted, upload, choice, layers, pooling, center, method, dims, seed],
-        outputs=[payload_view, state, payload_state],
-        api_name="embeddings",
-        api_description="Embed a data set with one or both models; projected points per layer and alignment metrics by layer (JSON).",
-        **COMPUTE,
-    )
-    event.success(
-        render,
-        inputs=[state, payload_state, join],
-        outputs=[summary, scatter, alignment, metrics_table, panel_choice, point_choice, neighbours_table, downloads],
-        api_visibility="private",
-        queue=False,
-    )
-    def show_source_inputs(source: str) -> list[Any]:
-        shipped = source in SHIPPED_DATASETS
-        return [
-            gr.CheckboxGroup(visible=shipped),
-            gr.Slider(visible=shipped),
-            gr.Textbox(visible=source == "paste"),
-            gr.File(visible=source == "upload"),
-        ]
 
-    source.change(
-        show_source_inputs, inputs=source, outputs=[languages, max_items, pasted, upload], api_visibility="private", queue=False
-    )
-    join.change(redraw, inputs=[state, join], outputs=scatter, api_visibility="private", queue=False)
-    gr.on(
-        triggers=[panel_choice.change, point_choice.change, k.release],
-        fn=neighbours,
-        inputs=[state, panel_choice, point_choice, k],
-        outputs=neighbours_table,
-        api_visibility="private",
-        queue=False,
-    )
+def _wire_neighbours(view: EmbeddingsView, state: gr.State) -> None:
+    view.scatter.change(None, js=CLICK_JS, queue=False, api_visibility="private")
+    gr.on(triggers=[view.pick.change, view.k.release], fn=neighbours_of, inputs=[state, view.pick, view.k],
+          outputs=[view.neighbours_title, view.neighbours_table], queue=False, api_visibility="private")
+
+
+def _data_inputs() -> list[Any]:
+    shipped = list(shipped_languages("sentences"))
+    with gr.Row(equal_height=False):
+        source = gr.Radio(SOURCES, value="sentences", label="Data", scale=2)
+        max_items = gr.Slider(1, 48, value=48, step=1, label="Items per language (shipped: the first N ids)", scale=1, min_width=200)
+    languages = gr.CheckboxGroup([(language_label(code), code) for code in shipped], value=shipped, label="Languages (shipped data)")
+    pasted = gr.Textbox(label="Pasted lines: lang<TAB>text<TAB>id", lines=6, max_lines=20, value=PASTE_EXAMPLE, visible=False)
+    upload = gr.File(label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)", file_types=[".csv", ".tsv", ".txt"],
+                     type="filepath", visible=False)
+    return [source, languages, max_items, pasted, upload]
+
+
+def _show_source_inputs(source: str) -> list[Any]:
+    shipped = source in SHIPPED_DATASETS
+    return [gr.CheckboxGroup(visible=shipped), gr.Slider(visible=shipped), gr.Textbox(visible=source == "paste"),
+            gr.File(visible=source == "upload")]

@@ -6,41 +6,51 @@ from typing import Any
 
 import gradio as gr
 
-from ..models import ModelManager
+from .. import service
+from ..models import public_source
 from ..views.models import make_model_facts_markdown
-from .common import COMPUTE, get_model, user_errors
+from .common import API_QUICK, PAGE_QUICK, AppContext, api_handler, page_handler
 
 
-def model_info(manager: ModelManager, key: str, progress: Any = None) -> dict[str, Any]:
-    """Facts of one model (loading it if needed) as a JSON-ready dict."""
-    return get_model(manager, key, progress).facts()
-
-
-def build_models_tab(manager: ModelManager) -> None:
+def build_models_tab(ctx: AppContext) -> None:
     gr.Markdown(
         "Facts **read from the loaded configuration** (layers, sizes, parameter count, languages) next to the "
         "model card (paper, licence). A model loads on first use; loading here warms it up for the other tabs."
     )
     with gr.Row():
-        for key in manager.keys:
-            with gr.Column():
-                facts = gr.Markdown(make_model_facts_markdown(manager.spec(key), None, manager.source_name(key)))
-                button = gr.Button(f"Load {key} and read its config")
-                data = gr.JSON(visible=False)
-
-                button.click(
-                    _make_loader(manager, key),
-                    inputs=None,
-                    outputs=[facts, data],
-                    api_name=f"model_info_{key.replace('-', '_')}",
-                    **COMPUTE,
-                )
+        for key in ctx.manager.keys:
+            with gr.Column(min_width=300):
+                _build_card(ctx, key)
 
 
-def _make_loader(manager: ModelManager, key: str):
-    @user_errors
-    def load(progress: gr.Progress = gr.Progress()) -> tuple[str, dict[str, Any]]:
-        info = model_info(manager, key, progress)
-        return make_model_facts_markdown(manager.spec(key), info, info["source"]), info
+def _build_card(ctx: AppContext, key: str) -> None:
+    spec = ctx.manager.spec(key)
+    facts = gr.Markdown(make_model_facts_markdown(spec, None, public_source(ctx.manager.sources[key])))
+    button = gr.Button(f"Load {key} and read its config", elem_id=f"models-{key}-run")
+    status = gr.HTML("", elem_classes=["xlm-status"])
+    data = gr.JSON(visible=False)
+    state = gr.State(None)
 
-    return load
+    def info(ws: Any, progress: Any = None) -> service.Answer:
+        return service.model_info(ws, key, progress)
+
+    info.__name__ = f"model_info_{key.replace('-', '_')}"
+
+    def render(answer: service.Answer, _session: str) -> list[Any]:
+        return [make_model_facts_markdown(spec, answer.payload, answer.payload["source"]), answer.payload]
+
+    button.click(
+        page_handler(ctx, info, render),
+        outputs=[state, status, facts, data],
+        show_progress_on=[facts],
+        api_visibility="private",
+        **PAGE_QUICK,
+    )
+    api_trigger = gr.Button(visible=False)
+    api_trigger.click(
+        api_handler(ctx, info, lambda answer: render(answer, "")),
+        outputs=[facts, data],
+        api_name=info.__name__,
+        api_description=f"Facts of {key} read from its loaded config (loads it on first use).",
+        **API_QUICK,
+    )

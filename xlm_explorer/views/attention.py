@@ -31,7 +31,7 @@ from ..analysis.attention import (
     AveragedStatistics,
     HeadStatistics,
 )
-from ..errors import UserInputError
+from ..checks import whole_number
 
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "assets" / "vendor"
 #: Inlined in this order: d3 and jQuery first (no AMD loader yet, so they become globals), then require.js.
@@ -273,14 +273,11 @@ def _check_indices(values: Sequence[object] | None, limit: int, what: str) -> li
         return list(range(limit))
     chosen: list[int] = []
     for value in values:
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise UserInputError(f"{what.capitalize()} must be whole numbers.") from None
-        if not number.is_integer() or not 0 <= number < limit:
-            raise UserInputError(f"There is no {what} {str(value)[:12]}; this model has {what}s 0..{limit - 1}.")
-        if int(number) not in chosen:
-            chosen.append(int(number))
+        number = whole_number(
+            value, 0, limit - 1, what.capitalize(), out_of_range=f"There is no {what} {{value}}; this model has {what}s 0..{{high}}."
+        )
+        if number not in chosen:
+            chosen.append(number)
     return sorted(chosen)
 
 

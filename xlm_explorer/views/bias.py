@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..analysis.bias import PairsResult, ProbeResult
+from ..analysis.bias import PAIR_METRICS, PairsResult, ProbeResult
 from .fill_mask import MODEL_COLOURS
 
 PROBE_CAVEATS = """**What these probes can show, and what they cannot.**
@@ -18,8 +18,22 @@ Results depend on the exact wording of the template, on grammar (gendered nouns 
 German, Russian or Spanish push towards one pronoun), and on how a word is split into pieces: a word
 split into more pieces sums more log-probabilities and scores lower for that reason alone. A handful of
 templates or pairs is a teaching example, never a benchmark; a difference of a few tenths of a nat is
-noise. Sentence-pair scores are pseudo-log-likelihoods (Salazar et al., 2020); the pairs are in the
-CrowS-Pairs style but written for this project."""
+noise. Sentence-pair scores are pseudo-log-likelihoods (Salazar et al., 2020) and three variants; the pairs are
+in the CrowS-Pairs style but written for this project.
+
+**The metric matters.** Plain PLL overrates words split into many pieces (Kauf & Ivanova, 2023: `pll_word_l2r`
+masks the rest of the word too); CrowS-Pairs scores only the tokens both sentences share (Nangia et al., 2020:
+`pll_unmodified`); AUL scores the unmasked sentence (Kaneko & Bollegala, 2022). Where they disagree, no single
+number is the answer. Blodgett et al. (2021) show that many published pairs do not contrast what they claim
+(wrong groups, changed content, ungrammatical sentences): read the pairs before the percentages. A share near 50%
+with an interval that includes 50% says nothing either way; with a few dozen pairs the interval is wide."""
+
+METRIC_LABELS = {
+    "pll": "PLL",
+    "pll_word_l2r": "PLL, within-word l2r",
+    "aul": "AUL (mean log P, unmasked)",
+    "pll_unmodified": "PLL of shared tokens (CrowS-Pairs)",
+}
 
 
 def _colour(model: str) -> str:
@@ -27,7 +41,44 @@ def _colour(model: str) -> str:
 
 
 def make_probe_figure(result: ProbeResult) -> go.Figure:
-    """Per filler, log P(target 1) - log P(target 2) for each model (grouped horizontal bars)."""
+    """Two targets: per filler, PLL(target 1) − PLL(target 2) per model (horizontal bars). More targets: per filler,
+    each target's PLL minus the mean over the targets (grouped bars), per model."""
+    if len(result.targets) == 2:
+        return _two_target_figure(result)
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
+    for model in result.models:
+        rows = [r for r in result.rows if r.model == model][::-1]
+        for index, target in enumerate(result.targets):
+            values = []
+            for r in rows:
+                mean = sum(s.log_prob for s in r.scores) / len(r.scores)
+                values.append(r.scores[index].log_prob - mean)
+            fig.add_trace(
+                go.Bar(
+                    x=values,
+                    y=[f"{html.escape(r.filler) or '(template)'} · {html.escape(model)}" for r in rows],
+                    orientation="h",
+                    name=html.escape(target),
+                    legendgroup=target,
+                    showlegend=model == result.models[0],
+                    marker_color=palette[index % len(palette)],
+                    hovertemplate=f"{html.escape(target)}: %{{x:.3f}} nats above the targets' mean<extra>%{{y}}</extra>",
+                )
+            )
+    fig.add_vline(x=0, line_width=1, line_color="#444")
+    fig.update_layout(
+        barmode="group",
+        title="Per filler: each target's PLL minus the mean over the targets (nats)",
+        xaxis_title="PLL − mean over targets (nats; > 0: more likely than average)",
+        height=max(360, 60 + 18 * len(result.rows) * len(result.targets)),
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    )
+    return fig
+
+
+def _two_target_figure(result: ProbeResult) -> go.Figure:
     first, second = html.escape(result.targets[0]), html.escape(result.targets[1])  # plotly reads tags in text
     fig = go.Figure()
     for model in result.models:
@@ -49,8 +100,8 @@ def make_probe_figure(result: ProbeResult) -> go.Figure:
     fig.add_vline(x=0, line_width=1, line_color="#444")
     fig.update_layout(
         barmode="group",
-        title=f"Per filler: log P({first}) − log P({second}); right of 0 prefers {first}, left prefers {second}",
-        xaxis_title=f"log P({first}) − log P({second})  (nats; > 0: {first} more likely)",
+        title=f"log P({first}) − log P({second}) per filler: right of 0 prefers {first}",
+        xaxis_title=f"log P({first}) − log P({second})  (nats)",
         height=max(360, 60 + 26 * len(result.fillers or ("",)) * max(1, len(result.models))),
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
@@ -59,34 +110,30 @@ def make_probe_figure(result: ProbeResult) -> go.Figure:
 
 
 def make_probe_table(result: ProbeResult) -> pd.DataFrame:
-    """One row per (model, filler): both targets' log-probabilities and pieces, the log ratio, the winner."""
-    first, second = result.targets[0], result.targets[1]
+    """One row per (model, filler): the numbers first (log ratio, preferred, each target's PLL), then pieces,
+    whether the metrics disagree, and the sentence."""
+    rows = []
+    for r in result.rows:
+        row = {"filler": r.filler, "model": r.model, "log ratio": round(r.log_ratio, 4), "preferred": r.preferred}
+        for score in r.scores:
+            row[f"log P({score.target})"] = round(score.log_prob, 4)
+        row["metrics disagree"] = "yes" if r.metrics_disagree else ""
+        for score in r.scores:
+            row[f"pieces ({score.target})"] = " ".join(score.pieces) + (" (split)" if score.multi_piece else "")
+        row["sentence"] = r.sentence
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_probe_metrics_table(result: ProbeResult) -> pd.DataFrame:
+    """Long format for the download: one row per (model, filler, target, metric)."""
     rows = [
-        (
-            r.model,
-            r.filler,
-            r.sentence,
-            round(r.scores[0].log_prob, 4),
-            " ".join(r.scores[0].pieces),
-            round(r.scores[1].log_prob, 4),
-            " ".join(r.scores[1].pieces),
-            round(r.log_ratio, 4),
-            r.preferred,
-        )
+        (r.model, r.filler, s.target, metric, round(s.metric(metric), 6), s.n_pieces)
         for r in result.rows
+        for s in r.scores
+        for metric in ("pll", "pll_word_l2r", "aul")
     ]
-    columns = [
-        "model",
-        "filler",
-        "sentence",
-        f"log P({first})",
-        f"pieces ({first})",
-        f"log P({second})",
-        f"pieces ({second})",
-        "log ratio",
-        "preferred",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["model", "filler", "target", "metric", "score", "pieces"])
 
 
 def make_pairs_figure(result: PairsResult) -> go.Figure:
@@ -111,59 +158,147 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
     fig.add_hline(y=0, line_width=1, line_color="#444")
     fig.update_layout(
         barmode="group",
-        title="Which sentence each model prefers: PLL(more stereotypical) − PLL(less stereotypical)",
-        yaxis_title="PLL difference (nats; > 0 prefers the more stereotypical)",
-        height=440,
+        title="Per pair: PLL(more stereotypical) − PLL(less)",
+        yaxis_title="PLL difference (nats)",
+        height=420,
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
 
 
-def make_pairs_table(result: PairsResult) -> pd.DataFrame:
-    rows = [
-        (
-            s.pair.id,
-            s.pair.lang,
-            s.pair.bias_type,
-            s.model,
-            s.pair.sent_more,
-            s.pair.sent_less,
-            round(s.more.pll, 4),
-            round(s.less.pll, 4),
-            round(s.difference, 4),
-            round(s.mean_difference, 4),
-            s.preferred,
+def make_pairs_summary_figure(result: PairsResult) -> go.Figure:
+    """Per metric and model: the share of pairs where sent_more scores higher, with its 95% bootstrap interval;
+    50% (no preference) marked."""
+    summary = result.summary()
+    fig = go.Figure()
+    metrics = [m for m in PAIR_METRICS if m in result.metrics]
+    labels = [METRIC_LABELS.get(m, m) for m in metrics]
+    for model in result.models:
+        stats = [summary[model]["metrics"][m] for m in metrics]
+        fig.add_trace(
+            go.Bar(
+                x=[100 * s["share"] for s in stats],
+                y=labels,
+                orientation="h",
+                name=model,
+                marker_color=_colour(model),
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[100 * (s["ci_high"] - s["share"]) for s in stats],
+                    arrayminus=[100 * (s["share"] - s["ci_low"]) for s in stats],
+                    thickness=1.5,
+                ),
+                customdata=[[100 * s["ci_low"], 100 * s["ci_high"], s["ties"], s["n"]] for s in stats],
+                hovertemplate="%{y}: %{x:.1f}% (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f}%), "
+                "%{customdata[2]} ties of %{customdata[3]}<extra>" + html.escape(model) + "</extra>",
+            )
         )
-        for s in result.scores
-    ]
-    columns = [
-        "id",
-        "lang",
-        "bias type",
-        "model",
-        "sent_more",
-        "sent_less",
-        "PLL more",
-        "PLL less",
-        "difference",
-        "per-token difference",
-        "preferred",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    fig.add_vline(x=50, line_width=1, line_dash="dash", line_color="#444", annotation_text="50%: no preference",
+                  annotation_position="top")
+    fig.update_layout(
+        barmode="group",
+        title="Share of pairs where the more stereotypical sentence scores higher (95% bootstrap interval)",
+        xaxis=dict(title="% of pairs", range=[0, 100]),
+        yaxis=dict(autorange="reversed"),
+        height=200 + 60 * len(metrics) * max(1, len(result.models)) // 2,
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+        legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
+    )
+    return fig
+
+
+def make_pairs_table(result: PairsResult, disagreeing_first: bool = False) -> pd.DataFrame:
+    """One row per (pair, model): the numbers first (difference, preferred, each metric's two scores), then the
+    flags, then the sentences. ``disagreeing_first`` puts the pairs whose metrics disagree on top."""
+    rows = []
+    scores = list(result.scores)
+    if disagreeing_first:
+        scores.sort(key=lambda s: not s.metrics_disagree(result.metrics))
+    for s in scores:
+        row = {
+            "id": s.pair.id,
+            "model": s.model,
+            "difference": round(s.difference, 4),
+            "preferred": s.preferred,
+            "metrics disagree": "yes" if s.metrics_disagree(result.metrics) else "",
+            "token counts differ": "yes" if s.token_counts_differ else "",
+        }
+        for metric in result.metrics:
+            more, less = s.scores(metric)
+            row[f"{metric} more"] = round(more, 4)
+            row[f"{metric} less"] = round(less, 4)
+        row.update({
+            "PLL more": round(s.more.pll, 4),
+            "PLL less": round(s.less.pll, 4),
+            "per-token difference": round(s.mean_difference, 4),
+            "lang": s.pair.lang,
+            "bias type": s.pair.bias_type,
+            "sent_more": s.pair.sent_more,
+            "sent_less": s.pair.sent_less,
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def make_pairs_summary(result: PairsResult) -> pd.DataFrame:
-    """Per model: pairs scored, share preferring the more stereotypical sentence, mean difference."""
+    """One row per (model, metric): pairs, the share preferring the more stereotypical sentence with its 95% CI, ties,
+    and how many pairs the metrics disagree on."""
+    summary = result.summary()
     rows = []
     for model in result.models:
-        scores = [s for s in result.scores if s.model == model]
-        rows.append(
-            (
-                model,
-                len(scores),
-                round(result.share_preferring_more(model), 4),
-                round(sum(s.difference for s in scores) / len(scores), 4),
-            )
+        for metric in result.metrics:
+            stats = summary[model]["metrics"][metric]
+            rows.append({
+                "model": model,
+                "metric": METRIC_LABELS.get(metric, metric),
+                "share more stereotypical": f"{100 * stats['share']:.1f}%",
+                "95% CI": f"{100 * stats['ci_low']:.1f}–{100 * stats['ci_high']:.1f}%",
+                "ties": stats["ties"],
+                "pairs": stats["n"],
+                "metrics disagree on": summary[model]["metrics_disagree"],
+            })
+    return pd.DataFrame(rows)
+
+
+def _column_label(model: str, lang: str) -> str:
+    return f"{lang} ({model})" if model == "en-2048" else lang
+
+
+def make_crosslingual_figure(result) -> go.Figure:  # noqa: ANN001 - CrosslingualProbeResult
+    """Heatmap: occupations (rows) × languages (columns) of log P(masculine) − log P(feminine), centred on 0."""
+    z = [list(row) for row in result.log_ratio]
+    limit = max((abs(v) for row in z for v in row), default=1.0) or 1.0
+    columns = [_column_label(m, lang) for m, lang in result.columns]
+    hover = [
+        [f"{html.escape(result.fillers[j][i])}: log P({html.escape(result.targets[j][0])}) − log P({html.escape(result.targets[j][1])})"
+         for j in range(len(columns))]
+        for i in range(len(result.concepts))
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=columns, y=list(result.concepts), zmid=0, zmin=-limit, zmax=limit, colorscale="RdBu_r",
+            text=[[f"{v:+.2f}" for v in row] for row in z], texttemplate="%{text}", customdata=hover,
+            hovertemplate="%{customdata} = %{z:.3f}<extra>%{x}</extra>",
+            colorbar=dict(title=dict(text="masc − fem<br>(nats)", side="top"), thickness=12),
         )
-    return pd.DataFrame(rows, columns=["model", "pairs", "share preferring more stereotypical", "mean PLL difference"])
+    )
+    fig.update_layout(
+        title="log P(masculine) − log P(feminine) at the mask, per occupation and language",
+        xaxis=dict(side="top", title=None), yaxis=dict(autorange="reversed", title=None),
+        height=140 + 34 * len(result.concepts), margin={"l": 10, "r": 10, "t": 90, "b": 10},
+    )
+    return fig
+
+
+def make_crosslingual_table(result) -> pd.DataFrame:  # noqa: ANN001 - CrosslingualProbeResult
+    """One row per occupation: the log ratio per language column (and the filler written there)."""
+    rows = []
+    for i, concept in enumerate(result.concepts):
+        row = {"occupation": concept}
+        for j, (model, lang) in enumerate(result.columns):
+            row[_column_label(model, lang)] = round(result.log_ratio[i][j], 3)
+        row.update({f"word ({_column_label(m, lang)})": result.fillers[j][i] for j, (m, lang) in enumerate(result.columns)})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -12,7 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..analysis.compare import CompareResult, CrosslingualGrid, LogitLensResult, TokenizationSummary
+from ..analysis.compare import CompareResult, TokenizationSummary
+from ..analysis.grid import CrosslingualGrid
+from ..analysis.logit_lens import LogitLensResult
 from ..analysis.similarity import LayerSimilarity
 from .fill_mask import MODEL_COLOURS
 

@@ -1,0 +1,172 @@
+"""Per-layer predictions at a mask ("logit lens" for masked LMs): the LM head on every layer's hidden state.
+
+Reads the shared forward cache: the last layer's logits are the very ones fill-mask uses, so its row equals
+fill-mask's probabilities exactly. :func:`depth_alignment` lines up en-2048's 12 layers with 100-1280's 16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..checks import whole_number
+from ..errors import UserInputError
+from ..forward import lm_head_logits
+from ..tokenization import display_piece, is_word_final
+from .fill_mask import TokenScore, check_top_k, preprocess, probabilities
+
+if TYPE_CHECKING:
+    from ..forward import ForwardCache
+    from ..models import LoadedModel
+
+MAX_LENS_TOKENS = 20
+
+
+
+
+@dataclass(frozen=True)
+class LayerTop:
+    """Top candidates at one layer: ``layer`` 0 is the embedding output, ``n_layers`` the last layer."""
+
+    layer: int
+    relative_depth: float
+    predictions: tuple[TokenScore, ...]
+
+
+@dataclass(frozen=True)
+class LogitLensResult:
+    """The LM head applied to every layer's hidden state at one mask.
+
+    ``probabilities[l][j]`` is the probability of ``columns[j]`` at layer ``l`` (rows: n_layers + 1,
+    embeddings first). Columns are the last layer's top-k, then any other layer's top-1.
+    """
+
+    model: str
+    lang: str
+    text: str
+    mask_number: int
+    position: int
+    n_layers: int
+    columns: tuple[TokenScore, ...]
+    probabilities: tuple[tuple[float, ...], ...]
+    layers: tuple[LayerTop, ...]
+    notices: tuple[str, ...] = ()
+
+    @property
+    def relative_depths(self) -> tuple[float, ...]:
+        return tuple(layer.relative_depth for layer in self.layers)
+
+    def matrix(self) -> np.ndarray:
+        """(n_layers + 1, n_columns) float64."""
+        return np.asarray(self.probabilities, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "lang": self.lang,
+            "text": self.text,
+            "mask_number": self.mask_number,
+            "position": self.position,
+            "n_layers": self.n_layers,
+            "columns": [c.token for c in self.columns],
+            "column_pieces": [c.piece for c in self.columns],
+            "probabilities": [list(row) for row in self.probabilities],
+            "layers": [
+                {
+                    "layer": layer.layer,
+                    "relative_depth": layer.relative_depth,
+                    "top": [
+                        {"token": p.token, "piece": p.piece, "probability": p.probability} for p in layer.predictions
+                    ],
+                }
+                for layer in self.layers
+            ],
+            "notices": list(self.notices),
+        }
+
+
+def check_mask_number(mask_number: object, n_masks: int) -> int:
+    """A 1-based mask number within 1..n_masks, or a clear :class:`UserInputError`."""
+    return whole_number(
+        mask_number,
+        1,
+        n_masks,
+        "The mask number",
+        out_of_range="The mask number must be from {low} to {high} (the text has {high} masks), not {value}.",
+    )
+
+
+def _scores(loaded: LoadedModel, probs: torch.Tensor, ids: Sequence[int]) -> tuple[TokenScore, ...]:
+    pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids))
+    return tuple(
+        TokenScore(
+            token=display_piece(piece),
+            piece=piece,
+            token_id=int(i),
+            probability=float(probs[i]),
+            word_final=is_word_final(piece),
+        )
+        for piece, i in zip(pieces, ids)
+    )
+
+
+def logit_lens(
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5
+) -> LogitLensResult:
+    """Per-layer predictions at one mask: softmax(LM head(hidden state of layer l)) for every layer.
+
+    Uses the cached body pass; the last layer's logits are the very ones fill-mask uses, so its row
+    equals fill-mask's probabilities exactly.
+    """
+    top_k = check_top_k(top_k)
+    if top_k > MAX_LENS_TOKENS:
+        raise UserInputError(
+            f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."
+        )
+    lang = lang if loaded.spec.multilingual else "en"
+    encoding = preprocess(loaded, text, lang)
+    mask_number = check_mask_number(mask_number, len(encoding.mask_positions))
+    position = encoding.mask_positions[mask_number - 1]
+    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    n_layers = result.hidden_states.shape[0] - 1
+    lower = lm_head_logits(loaded, result.hidden_states[:-1, position]).cpu()  # (n_layers, V)
+    last = cache.logits_at(loaded, result, [position])  # (1, V): the logits fill-mask uses
+    probs = probabilities(loaded, torch.cat([lower, last]))  # (n_layers + 1, V)
+    layer_tops = []
+    for layer in range(n_layers + 1):
+        ids = probs[layer].topk(top_k).indices.tolist()
+        layer_tops.append(
+            LayerTop(layer=layer, relative_depth=layer / n_layers, predictions=_scores(loaded, probs[layer], ids))
+        )
+    column_ids = list(
+        dict.fromkeys(
+            [p.token_id for p in layer_tops[-1].predictions] + [t.predictions[0].token_id for t in layer_tops]
+        )
+    )
+    columns = _scores(loaded, probs[-1], column_ids)
+    matrix = probs[:, column_ids]
+    return LogitLensResult(
+        model=loaded.key,
+        lang=encoding.lang,
+        text=text,
+        mask_number=mask_number,
+        position=position,
+        n_layers=n_layers,
+        columns=columns,
+        probabilities=tuple(tuple(float(v) for v in row) for row in matrix.tolist()),
+        layers=tuple(layer_tops),
+        notices=encoding.notices,
+    )
+
+
+def depth_alignment(n_layers_a: int, n_layers_b: int) -> tuple[tuple[int, int], ...]:
+    """For each layer of A (0..n_a), the layer of B (0..n_b) at the nearest relative depth.
+
+    >>> depth_alignment(12, 16)[3]
+    (3, 4)
+    """
+    return tuple((layer, int(np.floor(layer / n_layers_a * n_layers_b + 0.5))) for layer in range(n_layers_a + 1))

@@ -1,0 +1,92 @@
+"""Download files (CSV tables and the JSON payload) for the page's views, kept per browser session.
+
+One writer for every view: :meth:`DownloadStore.write` puts a run's files in the session's own folder (a
+new run of the same view replaces them); :meth:`DownloadStore.release` removes a session's folder when the
+session ends, and :meth:`DownloadStore.sweep` removes folders older than ``max_age_s`` (sessions that never
+said goodbye), so the disk stays bounded on a long-running Space. API calls write no files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: Folders untouched for this long are removed by :meth:`DownloadStore.sweep` (seconds).
+DEFAULT_MAX_AGE_S = 3600
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:80] or "x"
+
+
+class DownloadStore:
+    """Per-session folders of download files under one root (default: a fresh temporary folder)."""
+
+    def __init__(self, root: str | Path | None = None, max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="xlm-downloads-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_age_s = float(max_age_s)
+        self._lock = threading.Lock()
+
+    def folder(self, session: str, view: str) -> Path:
+        return self.root / _safe(session or "anonymous") / _safe(view)
+
+    def write(self, session: str, view: str, tables: Mapping[str, pd.DataFrame], payload: Mapping[str, Any]) -> list[str]:
+        """Each table as ``<view>-<name>.csv`` and the payload as ``<view>.json``; returns their paths.
+
+        The session's previous files of this view are replaced.
+        """
+        self.sweep()
+        folder = self.folder(session, view)
+        with self._lock:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, frame in tables.items():
+            path = folder / f"{_safe(view)}-{_safe(name)}.csv"
+            frame.to_csv(path, index=False)
+            paths.append(str(path))
+        path = folder / f"{_safe(view)}.json"
+        path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        paths.append(str(path))
+        return paths
+
+    def files(self, session: str | None = None) -> list[Path]:
+        """Every file of one session (or of all)."""
+        base = self.root / _safe(session) if session is not None else self.root
+        return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
+
+    def release(self, session: str) -> list[Path]:
+        """Remove a session's files (its browser went away); returns the files removed."""
+        removed = self.files(session)
+        with self._lock:
+            shutil.rmtree(self.root / _safe(session), ignore_errors=True)
+        return removed
+
+    def sweep(self, now: float | None = None) -> int:
+        """Remove session folders not written for ``max_age_s``; returns how many went."""
+        now = time.time() if now is None else now
+        gone = 0
+        with self._lock:
+            for folder in self.root.iterdir() if self.root.exists() else ():
+                try:
+                    newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime)
+                except OSError:
+                    continue
+                if now - newest > self.max_age_s:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    gone += 1
+        return gone
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files())

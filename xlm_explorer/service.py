@@ -1,0 +1,430 @@
+"""The service layer: one function per public endpoint, named after its ``api_name``.
+
+Each takes the :class:`~xlm_explorer.workspace.Workspace` and the endpoint's plain arguments (the API's
+parameter names), validates them with the shared :mod:`~xlm_explorer.checks`, loads the models it needs,
+computes, and returns an :class:`Answer`: the JSON payload the API returns, the result objects the page's
+views draw, and the notices to show beside them. No gradio here: Python callers, ``gradio_client`` and the
+page all go through these functions and get the same answers and the same messages.
+
+Endpoints that read several models degrade the same way: a model that cannot be loaded is reported in the
+payload's ``errors`` and the others still answer; when none can, the load error is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import checks
+from .analysis import bias as bias_analysis
+from .analysis.attention import (
+    STATISTIC_LABELS,
+    STATISTIC_NAMES,
+    analyze_attention,
+    average_statistics,
+    check_head,
+    parallel_languages,
+    parse_head_list,
+    parse_sentence_lines,
+    select_parallel_sentences,
+)
+from .analysis.compare import compare_models
+from .analysis.datasets import SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded
+from .analysis.embeddings import EmbeddingSet, explore
+from .analysis.fill_mask import check_top_k, predict_masks
+from .analysis.grid import crosslingual_grid as fill_grid
+from .analysis.grid import parse_grid_templates
+from .analysis.logit_lens import depth_alignment
+from .analysis.logit_lens import logit_lens as lens_at_mask
+from .analysis.projection import check_dims, check_method, check_seed
+from .analysis.similarity import layer_similarity as cka_between, load_parallel_sentences, parse_sentences
+from .errors import ModelLoadError, UserInputError
+from .models import LoadedModel
+from .tokenization import check_text
+from .workspace import Workspace
+
+#: ``progress(fraction, message)``; it may raise to stop a long run (the page's Stop button does).
+Progress = Callable[[float, str], None]
+
+ATTENTION_SOURCES = ("shipped", "pasted")
+EMBEDDING_SOURCES = (*SHIPPED_DATASETS, "paste", "upload")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an endpoint returns: ``payload`` (plain JSON types: what the API sends), ``results`` (objects
+    for the views) and ``notices`` (one line each, de-duplicated, plain text)."""
+
+    payload: dict[str, Any]
+    results: Any
+    notices: tuple[str, ...] = ()
+
+
+def _unique(notices: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for n in notices if n))
+
+
+def _report(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """``progress`` rescaled so that 0..1 of a part maps to ``start..end`` of the whole run."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def load_models(ws: Workspace, keys: Sequence[str], progress: Progress | None = None) -> tuple[list[LoadedModel], dict[str, str]]:
+    """The loaded models for ``keys`` and a message per key that failed to load.
+
+    With several keys, a model that cannot be loaded is reported and the others still answer; when no model
+    can be loaded, the first :class:`ModelLoadError` is raised.
+    """
+    loaded: list[LoadedModel] = []
+    errors: dict[str, str] = {}
+    first_error: ModelLoadError | None = None
+    on_load = None if progress is None else (lambda message: progress(0.0, message))
+    for key in keys:
+        try:
+            was_loaded = ws.manager.is_loaded(key)
+            model = ws.manager.get(key, on_load=on_load)
+            loaded.append(model)
+            if not was_loaded and progress is not None:
+                progress(0.0, f"{key} loaded ({model.load_seconds:.1f} s, first use)")
+        except ModelLoadError as error:
+            first_error = first_error or error
+            errors[key] = str(error)
+    if not loaded and first_error is not None:
+        raise first_error
+    return loaded, errors
+
+
+# ------------------------------------------------------------------------------------------------ fill mask
+
+
+def fill_mask(ws: Workspace, text: str, choice: str, lang: str, top_k: float, progress: Progress | None = None) -> Answer:
+    """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
+    keys = checks.model_keys(ws.manager, choice)
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    check_top_k(top_k)
+    models, errors = load_models(ws, keys, progress)
+    results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
+    if lang != "en":
+        results = [
+            r if r.model != "en-2048" else replace(r, notices=(checks.english_only_notice(r.model), *r.notices))
+            for r in results
+        ]
+    payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+# ------------------------------------------------------------------------------------------------ attention
+
+
+def attention(
+    ws: Workspace,
+    text: str,
+    text_pair: str | None,
+    choice: str,
+    lang: str,
+    lang_pair: str | None,
+    heads: str | None = "",
+    progress: Progress | None = None,
+) -> Answer:
+    """Attention of every chosen model on one input or a sentence pair; ``heads`` ("0:1, 2:3") adds those
+    heads' T x T matrices to the payload."""
+    keys = checks.model_keys(ws.manager, choice)
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+    lang_b = checks.language(ws.manager, lang_pair or lang, "second language") if pair is not None else None
+    matrices = parse_head_list(heads)
+    models, errors = load_models(ws, keys, progress)
+    results = [
+        analyze_attention(loaded, ws.forward_cache, text, lang, text_pair=pair, lang_pair=lang_b) for loaded in models
+    ]
+    for result in results:
+        for layer, head in matrices:
+            check_head(result, layer, head)
+    payload = {
+        "text": text,
+        "text_pair": pair,
+        "lang": lang,
+        "lang_pair": lang_b,
+        "statistics_help": {name: STATISTIC_LABELS[name] for name in STATISTIC_NAMES},
+        "results": [r.to_dict(matrices) for r in results],
+        "errors": errors,
+    }
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+def attention_average(
+    ws: Workspace,
+    choice: str,
+    source: str,
+    languages: Sequence[str] | None,
+    per_language: float,
+    pasted: str | None,
+    default_lang: str,
+    progress: Progress | None = None,
+) -> Answer:
+    """Head statistics averaged per language over the shipped parallel set or pasted lines, per chosen model."""
+    keys = checks.model_keys(ws.manager, choice)
+    source = checks.one_of(source, ATTENTION_SOURCES, "sentence source")
+    if source == "shipped":
+        shipped = parallel_languages()
+        wanted = [code for code in (languages or []) if isinstance(code, str)]
+        unknown = [code for code in wanted if code not in shipped]
+        if unknown:
+            raise UserInputError(f"The shipped set has no sentences in: {', '.join(u[:8] for u in unknown)}.")
+        sentences = select_parallel_sentences(wanted, per_language)
+    else:
+        sentences = parse_sentence_lines(pasted, checks.language(ws.manager, default_lang))
+    models, errors = load_models(ws, keys, progress)
+    results = [
+        average_statistics(
+            loaded, ws.forward_cache, sentences, source=source, progress=_report(progress, i / len(models), (i + 1) / len(models))
+        )
+        for i, loaded in enumerate(models)
+    ]
+    payload = {"source": source, "n_sentences": len(sentences), "results": [r.to_dict() for r in results], "errors": errors}
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+# ------------------------------------------------------------------------------------------------ embeddings
+
+
+def upload_path(upload: Any) -> str | None:
+    """The file path of an upload given as a path, a gradio FileData dict or a file object."""
+    if upload is None or isinstance(upload, (str, Path)):
+        return None if upload is None else str(upload)
+    if isinstance(upload, dict):
+        return upload.get("path")
+    return getattr(upload, "name", None) or getattr(upload, "path", None)
+
+
+def embedding_dataset(
+    ws: Workspace, source: str, languages: Sequence[str] | None, max_items: float | None, pasted: str | None, upload: Any
+) -> Dataset:
+    """The data set an embeddings request asks for; user data is checked against 100-1280's language codes."""
+    source = checks.one_of(source, EMBEDDING_SOURCES, "data source")
+    known = ws.manager.languages("100-1280")
+    if source in SHIPPED_DATASETS:
+        if not languages:
+            raise UserInputError("Pick at least one language.")
+        return load_shipped(source, list(languages), max_items=int(max_items) if max_items else None)
+    if source == "paste":
+        return parse_pasted(pasted, known)
+    return read_uploaded(upload_path(upload), known)
+
+
+def embeddings(
+    ws: Workspace,
+    source: str,
+    languages: Sequence[str] | None,
+    max_items: float | None,
+    pasted: str | None,
+    upload: Any,
+    choice: str,
+    layers: Sequence[str] | str,
+    pooling: str,
+    center: bool,
+    method: str,
+    dims: float,
+    seed: float,
+    progress: Progress | None = None,
+) -> Answer:
+    """Embed a data set with the chosen models (cached), project the chosen layers, measure alignment."""
+    keys = checks.model_keys(ws.manager, choice)
+    check_method(method), check_dims(dims), check_seed(seed)
+    dataset = embedding_dataset(ws, source, languages, max_items, pasted, upload)
+    models, errors = load_models(ws, keys, progress)
+    embedded = [
+        ws.embeddings.get(loaded, dataset, _report(progress, i / len(models), (i + 1) / len(models)))
+        for i, loaded in enumerate(models)
+    ]
+    info = {"name": dataset.name, "rows": len(dataset), "items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
+    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed)
+
+
+def explore_embeddings(
+    ws: Workspace,
+    embedded: Sequence[EmbeddingSet],
+    dataset: dict[str, Any],
+    errors: dict[str, str],
+    layers: Sequence[str] | str,
+    pooling: str,
+    center: bool,
+    method: str,
+    dims: float,
+    seed: float,
+) -> Answer:
+    """Project and measure embedding sets already computed (no model runs): the embeddings answer."""
+    method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
+    explorations = [explore(e, layers, pooling, center, method, dims_value, seed_value, ws.derived) for e in embedded]
+    payload = {
+        "dataset": dict(dataset),
+        "settings": {
+            "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
+            "pooling": pooling,
+            "centered": bool(center),
+            "method": method,
+            "dims": dims_value,
+            "seed": seed_value,
+        },
+        "models": [e.to_dict() for e in explorations],
+        "errors": errors,
+    }
+    return Answer(payload, explorations, _unique([n for e in explorations for n in e.notices] + list(errors.values())))
+
+
+def reproject(
+    ws: Workspace, previous: Answer, layers: Sequence[str] | str, pooling: str, center: bool, method: str, dims: float, seed: float
+) -> Answer:
+    """An embeddings answer under other layers, pooling, centring or projection: the same embedding sets, no model run."""
+    return explore_embeddings(
+        ws, [e.embeddings for e in previous.results], previous.payload["dataset"], previous.payload["errors"],
+        layers, pooling, center, method, dims, seed,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ compare
+
+
+def compare(ws: Workspace, text: str, lang: str, top_k: float, progress: Progress | None = None) -> Answer:
+    """Both models on one input: tokenization, fill-mask top-k, overlap@k and facts."""
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    check_top_k(top_k)
+    models, errors = load_models(ws, list(ws.manager.keys), progress)
+    result = compare_models(models, ws.forward_cache, text, lang, top_k)
+    payload = result.to_dict() | {"errors": errors}
+    return Answer(payload, result, _unique([*result.notices, *errors.values()]))
+
+
+def logit_lens(
+    ws: Workspace, text: str, lang: str, mask_number: float, top_k: float, progress: Progress | None = None
+) -> Answer:
+    """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state)."""
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    models, errors = load_models(ws, list(ws.manager.keys), progress)
+    results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k) for m in models]
+    alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
+    payload = {
+        "text": text,
+        "lang": lang,
+        "mask_number": results[0].mask_number,
+        "results": {r.model: r.to_dict() for r in results},
+        "depth_alignment": [list(pair) for pair in alignment],
+        "errors": errors,
+    }
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+def layer_similarity(
+    ws: Workspace,
+    langs: Sequence[str] | str | None,
+    sentences: str | None,
+    sentences_lang: str,
+    progress: Progress | None = None,
+) -> Answer:
+    """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``langs``) or
+    on pasted sentences (one per line, in ``sentences_lang``)."""
+    if sentences and sentences.strip():
+        sentence_set = parse_sentences(sentences, checks.language(ws.manager, sentences_lang))
+    else:
+        codes = checks.languages(ws.manager, langs)
+        if not codes:
+            raise UserInputError("Choose at least one language of the parallel set, or paste your own sentences.")
+        sentence_set = load_parallel_sentences(codes)
+    models, errors = load_models(ws, list(ws.manager.keys), progress)
+    if len(models) < 2:
+        raise UserInputError(f"Layer similarity compares two models, and {', '.join(errors)} could not be loaded: {next(iter(errors.values()))}")
+    result = cka_between(models[0], models[1], sentence_set, ws.embeddings, progress)
+    return Answer(result.to_dict() | {"errors": errors}, result, _unique(list(errors.values())))
+
+
+def crosslingual_grid(ws: Workspace, templates: str, top_k: float, progress: Progress | None = None) -> Answer:
+    """Top predictions of both models for one template written in several languages."""
+    parsed = parse_grid_templates(templates, ws.manager.languages("100-1280"))
+    check_top_k(top_k)
+    models, errors = load_models(ws, list(ws.manager.keys), progress)
+    grid = fill_grid(models, ws.forward_cache, parsed, top_k)
+    notices = [n for c in grid.cells for n in c.notices if "English-only" not in n]
+    return Answer(grid.to_dict() | {"errors": errors}, grid, _unique(notices + list(errors.values())))
+
+
+# ------------------------------------------------------------------------------------------------ bias
+
+
+def bias_probe(
+    ws: Workspace,
+    template: str,
+    targets: str | Sequence[str],
+    fillers: str | Sequence[str],
+    lang: str,
+    choice: str,
+    progress: Progress | None = None,
+) -> Answer:
+    """Template bias probe: every target's score at the mask per filler and model, by every metric."""
+    keys = checks.model_keys(ws.manager, choice)
+    lang = checks.language(ws.manager, lang)
+    target_words = bias_analysis.split_words(targets, r"[,/\n;]")
+    filler_words = bias_analysis.split_words(fillers, r"[,\n]")
+    bias_analysis.check_probe(template, target_words, filler_words)  # clear messages before any model loads
+    models, errors = load_models(ws, keys, progress)
+    result = bias_analysis.run_probe(models, template, target_words, filler_words, lang, progress=progress)
+    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+
+
+def pll_pairs(ws: Workspace, table: str | bytes, choice: str, progress: Progress | None = None) -> Answer:
+    """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
+    keys = checks.model_keys(ws.manager, choice)
+    pairs = bias_analysis.parse_pairs_table(table)
+    models, errors = load_models(ws, keys, progress)
+    result = bias_analysis.score_pairs(models, pairs, progress=progress)
+    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+
+
+def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progress: Progress | None = None) -> Answer:
+    """The shipped occupation probe in several languages: log P(masculine) - log P(feminine) per occupation and
+    language for 100-1280, with en-2048 on English as the reference."""
+    probe = bias_analysis.load_crosslingual_probe()
+    codes = [languages] if isinstance(languages, str) else list(languages or [])
+    unknown = [str(c)[:12] for c in codes if c not in probe.languages]
+    if unknown or not codes:
+        raise UserInputError(f"Pick languages of the probe ({', '.join(probe.languages)}); not available: {', '.join(unknown) or 'none picked'}.")
+    keys = ["en-2048", "100-1280"] if "en" in codes else ["100-1280"]
+    models, errors = load_models(ws, keys, progress)
+    by_key = {m.key: m for m in models}
+    result = bias_analysis.run_crosslingual_probe(by_key.get("100-1280"), by_key.get("en-2048"), probe, codes, progress)
+    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+def model_info(ws: Workspace, key: str, progress: Progress | None = None) -> Answer:
+    """Facts of one model read from its loaded config (loading it if needed)."""
+    models, _errors = load_models(ws, [ws.manager.check_key(key)], progress)
+    facts = models[0].facts()
+    return Answer(facts, facts)
+
+
+#: api_name -> service function: what the UI registers and what docs/api.md lists.
+ENDPOINTS: dict[str, Callable[..., Answer]] = {
+    "fill_mask": fill_mask,
+    "attention": attention,
+    "attention_average": attention_average,
+    "embeddings": embeddings,
+    "compare": compare,
+    "logit_lens": logit_lens,
+    "layer_similarity": layer_similarity,
+    "crosslingual_grid": crosslingual_grid,
+    "bias_probe": bias_probe,
+    "pll_pairs": pll_pairs,
+    "bias_languages": bias_languages,
+}
+
+__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, "model_info"]

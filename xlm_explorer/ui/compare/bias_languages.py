@@ -1,0 +1,54 @@
+"""Across languages sub-tab: one occupation probe in seven languages side by side (100-1280, en-2048 as reference)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis import bias as bias_analysis
+from ...service import Answer
+from ...views import bias as views
+from ..common import AppContext, language_choices, notices_html, view_controls, wire_share, wire_view
+
+VIEW = "bias-languages"
+HELP = """The same ten occupations in each language, with the masculine and the feminine form at the mask (a pronoun,
+or in Hindi the verb that agrees with वह): **log P(masculine) − log P(feminine)** per occupation and language, for
+100-1280, and for en-2048 on English as the reference. Red: the masculine form is more likely; blue: the feminine.
+Grammatical gender pushes towards the masculine wherever the occupation noun or its determiner is masculine (each
+language's note says where): **compare occupations within a column**, not columns with each other or with zero."""
+
+
+def build_bias_languages(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    try:
+        probe = bias_analysis.load_crosslingual_probe()
+        available = list(probe.languages)
+        notes = [f"{lang}: {probe.probes[lang].note}" for lang in available]
+    except (OSError, ValueError, KeyError):
+        available, notes = ["en"], []
+    languages = gr.CheckboxGroup(language_choices(available), value=available, label="Languages")
+    controls = view_controls(VIEW, "Score in every language")
+    plot = gr.Plot(label="Per occupation and language", show_label=False, elem_id=f"{VIEW}-results")
+    table = gr.Dataframe(label="Log ratio per occupation and language (and the word used)", interactive=False, wrap=True)
+    with gr.Accordion("Grammatical gender, language by language", open=False):
+        gr.HTML(notices_html(notes))
+    with gr.Accordion("What this can and cannot show", open=False):
+        gr.Markdown(views.PROBE_CAVEATS)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="bias_languages result")
+    state = gr.State(None, time_to_live=3600)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_crosslingual_table(answer.results)
+        files = ctx.downloads.write(session, VIEW, {"log-ratio": frame}, answer.payload)
+        return [views.make_crosslingual_figure(answer.results), frame, files, answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.bias_languages, inputs=[languages], render=render,
+        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
+        first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "bias", {"langs": languages}, subtab="bias-languages")

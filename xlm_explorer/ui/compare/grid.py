@@ -1,0 +1,55 @@
+"""Cross-lingual grid sub-tab: one template in several languages, both models' top predictions per line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis.grid import format_grid_templates, load_grid_templates
+from ...service import Answer
+from ...views import compare as views
+from ..common import AppContext, view_controls, wire_share, wire_view
+
+VIEW = "grid"
+HELP = """One template written in several languages, one per line as `lang<TAB>sentence` or `lang: sentence`, each
+with exactly one **[MASK]**. Both models fill every line (en-2048 reads every language as English, which is the
+point of the comparison)."""
+NAMES = {"t1": "capital of France", "t2": "a cup of … every morning", "t3": "favourite colour"}
+
+
+def build_grid(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    try:
+        shipped = load_grid_templates()
+    except OSError:
+        shipped = {}
+    with gr.Row():
+        template_set = gr.Dropdown([(f"{key}: {NAMES.get(key, key)}", key) for key in shipped], value=next(iter(shipped), None),
+                                   label="Shipped template", scale=1)
+        top_k = gr.Slider(1, 10, value=3, step=1, label="Predictions per cell", scale=1)
+    templates = gr.Textbox(label="Templates (one per line: lang<TAB>sentence with [MASK])",
+                           value=format_grid_templates(next(iter(shipped.values()), ())), lines=8, max_lines=30)
+    controls = view_controls(VIEW, "Fill the grid")
+    table = gr.Dataframe(label="Top predictions per language and model", interactive=False, wrap=True,
+                         elem_id=f"{VIEW}-results", elem_classes=["xlm-bidi-table"])
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="crosslingual_grid result")
+    state = gr.State(None, time_to_live=3600)
+    template_set.change(lambda key: format_grid_templates(shipped.get(key, ())), inputs=template_set, outputs=templates,
+                        queue=False, api_visibility="private")
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        grid = answer.results
+        wide = views.make_grid_table(grid, shown=grid.top_k)
+        files = ctx.downloads.write(session, VIEW, {"grid": wide, "predictions": views.make_grid_long_table(grid)}, answer.payload)
+        return [wide, files, answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.crosslingual_grid, inputs=[templates, top_k], render=render,
+        outputs=[table, downloads, payload], state=state, progress_on=[table], payload=payload,
+        first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "compare", {"templates": templates, "k": top_k}, subtab="compare-grid")

@@ -1,0 +1,48 @@
+"""Logit lens sub-tab: the LM head on every layer's hidden state at one mask, both models by relative depth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...service import Answer
+from ...views import compare as views
+from ..common import AppContext, language_dropdown, view_controls, wire_share, wire_view
+
+VIEW = "logit-lens"
+HELP = """**Per-layer predictions ("logit lens" for masked LMs):** the LM head applied to every layer's hidden state
+at the chosen mask. Rows are layers at their **relative depth** (layer / number of layers), so en-2048's 12 layers
+and 100-1280's 16 line up; `emb` is the embedding output. The last row is exactly the fill-mask prediction.
+Intermediate layers were never trained to feed the LM head, so early rows are often noise."""
+
+
+def build_logit_lens(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3)
+        with gr.Column(scale=2, min_width=240):
+            lang = language_dropdown(ctx)
+            with gr.Row():
+                mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=120)
+                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k per layer", min_width=120)
+    controls = view_controls(VIEW, "Show per-layer predictions")
+    plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")
+    table = gr.Dataframe(label="Top tokens per layer", interactive=False, max_height=420)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="logit_lens result")
+    state = gr.State(None, time_to_live=3600)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_logit_lens_table(answer.results)
+        files = ctx.downloads.write(session, VIEW, {"layers": frame}, answer.payload)
+        return [views.make_logit_lens_figure(answer.results), frame, files, answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.logit_lens, inputs=[text, lang, mask_number, top_k], render=render,
+        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, submit=[text],
+        first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "compare", {"text": text, "lang": lang, "mask": mask_number, "k": top_k}, subtab="compare-logit-lens")

@@ -1,0 +1,74 @@
+"""Sentence pairs sub-tab: CrowS-Pairs-style pairs scored by four metrics, a summary with intervals."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis import bias as bias_analysis
+from ...errors import UserInputError
+from ...service import Answer
+from ...views import bias as views
+from ..common import AppContext, model_radio, notices_html, view_controls, wire_share, wire_view
+from .probes import read_upload
+
+VIEW = "pairs"
+HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `sent_more` the more stereotypical,
+`sent_less` the less. Each sentence is scored by four metrics (every masked copy batched); the summary gives, per
+metric, the share of pairs where `sent_more` scores higher with a 95% bootstrap interval, and the table puts the
+pairs where the metrics disagree on top. Tab- or comma-separated with a header naming `sent_more` and `sent_less`
+(`id`, `lang`, `bias_type` optional); at most {bias_analysis.MAX_PAIRS} pairs here (a CrowS-Pairs-size set of
+1,500 runs with `python -m xlm_explorer.score`: see docs/bias.md)."""
+
+
+def build_pairs(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    try:
+        shipped = bias_analysis.PAIRS_FILE.read_text(encoding="utf-8")
+    except OSError:
+        shipped = "sent_more\tsent_less\n"
+    with gr.Row(equal_height=False):
+        upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=[".csv", ".tsv", ".txt"], type="filepath", scale=1)
+        choice = model_radio()
+    table_text = gr.Textbox(label="Sentence pairs (TSV or CSV with a header)", value=shipped, lines=8, max_lines=30)
+    controls = view_controls(VIEW, "Score the pairs")
+    summary_plot = gr.Plot(label="Share preferring the more stereotypical sentence", show_label=False, elem_id=f"{VIEW}-results")
+    summary = gr.Dataframe(label="Summary per model and metric", interactive=False, wrap=True)
+    table = gr.Dataframe(label="Scores per pair and model (pairs where the metrics disagree first)", interactive=False,
+                         wrap=True, max_height=480)
+    plot = gr.Plot(label="PLL difference per pair", show_label=False)
+    with gr.Accordion("What this can and cannot show", open=False):
+        gr.Markdown(views.PROBE_CAVEATS)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="pll_pairs result")
+    state = gr.State(None, time_to_live=3600)
+
+    def load_upload(upload: Any) -> list[Any]:
+        if upload is None:
+            return [gr.skip(), gr.skip()]
+        try:
+            data = read_upload(upload)
+            pairs = bias_analysis.parse_pairs_table(data)  # validate now: a clear message instead of a bad table
+        except UserInputError as error:
+            raise gr.Error(html.escape(str(error)), print_exception=False) from None
+        return [data.decode("utf-8-sig"), notices_html([f"Loaded {len(pairs)} pairs."])]
+
+    upload.upload(load_upload, inputs=upload, outputs=[table_text, controls.status], api_visibility="private")
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        result = answer.results
+        frame = views.make_pairs_table(result, disagreeing_first=True)
+        summary_frame = views.make_pairs_summary(result)
+        files = ctx.downloads.write(session, VIEW, {"summary": summary_frame, "pairs": frame}, answer.payload)
+        return [views.make_pairs_summary_figure(result), summary_frame, frame, views.make_pairs_figure(result), files, answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.pll_pairs, inputs=[table_text, choice], render=render,
+        outputs=[summary_plot, summary, table, plot, downloads, payload], state=state, progress_on=[summary_plot],
+        payload=payload, heavy=True, first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "bias", {"table": table_text, "model": choice}, subtab="bias-pairs")

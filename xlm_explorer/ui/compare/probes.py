@@ -1,0 +1,109 @@
+"""Bias probes sub-tab: a template, target words at the mask and fillers; every target scored by every metric."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis import bias as bias_analysis
+from ...errors import UserInputError
+from ...service import Answer
+from ...views import bias as views
+from ..common import AppContext, language_dropdown, model_radio, notices_html, view_controls, wire_share, wire_view
+
+VIEW = "probes"
+HELP = """A **template** with one **[MASK]** and one `{filler}`, **targets** compared at the mask (two or more) and
+**fillers** (one per line) put into `{filler}`. Each target is written into the sentence in full and scored over
+**all** its pieces by PLL, within-word PLL and AUL. Pick a shipped probe set (7 languages), edit it, or upload your
+own JSON (the format of `assets/data/bias_probes.json`)."""
+
+
+def note_html(note: str) -> str:
+    """A probe set's note (user-uploadable) as escaped HTML."""
+    return f'<p class="xlm-notice">{html.escape(note)}</p>' if note else ""
+
+
+def read_upload(upload: Any, limit: int = bias_analysis.MAX_UPLOAD_BYTES) -> bytes:
+    path = service.upload_path(upload)
+    if not path:
+        raise UserInputError("No file was uploaded.")
+    data = Path(path).read_bytes()
+    if len(data) > limit:
+        raise UserInputError(f"The file is larger than {limit // 1_000_000} MB.")
+    return data
+
+
+def build_probes(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    try:
+        shipped = {p.id: p for p in bias_analysis.load_probe_sets()}
+    except (OSError, UserInputError):
+        shipped = {}
+    first = next(iter(shipped.values()), None)
+    sets_state = gr.State({key: p.to_dict() for key, p in shipped.items()})
+    with gr.Row(equal_height=False):
+        probe_set = gr.Dropdown(list(shipped), value=first.id if first else None, label="Probe set", allow_custom_value=True, scale=2)
+        upload = gr.File(label="Upload probe sets (JSON)", file_types=[".json"], type="filepath", scale=1)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first.template if first else "", lines=2)
+            targets = gr.Textbox(label="Target words (comma-separated, two or more)", value=", ".join(first.targets) if first else "")
+        with gr.Column(scale=2, min_width=240):
+            lang = language_dropdown(ctx, value=first.lang if first else "en")
+            choice = model_radio()
+    fillers = gr.Textbox(label="Fillers (one per line)", value="\n".join(first.fillers) if first else "", lines=6, max_lines=20)
+    note = gr.HTML(note_html(first.note) if first else "")
+    controls = view_controls(VIEW, "Run the probe")
+    plot = gr.Plot(label="Per filler", show_label=False, elem_id=f"{VIEW}-results")
+    table = gr.Dataframe(label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)
+    with gr.Accordion("What this can and cannot show", open=False):
+        gr.Markdown(views.PROBE_CAVEATS)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="bias_probe result")
+    state = gr.State(None, time_to_live=3600)
+
+    _wire_probe_sets(probe_set, upload, sets_state, [template, targets, fillers, lang, note], controls.status)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        result = answer.results
+        frame = views.make_probe_table(result)
+        tables = {"scores": frame, "metrics": views.make_probe_metrics_table(result)}
+        return [views.make_probe_figure(result), frame, ctx.downloads.write(session, VIEW, tables, answer.payload), answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.bias_probe, inputs=[template, targets, fillers, lang, choice], render=render,
+        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
+        first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "bias", {"template": template, "targets": targets, "fillers": fillers, "lang": lang, "model": choice},
+               subtab="bias-probes")
+
+
+def _wire_probe_sets(probe_set, upload, sets_state, fields, status) -> None:  # noqa: ANN001 - components
+    """Picking a probe set fills the fields; an uploaded JSON adds its sets to the list."""
+
+    def pick(key: str, sets: dict[str, dict]) -> list[Any]:
+        item = (sets or {}).get(key)
+        if item is None:
+            return [gr.skip()] * 5
+        return [item["template"], ", ".join(item["targets"]), "\n".join(item["fillers"]), item["lang"], note_html(item.get("note", ""))]
+
+    probe_set.change(pick, inputs=[probe_set, sets_state], outputs=fields, queue=False, api_visibility="private")
+
+    def load_upload(upload: Any, sets: dict[str, dict]) -> list[Any]:
+        if upload is None:
+            return [gr.skip(), sets, gr.skip()]
+        try:
+            loaded = bias_analysis.parse_probe_sets(read_upload(upload))
+        except UserInputError as error:
+            raise gr.Error(html.escape(str(error)), print_exception=False) from None
+        sets = {**(sets or {}), **{p.id: p.to_dict() for p in loaded}}
+        message = f"Loaded {len(loaded)} probe set(s): {', '.join(p.id for p in loaded)[:200]}"
+        return [gr.Dropdown(choices=list(sets), value=loaded[0].id), sets, notices_html([message])]
+
+    upload.upload(load_upload, inputs=[upload, sets_state], outputs=[probe_set, sets_state, status], api_visibility="private")

@@ -1,0 +1,67 @@
+"""Compare sub-tab: both models on one input (tokenization, fill-mask, overlap@k, facts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis.fill_mask import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
+from ...service import Answer
+from ...views import compare as views
+from ..common import AppContext, examples_that_run, language_dropdown, view_controls, wire_share, wire_view
+
+VIEW = "compare"
+HELP = """Type a sentence (with or without **[MASK]**): each model's tokenization, its fill-mask top-k, **overlap@k**
+(the share of one model's top-k also in the other's, compared case- and accent-insensitively, since en-2048
+lowercases) and the models' facts. en-2048 learned its 30k pieces from English only: French or German words split
+into many pieces, and many scripts have no pieces at all (`<unk>`)."""
+
+
+def build_side_by_side(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Sentence", value="Le chat dort sur le [MASK].", lines=2, max_lines=8, scale=3)
+        with gr.Column(scale=2, min_width=240):
+            lang = language_dropdown(ctx, value="fr")
+            top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k")
+    controls = view_controls(VIEW, "Compare")
+    inputs = [text, lang, top_k]
+    examples_that_run(VIEW, inputs, [
+        ["Le chat dort sur le [MASK].", "fr", 10],
+        ["The capital of France is [MASK].", "en", 10],
+        ["Die Katze schläft auf dem [MASK].", "de", 10],
+        ["Кошка спит на диване.", "ru", 10],
+    ])
+    with gr.Row(equal_height=False, elem_id=f"{VIEW}-results"):
+        token_html = [gr.HTML(label=f"{key} tokenization", min_height=40) for key in ctx.manager.keys]
+    predictions = gr.Dataframe(label="Fill-mask, side by side", interactive=False, wrap=True)
+    with gr.Row(equal_height=False):
+        overlap = gr.Dataframe(label="overlap@k between the models", interactive=False, wrap=True)
+        facts = gr.Dataframe(label="Model facts (from the loaded configs)", interactive=False)
+    token_table = gr.Dataframe(label="Tokenization", interactive=False)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="compare result")
+    state = gr.State(None, time_to_live=3600)
+    keys = list(ctx.manager.keys)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        result = answer.results
+        by_model = {t.model: t for t in result.tokenizations}
+        tables = {
+            "fill-mask": views.make_side_by_side_table(result),
+            "overlap": views.make_overlap_table(result),
+            "facts": views.make_facts_table(result),
+            "tokenization": views.make_tokenization_table(result),
+        }
+        chips = [views.make_tokenization_html(by_model[key]) if key in by_model else "" for key in keys]
+        return [*chips, *tables.values(), ctx.downloads.write(session, VIEW, tables, answer.payload), answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.compare, inputs=inputs, render=render,
+        outputs=[*token_html, predictions, overlap, facts, token_table, downloads, payload], state=state,
+        progress_on=token_html[:1] + [predictions], payload=payload, submit=[text], first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "compare", {"text": text, "lang": lang, "k": top_k}, subtab="compare-side-by-side")

@@ -1,0 +1,49 @@
+"""Layer similarity sub-tab: linear CKA between every layer of the two models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ... import service
+from ...analysis.datasets import shipped_languages
+from ...service import Answer
+from ...views import compare as views
+from ..common import AppContext, language_choices, language_dropdown, view_controls, wire_share, wire_view
+
+VIEW = "similarity"
+HELP = """**Linear CKA** (Kornblith et al., 2019) between every layer of en-2048 and every layer of 100-1280, on
+mean-pooled hidden states of a sentence set: 1 means two layers arrange the sentences identically (up to rotation
+and scale). The shipped parallel set (48 sentences per language; the embeddings tab's sets are reused), or paste
+your own sentences, one per line. Small sets inflate CKA: compare patterns, not absolute values."""
+
+
+def build_similarity(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    available = [code for code in shipped_languages("sentences") if code in ctx.manager.languages("100-1280")]
+    with gr.Row(equal_height=False):
+        langs = gr.Dropdown(language_choices(available), value=["en"], multiselect=True,
+                            label="Parallel set: languages (48 sentences each)")
+        with gr.Column():
+            sentences = gr.Textbox(label="…or your own sentences, one per line (used when not empty)", lines=4, max_lines=12)
+            sentences_lang = language_dropdown(ctx, label="Language of your sentences")
+    controls = view_controls(VIEW, "Compute CKA")
+    plot = gr.Plot(label="Linear CKA between layers", show_label=False, elem_id=f"{VIEW}-results")
+    table = gr.Dataframe(label="CKA matrix", interactive=False)
+    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="layer_similarity result")
+    state = gr.State(None, time_to_live=3600)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_cka_table(answer.results)
+        files = ctx.downloads.write(session, VIEW, {"matrix": frame}, answer.payload)
+        return [views.make_cka_figure(answer.results), frame, files, answer.payload]
+
+    wire_view(
+        ctx, controls, service_fn=service.layer_similarity, inputs=[langs, sentences, sentences_lang], render=render,
+        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
+        first_result_id=f"{VIEW}-results",
+    )
+    wire_share(ctx, controls, "compare", {"langs": langs, "sentences": sentences, "lang": sentences_lang}, subtab="compare-similarity")

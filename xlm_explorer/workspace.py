@@ -1,0 +1,67 @@
+"""The workspace: the model manager and every cache, in one object that each request reads.
+
+A script, a test or the app builds one and passes it to :mod:`xlm_explorer.service`::
+
+    ws = Workspace.tiny()                                  # tiny random checkpoints, for tests and demos
+    ws = Workspace.from_sources({"en-2048": "./models/en-2048"}, device="cpu")
+
+Every cache is a byte-bounded :class:`~xlm_explorer.cache.BoundedLRU`; :meth:`Workspace.cache_stats` lists
+them with their bounds (the same list README's memory budget states).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .analysis.embeddings import DerivedCache, EmbeddingCache
+from .forward import ForwardCache
+from .models import ModelManager, Source, resolve_sources
+
+#: Memory bound of the shared forward cache (MiB); ``--cache-mb`` sets it too.
+ENV_CACHE_MB = "XLM_EXPLORER_CACHE_MB"
+DEFAULT_CACHE_MB = 1024
+
+
+class Workspace:
+    """The model manager and the caches every endpoint shares (one per app or script)."""
+
+    def __init__(self, manager: ModelManager, *, cache_mb: int | None = None) -> None:
+        self.manager = manager
+        if cache_mb is None:
+            cache_mb = int(os.environ.get(ENV_CACHE_MB, DEFAULT_CACHE_MB))
+        self.forward_cache = ForwardCache(max_bytes=int(cache_mb) * 2**20)
+        self.embeddings = EmbeddingCache()
+        self.derived = DerivedCache()
+
+    @classmethod
+    def from_sources(
+        cls, sources: Mapping[str, Source] | None = None, *, cache_mb: int | None = None, **manager_options: Any
+    ) -> Workspace:
+        """A workspace over these sources (default: hub ids < ``XLM_EXPLORER_MODELS``)."""
+        return cls(ModelManager(sources if sources is not None else resolve_sources(), **manager_options), cache_mb=cache_mb)
+
+    @classmethod
+    def from_settings(cls, cli_models: Iterable[str] | None = None, **options: Any) -> Workspace:
+        """Sources from defaults, ``XLM_EXPLORER_MODELS`` and ``--model KEY=SRC`` items (the CLI wins)."""
+        return cls.from_sources(resolve_sources(cli_models), **options)
+
+    @classmethod
+    def tiny(cls, directory: str | Path | None = None, **options: Any) -> Workspace:
+        """A workspace over tiny random checkpoints (built once into ``directory``; default: a cache folder)."""
+        from .tiny import DEFAULT_TINY_DIR, build_tiny_checkpoints
+
+        dirs = build_tiny_checkpoints(Path(directory) if directory is not None else DEFAULT_TINY_DIR)
+        options.setdefault("device", "cpu")
+        return cls.from_sources({key: str(path) for key, path in dirs.items()}, tiny_demo=True, **options)
+
+    def cache_stats(self) -> list[dict[str, Any]]:
+        """Every cache with its entries, bytes and bound."""
+        return [cache.stats() for cache in (self.forward_cache.lru, self.embeddings.lru, self.derived.lru)]
+
+    def clear_caches(self) -> None:
+        self.forward_cache.clear()
+        self.embeddings.clear()
+        self.derived.lru.clear()
