@@ -35,6 +35,7 @@ def test_cli_defaults_suit_a_laptop_and_a_space(monkeypatch: pytest.MonkeyPatch)
     assert app_module.parse_args([]).host == "0.0.0.0"
 
 
+@pytest.mark.slow  # numba/umap compile or checkpoint building: > 10 s
 def test_tiny_demo_builds_checkpoints_and_says_so(tmp_path: Path) -> None:
     args = app_module.parse_args(["--tiny-demo", "--tiny-dir", str(tmp_path), "--device", "cpu"])
     workspace = app_module.make_workspace(args)

@@ -276,6 +276,7 @@ def test_projection_small_n_paths_without_umap() -> None:
             project(np.ones((5, 3)), **{"method": "pca", **bad})
 
 
+@pytest.mark.slow  # numba/umap compile or checkpoint building: > 10 s
 def test_umap_is_seeded_and_handles_few_points() -> None:
     """The only test that fits UMAP (numba compiles here, 10-15 s)."""
     rng = np.random.default_rng(5)
