@@ -271,7 +271,7 @@ def test_probe_views_escape_user_text(en_model) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in labels and hostile not in labels
     table = make_probe_table(result)
     assert list(table["filler"]) == ["doctor", hostile]  # tables carry the text as data
-    assert table["log ratio"].tolist() == [round(r.log_ratio, 4) for r in result.rows]
+    assert table["log ratio"].tolist() == [round(r.log_ratio, 2) for r in result.rows]  # nats, 2 decimals
     assert "cannot" in PROBE_CAVEATS
 
 
@@ -281,7 +281,7 @@ def test_pairs_views(multi_model) -> None:
     )
     result = bias.score_pairs([multi_model], pairs)
     table = make_pairs_table(result)
-    assert len(table) == 2 and table["difference"].tolist() == [round(s.difference, 4) for s in result.scores]
+    assert len(table) == 2 and table["difference"].tolist() == [round(s.difference, 2) for s in result.scores]
     summary = make_pairs_summary(result)
     assert summary.loc[0, "pairs"] == 2
     figure = make_pairs_figure(result)

@@ -116,7 +116,8 @@ def test_completion_and_views(en_model) -> None:
     fig = make_fill_mask_figure(result)
     assert len(fig.data) == 2 and list(fig.data[0].x) == sorted(fig.data[0].x)
     table = make_fill_mask_table(result)
-    assert list(table.columns) == ["mask", "rank", "token", "piece", "probability"] and len(table) == 8
+    assert list(table.columns) == ["mask", "rank", "token", "probability", "piece", "token id"] and len(table) == 8
+    assert all(str(p).endswith("%") for p in table["probability"])  # formatted for its range, not 0.000003
 
 
 def test_to_dict_is_json_ready(multi_model) -> None:

@@ -85,3 +85,15 @@ def test_model_events_are_wrapped_for_zero_gpu_and_nothing_else(manager: ModelMa
     assert all(getattr(fn.fn, "zero_gpu", False) for fn in model_fns)
     others = [fn for fn in demo.fns.values() if fn.concurrency_id not in MODEL_GROUPS and fn.fn is not None]
     assert others and not any(getattr(fn.fn, "zero_gpu", False) for fn in others)
+
+
+def test_front_matter_parses_with_huggingface_hubs_space_card() -> None:
+    """The hub's own parser reads the same front matter (what a Space build reads)."""
+    from huggingface_hub import SpaceCard
+
+    card = SpaceCard.load(README)
+    data = card.data.to_dict()
+    assert (card.data.sdk, card.data.app_file, card.data.license) == ("gradio", "app.py", "cc-by-nc-4.0")
+    assert data["python_version"] == "3.11" and data["startup_duration_timeout"] == "1h"
+    assert set(card.data.models or []) == {spec.hub_id for spec in MODEL_SPECS.values()}
+    assert len(data["preload_from_hub"]) == len(MODEL_SPECS)

@@ -9,6 +9,7 @@ said goodbye), so the disk stays bounded on a long-running Space. API calls writ
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ import pandas as pd
 
 #: Folders untouched for this long are removed by :meth:`DownloadStore.sweep` (seconds).
 DEFAULT_MAX_AGE_S = 3600
+#: Where the download folders go (default: a new temporary folder per app).
+ENV_DOWNLOADS_DIR = "XLM_EXPLORER_DOWNLOADS_DIR"
 
 
 def _safe(name: str) -> str:
@@ -32,6 +35,7 @@ class DownloadStore:
     """Per-session folders of download files under one root (default: a fresh temporary folder)."""
 
     def __init__(self, root: str | Path | None = None, max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
+        root = root if root is not None else os.environ.get(ENV_DOWNLOADS_DIR) or None
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="xlm-downloads-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age_s = float(max_age_s)

@@ -13,6 +13,7 @@ not hold as padded batches (the request batcher and the attention averages use i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -190,18 +191,41 @@ def run_forward(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | 
     return split_rows(loaded, batch, [input_ids])[0]
 
 
-class ForwardCache:
-    """Body passes per input, shared by every view, in a byte-bounded LRU.
+#: How long the first of several concurrent requests for one model waits for others to join its batch.
+DEFAULT_GATHER_MS = 3.0
 
-    Identical inputs arriving together run the model once; inputs that are missing together run as
-    padded batches of at most ``batch_size``.
+
+@dataclass
+class _Waiting:
+    """A request waiting for the next batch of its model: input, language, where it needs logits."""
+
+    input_ids: tuple[int, ...]
+    lang_id: int | None
+    positions: tuple[int, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: ForwardResult | None = None
+    error: BaseException | None = None
+
+
+class ForwardCache:
+    """Body passes per input, shared by every view, in a byte-bounded LRU; concurrent requests batched.
+
+    Identical inputs arriving together run the model once; inputs that are missing together run as padded
+    batches of at most ``batch_size``. :meth:`get` gathers the requests that arrive for one model while it is
+    busy (or within ``gather_ms``) into one padded batch, and computes their LM-head logits in one matmul.
     """
 
-    def __init__(self, max_bytes: int = 1 << 30, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self, max_bytes: int = 1 << 30, batch_size: int = DEFAULT_BATCH_SIZE, gather_ms: float = DEFAULT_GATHER_MS
+    ) -> None:
         self.lru: BoundedLRU[ForwardResult] = BoundedLRU(max_bytes, name="forward passes")
         self.batch_size = int(batch_size)
+        self.gather_s = float(gather_ms) / 1000.0
         self.forward_calls = 0  # body runs (a batch counts once)
         self.head_calls = 0  # LM head runs
+        self.batched_requests = 0  # requests answered by a batch of several
+        self._waiting: dict[tuple[str, int], list[_Waiting]] = {}
+        self._waiting_lock = threading.Lock()
 
     @property
     def max_bytes(self) -> int:
@@ -230,9 +254,69 @@ class ForwardCache:
         lang_key = int(lang_id) if (lang_id is not None and loaded.uses_lang_embeddings) else None
         return (loaded.key, loaded.instance_id, tuple(int(i) for i in input_ids), lang_key)
 
-    def get(self, loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None) -> ForwardResult:
-        """The body's output for ``input_ids``, from cache or from one forward pass."""
-        return self.get_many(loaded, [input_ids], [lang_id])[0]
+    def get(
+        self, loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None, positions: Sequence[int] = ()
+    ) -> ForwardResult:
+        """The body's output for ``input_ids`` (with logits at ``positions``), from cache or from a forward pass
+        shared with the requests for the same model that arrive meanwhile."""
+        entry = self.lru.get(self.key_for(loaded, input_ids, lang_id))
+        if entry is not None and all(int(p) in entry.logits for p in positions):
+            return entry
+        if getattr(loaded.lock, "_is_owned", lambda: False)():  # called under the model's lock: no waiting on others
+            result = self.get_many(loaded, [input_ids], [lang_id])[0]
+            self._add_logits(loaded, [(result, int(p)) for p in positions])
+            return result
+        request = _Waiting(tuple(int(i) for i in input_ids), lang_id, tuple(int(p) for p in positions))
+        slot = (loaded.key, loaded.instance_id)
+        with self._waiting_lock:
+            queue = self._waiting.setdefault(slot, [])
+            queue.append(request)
+            leader = len(queue) == 1
+        if not leader:
+            request.done.wait()
+        else:
+            if self.gather_s > 0:
+                time.sleep(self.gather_s)  # let the requests arriving together join
+            with loaded.lock:  # while another batch runs, more requests join this one
+                with self._waiting_lock:
+                    batch = self._waiting.pop(slot, [])
+                self._run_waiting(loaded, batch)
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _run_waiting(self, loaded: "LoadedModel", batch: list[_Waiting]) -> None:
+        """One padded body batch for the waiting requests, then one LM-head matmul for every missing position."""
+        try:
+            results = self.get_many(loaded, [r.input_ids for r in batch], [r.lang_id for r in batch])
+            self._add_logits(loaded, [(result, p) for result, r in zip(results, batch) for p in r.positions])
+            for request, result in zip(batch, results):
+                request.result = result
+            if len(batch) > 1:
+                self.batched_requests += len(batch)
+        except BaseException as error:  # every waiting request gets the error, none hangs
+            for request in batch:
+                request.error = error
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _add_logits(self, loaded: "LoadedModel", wanted: Sequence[tuple[ForwardResult, int]]) -> None:
+        """LM-head logits at ``(result, position)`` pairs not computed yet, in one matmul (under the model lock)."""
+        missing = list(dict.fromkeys((id(r), p) for r, p in wanted if p not in r.logits))
+        if not missing:
+            return
+        by_id = {id(r): r for r, _ in wanted}
+        with loaded.lock:
+            hidden = torch.stack([by_id[rid].hidden_states[-1, p] for rid, p in missing])
+            logits = lm_head_logits(loaded, hidden).cpu()
+            self.head_calls += 1
+        for (rid, p), row in zip(missing, logits):
+            by_id[rid].logits[p] = row
+        for rid in {rid for rid, _ in missing}:
+            if by_id[rid].cache_key is not None:
+                self.lru.resized(by_id[rid].cache_key)
 
     def get_many(
         self,
@@ -278,17 +362,7 @@ class ForwardCache:
 
     def logits_at(self, loaded: "LoadedModel", result: ForwardResult, positions: Sequence[int]) -> torch.Tensor:
         """Vocabulary logits at ``positions``: (P, V) float32 on CPU, computed once per position."""
-        missing = [p for p in dict.fromkeys(int(p) for p in positions) if p not in result.logits]
-        if missing:
-            with loaded.lock:
-                missing = [p for p in missing if p not in result.logits]
-                if missing:
-                    self.head_calls += 1
-                    logits = lm_head_logits(loaded, result.hidden_states[-1, missing]).cpu()
-                    for row, position in zip(logits, missing):
-                        result.logits[position] = row
-            if result.cache_key is not None:
-                self.lru.resized(result.cache_key)
+        self._add_logits(loaded, [(result, int(p)) for p in positions])
         if not positions:
             return torch.empty(0, loaded.vocab_size)
         return torch.stack([result.logits[int(p)] for p in positions])

@@ -466,19 +466,31 @@ def bootstrap_share(
     }
 
 
-def summarise_pairs(scores: Sequence[PairScore], metrics: Sequence[str] = PAIR_METRICS, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
-    """Per model: ``pairs``, ``share_preferring_more`` (PLL), and per metric the share with its 95% CI."""
+def row_direction(row: dict[str, Any], metric: str) -> int:
+    """+1 / -1 / 0 for one pair row under ``metric`` (from its ``<metric>_more`` / ``<metric>_less``)."""
+    more, less = float(row[f"{metric}_more"]), float(row[f"{metric}_less"])
+    return 0 if more == less or math.isnan(more) or math.isnan(less) else (1 if more > less else -1)
+
+
+def summarise_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PAIR_METRICS, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """Per model: ``pairs``, ``share_preferring_more`` (PLL), per metric the share with its seeded 95% bootstrap
+    interval and ties, and how many pairs the metrics disagree on or differ in token count (from pair rows)."""
     summary: dict[str, Any] = {}
-    for model in dict.fromkeys(s.model for s in scores):
-        rows = [s for s in scores if s.model == model]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
         summary[model] = {
-            "pairs": len(rows),
-            "share_preferring_more": sum(s.difference > 0 for s in rows) / len(rows),
-            "metrics": {m: bootstrap_share([s.direction(m) for s in rows], seed=seed) for m in metrics},
-            "metrics_disagree": sum(s.metrics_disagree(metrics) for s in rows),
-            "token_counts_differ": sum(s.token_counts_differ for s in rows),
+            "pairs": len(mine),
+            "share_preferring_more": sum(row_direction(r, "pll") > 0 for r in mine) / len(mine),
+            "metrics": {m: bootstrap_share([row_direction(r, m) for r in mine], seed=seed) for m in metrics},
+            "metrics_disagree": sum(bool(r["metrics_disagree"]) for r in mine),
+            "token_counts_differ": sum(bool(r["token_counts_differ"]) for r in mine),
         }
     return summary
+
+
+def summarise_pairs(scores: Sequence[PairScore], metrics: Sequence[str] = PAIR_METRICS, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """:func:`summarise_rows` of scored pairs."""
+    return summarise_rows([s.to_row(metrics) for s in scores], metrics, seed)
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,14 @@ class SentencePair:
     sent_less: str
 
 
-def parse_pairs_table(text: str | bytes, default_lang: str = "en") -> tuple[SentencePair, ...]:
+def parse_pairs_table(
+    text: str | bytes, default_lang: str = "en", max_pairs: int | None = MAX_PAIRS
+) -> tuple[SentencePair, ...]:
     """Pairs from CSV or TSV text with a header naming ``sent_more`` and ``sent_less`` (``id``, ``lang``,
-    ``bias_type`` optional). The delimiter is a tab when the header has one, else a comma."""
+    ``bias_type`` optional). The delimiter is a tab when the header has one, else a comma. ``max_pairs`` is the
+    page and API limit (None for the batch command)."""
     if isinstance(text, bytes):
-        if len(text) > MAX_UPLOAD_BYTES:
+        if max_pairs is not None and len(text) > MAX_UPLOAD_BYTES:
             raise UserInputError("The pairs file is larger than 1 MB.")
         try:
             text = text.decode("utf-8-sig")
@@ -144,8 +147,10 @@ def parse_pairs_table(text: str | bytes, default_lang: str = "en") -> tuple[Sent
         )
     if not pairs:
         raise UserInputError("The table has a header but no sentence pairs.")
-    if len(pairs) > MAX_PAIRS:
-        raise UserInputError(f"{len(pairs)} pairs given; at most {MAX_PAIRS} per run.")
+    if max_pairs is not None and len(pairs) > max_pairs:
+        raise UserInputError(
+            f"{len(pairs)} pairs given; at most {max_pairs} per run here (a larger set runs with python -m xlm_explorer.score)."
+        )
     return tuple(pairs)
 
 

@@ -83,8 +83,8 @@ def preprocess(loaded: "LoadedModel", text: str, lang: str = "en") -> Encoding:
 
 
 def forward(loaded: "LoadedModel", cache: "ForwardCache", encoding: Encoding) -> torch.Tensor:
-    """Vocabulary logits at the mask positions: (n_masks, V) float32."""
-    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    """Vocabulary logits at the mask positions: (n_masks, V) float32 (body and head batched with concurrent requests)."""
+    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang), encoding.mask_positions)
     return cache.logits_at(loaded, result, encoding.mask_positions)
 
 

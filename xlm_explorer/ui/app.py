@@ -56,7 +56,7 @@ def build_demo(source: Workspace | ModelManager, downloads: DownloadStore | None
         if ws.manager.tiny_demo:
             gr.HTML(TINY_BANNER)
         status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
-        with gr.Tabs(elem_classes=["xlm-main-tabs"]) as tabs:
+        with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
             for label, tab_id, build in TABS:
                 with gr.Tab(label, id=tab_id):
                     build(ctx)

@@ -108,12 +108,12 @@ def _single_inputs(ctx: AppContext) -> list[Any]:
 def _build_single(ctx: AppContext) -> None:
     inputs = _single_inputs(ctx)
     text, text_pair, choice, lang, lang_pair, _heads = inputs
-    controls = view_controls(TAB, "Show attention")
     examples_that_run(TAB, inputs[:5], [
         ["The cat sat on the mat because it was tired.", "", "en-2048", "en", "en"],
         ["The cat sleeps on the sofa.", "Le chat dort sur le canapé.", "100-1280", "en", "fr"],
         ["A man is playing a guitar.", "A person is making music.", BOTH, "en", "en"],
     ])
+    controls = view_controls(TAB, "Show attention")
     with gr.Row(elem_id=f"{TAB}-results"):
         statistic = gr.Dropdown(STATISTIC_CHOICES, value="entropy", label="Statistic", scale=2, min_width=200)
         layer = gr.Slider(0, _max_index(ctx, "layer"), value=0, step=1, label="Layer (heatmap)", scale=2, min_width=160)
@@ -124,11 +124,11 @@ def _build_single(ctx: AppContext) -> None:
         for key in ctx.manager.keys:
             with gr.Column(visible=key == "en-2048", min_width=300) as column:
                 gr.Markdown(f"### {key}")
-                table = gr.Dataframe(label=f"{key}: click a cell to show that head", interactive=False, max_height=420)
+                table = gr.Dataframe(visible=False, label=f"{key}: click a cell to show that head", interactive=False, max_height=420)
                 heatmap = gr.Plot(label=f"{key}: one head", show_label=False)
             panels.append(ModelPanel(key, column, table, heatmap))
     bertviz = _bertviz_section(ctx)
-    downloads = gr.File(label="Head statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Head statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="attention result")
     state = gr.State(None, time_to_live=3600)
@@ -154,7 +154,7 @@ def _bertviz_section(ctx: AppContext) -> BertvizSection:
             layers = gr.CheckboxGroup([str(i) for i in range(_max_index(ctx, "layer") + 1)], value=[], label="Layers (none = all that fit)")
             heads = gr.CheckboxGroup([str(i) for i in range(_max_index(ctx, "head") + 1)], value=[], label="Heads (none = all)")
         outputs = []
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):
             for kind, label in (("head", "Head view"), ("model", "Model view")):
                 with gr.Tab(label):
                     for key in ctx.manager.keys:
@@ -252,7 +252,7 @@ def _build_average(ctx: AppContext) -> None:
     statistic = gr.Dropdown(AVERAGE_CHOICES, value="entropy", label="Statistic", elem_id=f"{TAB}-average-results")
     profile = gr.Plot(label="Per layer, per language", show_label=False)
     plots = [gr.Plot(label=f"{key}: per head, per language", visible=False, show_label=False) for key in ctx.manager.keys]
-    downloads = gr.File(label="Averaged statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Averaged statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="attention_average result")
     state = gr.State(None, time_to_live=3600)

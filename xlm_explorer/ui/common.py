@@ -114,6 +114,16 @@ def notices_html(notices: Sequence[str], kind: str = "notice") -> str:
     return f'<ul class="xlm-notices" role="status">{items}</ul>' if items else ""
 
 
+def reveal(outputs: Sequence[Any], values: list[Any]) -> list[Any]:
+    """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it."""
+    shown = []
+    for component, value in zip(outputs, values):
+        if isinstance(component, (gr.Dataframe, gr.File)) and value is not None and not isinstance(value, dict):
+            value = gr.update(value=value, visible=True)
+        shown.append(value)
+    return shown + list(values[len(shown):])
+
+
 def _message(error: BaseException) -> str:
     if isinstance(error, (UserInputError, ModelLoadError)):
         return str(error)
@@ -155,6 +165,7 @@ def page_handler(
     ctx: AppContext,
     service_fn: Callable[..., Answer],
     render: Callable[[Answer, str], list[Any]],
+    outputs: Sequence[Any] = (),
 ):
     """The page event of an endpoint: service call with progress and Stop, then ``render(answer, session)``
     (the view's values); returns ``[answer, notices html, *rendered]``. Errors become an escaped toast."""
@@ -173,7 +184,7 @@ def page_handler(
 
         try:
             answer = service_fn(ctx.ws, *values, progress=report)
-            return [answer, notices_html(answer.notices), *render(answer, session)]
+            return [answer, notices_html(answer.notices), *reveal(outputs, render(answer, session))]
         except Stopped:
             raise gr.Error("Stopped: the run was cancelled before it finished.", duration=4, print_exception=False) from None
         except Exception as error:
@@ -191,7 +202,9 @@ def page_handler(
     return handler
 
 
-def redraw_handler(draw: Callable[..., list[Any]], n_outputs: int, n_controls: int, with_session: bool = False):
+def redraw_handler(
+    draw: Callable[..., list[Any]], n_outputs: int, n_controls: int, with_session: bool = False, outputs: Sequence[Any] = ()
+):
     """A no-model redraw from the last answer in the session's state (a settings change):
     ``draw(answer, [session,] *controls)``; nothing to draw yet -> the outputs stay as they are."""
 
@@ -201,7 +214,7 @@ def redraw_handler(draw: Callable[..., list[Any]], n_outputs: int, n_controls: i
             return [gr.skip()] * n_outputs
         session = getattr(request, "session_hash", None) or "anonymous"
         try:
-            return draw(answer, session, *controls) if with_session else draw(answer, *controls)
+            return reveal(outputs, draw(answer, session, *controls) if with_session else draw(answer, *controls))
         except Exception as error:
             raise gr.Error(toast_text(_message(error)), print_exception=False) from None
 
@@ -229,7 +242,7 @@ class Redraw:
     with_session: bool = False
 
     def handler(self) -> Callable[..., list[Any]]:
-        return redraw_handler(self.draw, len(self.outputs), len(self.controls), self.with_session)
+        return redraw_handler(self.draw, len(self.outputs), len(self.controls), self.with_session, self.outputs)
 
     def options(self) -> dict[str, Any]:
         if self.slow:
@@ -288,7 +301,7 @@ def wire_view(
 ) -> list[Any]:
     """Wire a view: the page pipeline on the run button and ``submit`` fields, the live redraws, Stop, and the
     API twin. Returns the compute events."""
-    compute = page_handler(ctx, service_fn, render)
+    compute = page_handler(ctx, service_fn, render, outputs)
     events = [
         _wire_run(trigger, controls, compute, inputs, [state, controls.status, *outputs], progress_on, heavy, redraws, state,
                   first_result_id)
@@ -307,7 +320,7 @@ def _wire_run(trigger, controls, compute, inputs, outputs, progress_on, heavy, r
         outputs=[controls.run, controls.stop, controls.status], queue=False, api_visibility="private",
     )
     event = started.then(
-        compute, inputs=inputs, outputs=outputs, show_progress_on=progress_on, api_visibility="private",
+        compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status, *progress_on], api_visibility="private",
         **(PAGE_HEAVY if heavy else PAGE_QUICK),
     )
     for redraw in redraws:

@@ -147,12 +147,12 @@ def _result_components() -> EmbeddingsView:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             neighbours_title = gr.Markdown("**Nearest neighbours**: click a point in the projection.")
-            neighbours_table = gr.Dataframe(label="Nearest neighbours (cosine, in the model's own space)", interactive=False,
+            neighbours_table = gr.Dataframe(visible=False, label="Nearest neighbours (cosine, in the model's own space)", interactive=False,
                                             wrap=True, max_height=380)
         k = gr.Slider(1, 50, value=10, step=1, label="Neighbours", scale=1, min_width=160)
     alignment = gr.Plot(label="Alignment by layer", show_label=False)
-    metrics_table = gr.Dataframe(label="Alignment metrics by layer", interactive=False, max_height=420)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    metrics_table = gr.Dataframe(visible=False, label="Alignment metrics by layer", interactive=False, max_height=420)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="embeddings result")
     return EmbeddingsView(summary, scatter, pick, neighbours_title, neighbours_table, k, alignment, metrics_table,

@@ -11,7 +11,7 @@ import gradio as gr
 from .. import service
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
 from ..service import Answer
-from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table
+from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .common import BOTH, AppContext, examples_that_run, language_dropdown, model_radio, view_controls, wire_share, wire_view
 
 TAB = "fill-mask"
@@ -47,25 +47,26 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
                 top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k", min_width=140)
-    controls = view_controls(TAB, "Predict")
     inputs = [text, choice, lang, top_k]
     examples_that_run(TAB, inputs, load_examples())
+    controls = view_controls(TAB, "Predict")
     columns, outputs = [], []
     with gr.Row(equal_height=False, elem_id=f"{TAB}-results"):
         for key in ctx.manager.keys:
             with gr.Column(visible=True, min_width=300) as column:
                 completion = gr.HTML(label=f"{key} completion", elem_classes=["xlm-completion-box"])
                 plot = gr.Plot(label=f"{key} predictions", show_label=False)
-                table = gr.Dataframe(label=f"{key}: top predictions", interactive=False, wrap=True, max_height=360)
+                table = gr.Dataframe(visible=False, label=f"{key}: top predictions", interactive=False, wrap=True, max_height=360)
             columns.append(key)
             outputs += [column, completion, plot, table]
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="fill_mask result")
     state = gr.State(None, time_to_live=3600)
 
     def render(answer: Answer, session: str) -> list[Any]:
         by_key = {r.model: r for r in answer.results}
+        x_max = shared_x_max(answer.results)  # side-by-side panels share the probability axis
         values: list[Any] = []
         tables = {}
         for key in columns:
@@ -75,7 +76,7 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
                 continue
             table = make_fill_mask_table(result)
             tables[key] = table
-            values += [gr.Column(visible=True), make_completion_html(result), make_fill_mask_figure(result), table]
+            values += [gr.Column(visible=True), make_completion_html(result), make_fill_mask_figure(result, x_max), table]
         return [*values, ctx.downloads.write(session, TAB, tables, answer.payload), answer.payload]
 
     wire_view(

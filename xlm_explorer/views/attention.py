@@ -32,6 +32,7 @@ from ..analysis.attention import (
     HeadStatistics,
 )
 from ..checks import whole_number
+from .style import language_colour
 
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "assets" / "vendor"
 #: Inlined in this order: d3 and jQuery first (no AMD loader yet, so they become globals), then require.js.
@@ -86,7 +87,7 @@ def make_head_heatmap(result: AttentionResult, layer: int, head: int) -> go.Figu
             colorscale=MODEL_COLOURSCALE,
             zmin=0.0,
             zmax=float(max(1e-6, matrix.max())),
-            colorbar=dict(title="attention"),
+            colorbar=dict(title=dict(text="attention", side="top"), thickness=12),
             hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>",
         )
     )
@@ -96,9 +97,9 @@ def make_head_heatmap(result: AttentionResult, layer: int, head: int) -> go.Figu
             fig.add_shape(type="line", line=dict(color="white", width=1, dash="dot"), **kwargs)
     size = int(min(1400, max(420, 16 * n + 160)))
     fig.update_layout(
-        title=f"{result.model}: layer {layer}, head {head} ({n} tokens)",
-        height=size,
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        title=dict(text=f"{result.model}: layer {layer}, head {head} ({n} tokens)", y=0.995, yanchor="top"),
+        height=size + 40,
+        margin={"l": 10, "r": 10, "t": 130, "b": 10},
         xaxis=dict(title="key (attended to)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
                    tickangle=-60, side="top", constrain="domain"),
         yaxis=dict(title="query (attending)", type="category", tickmode="array", tickvals=ticks, ticktext=ticks,
@@ -125,7 +126,7 @@ def _grid_heatmap(grid: np.ndarray, name: str, zmin: float | None, zmax: float |
         zmin=zmin,
         zmax=zmax,
         showscale=showscale,
-        colorbar=dict(title=STATISTIC_LABELS[name].split(" (")[0][:18]),
+        colorbar=dict(title=dict(text=STATISTIC_LABELS[name].split(" (")[0][:18], side="top"), thickness=12),
         hovertemplate="layer %{y}, head %{x}<br>" + STATISTIC_LABELS[name] + " %{z:.4f}<extra></extra>",
         xgap=1,
         ygap=1,
@@ -243,7 +244,8 @@ def make_language_profile(averages: Sequence[AveragedStatistics], statistic: str
                 profile = np.nanmean(np.where(np.isfinite(grid), grid, np.nan), axis=1) if np.isfinite(grid).any() else grid[:, 0]
             fig.add_trace(
                 go.Scatter(x=list(range(len(profile))), y=np.round(profile, 4), mode="lines+markers",
-                           name=f"{averaged.model} {item.lang}", legendgroup=item.lang),
+                           name=f"{averaged.model} {item.lang}", legendgroup=item.lang,
+                           line=dict(color=language_colour(item.lang), dash="solid" if col == 1 else "dash")),
                 row=1, col=col,
             )
         fig.update_xaxes(title_text="layer", dtick=1, row=1, col=col)

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..analysis.bias import PAIR_METRICS, PairsResult, ProbeResult
-from .fill_mask import MODEL_COLOURS
+from .style import model_colour
 
 PROBE_CAVEATS = """**What these probes can show, and what they cannot.**
 They show which of two words a model finds more likely in a given sentence, that is, associations in
@@ -34,10 +34,6 @@ METRIC_LABELS = {
     "aul": "AUL (mean log P, unmasked)",
     "pll_unmodified": "PLL of shared tokens (CrowS-Pairs)",
 }
-
-
-def _colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, "#2ca02c")
 
 
 def make_probe_figure(result: ProbeResult) -> go.Figure:
@@ -89,7 +85,7 @@ def _two_target_figure(result: ProbeResult) -> go.Figure:
                 y=[html.escape(r.filler) or "(template)" for r in rows],
                 orientation="h",
                 name=model,
-                marker_color=_colour(model),
+                marker_color=model_colour(model),
                 customdata=[[html.escape(r.preferred), r.scores[0].log_prob, r.scores[1].log_prob] for r in rows],
                 hovertemplate=(
                     f"%{{y}}<br>log P({first}) − log P({second}) = %{{x:.3f}}"
@@ -114,9 +110,9 @@ def make_probe_table(result: ProbeResult) -> pd.DataFrame:
     whether the metrics disagree, and the sentence."""
     rows = []
     for r in result.rows:
-        row = {"filler": r.filler, "model": r.model, "log ratio": round(r.log_ratio, 4), "preferred": r.preferred}
+        row = {"filler": r.filler, "model": r.model, "log ratio": round(r.log_ratio, 2), "preferred": r.preferred}
         for score in r.scores:
-            row[f"log P({score.target})"] = round(score.log_prob, 4)
+            row[f"log P({score.target})"] = round(score.log_prob, 2)
         row["metrics disagree"] = "yes" if r.metrics_disagree else ""
         for score in r.scores:
             row[f"pieces ({score.target})"] = " ".join(score.pieces) + (" (split)" if score.multi_piece else "")
@@ -146,7 +142,7 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
                 x=[html.escape(s.pair.id) for s in rows],
                 y=[s.difference for s in rows],
                 name=model,
-                marker_color=_colour(model),
+                marker_color=model_colour(model),
                 customdata=[
                     [html.escape(s.pair.sent_more), html.escape(s.pair.sent_less), html.escape(s.pair.bias_type)]
                     for s in rows
@@ -158,10 +154,10 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
     fig.add_hline(y=0, line_width=1, line_color="#444")
     fig.update_layout(
         barmode="group",
-        title="Per pair: PLL(more stereotypical) − PLL(less)",
+        title=dict(text="Per pair: PLL(more stereotypical) − PLL(less)", y=0.98, yanchor="top"),
         yaxis_title="PLL difference (nats)",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+        height=440,
+        margin={"l": 10, "r": 10, "t": 90, "b": 40},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
@@ -182,7 +178,7 @@ def make_pairs_summary_figure(result: PairsResult) -> go.Figure:
                 y=labels,
                 orientation="h",
                 name=model,
-                marker_color=_colour(model),
+                marker_color=model_colour(model),
                 error_x=dict(
                     type="data",
                     symmetric=False,
@@ -201,9 +197,9 @@ def make_pairs_summary_figure(result: PairsResult) -> go.Figure:
         barmode="group",
         title="Share of pairs where the more stereotypical sentence scores higher (95% bootstrap interval)",
         xaxis=dict(title="% of pairs", range=[0, 100]),
-        yaxis=dict(autorange="reversed"),
+        yaxis=dict(autorange="reversed", automargin=True),
         height=200 + 60 * len(metrics) * max(1, len(result.models)) // 2,
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+        margin={"l": 10, "r": 20, "t": 70, "b": 40},
         legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
     )
     return fig
@@ -220,19 +216,19 @@ def make_pairs_table(result: PairsResult, disagreeing_first: bool = False) -> pd
         row = {
             "id": s.pair.id,
             "model": s.model,
-            "difference": round(s.difference, 4),
+            "difference": round(s.difference, 2),
             "preferred": s.preferred,
             "metrics disagree": "yes" if s.metrics_disagree(result.metrics) else "",
             "token counts differ": "yes" if s.token_counts_differ else "",
         }
         for metric in result.metrics:
             more, less = s.scores(metric)
-            row[f"{metric} more"] = round(more, 4)
-            row[f"{metric} less"] = round(less, 4)
+            row[f"{metric} more"] = round(more, 2)
+            row[f"{metric} less"] = round(less, 2)
         row.update({
-            "PLL more": round(s.more.pll, 4),
-            "PLL less": round(s.less.pll, 4),
-            "per-token difference": round(s.mean_difference, 4),
+            "PLL more": round(s.more.pll, 2),
+            "PLL less": round(s.less.pll, 2),
+            "per-token difference": round(s.mean_difference, 3),
             "lang": s.pair.lang,
             "bias type": s.pair.bias_type,
             "sent_more": s.pair.sent_more,

@@ -16,7 +16,7 @@ from ..analysis.compare import CompareResult, TokenizationSummary
 from ..analysis.grid import CrosslingualGrid
 from ..analysis.logit_lens import LogitLensResult
 from ..analysis.similarity import LayerSimilarity
-from .fill_mask import MODEL_COLOURS
+from .style import isolate, number, percent
 
 CHIP_STYLE = "display:inline-block;margin:2px;padding:0 5px;border:1px solid #ccc;border-radius:4px;background:#f4f6fa;"
 
@@ -44,7 +44,7 @@ def make_tokenization_html(summary: TokenizationSummary) -> str:
             style, kind = style + "color:#777;", "xlm-chip xlm-chip-special"
         elif token in split_pieces:
             style, kind = style + "background:#ffe8cc;border-color:#f0a050;", "xlm-chip xlm-chip-split"
-        chips.append(f'<span class="{kind}" style="{style}" title="id {int(token_id)}">{html.escape(token)}</span>')
+        chips.append(f'<bdi class="{kind}" style="{style}" title="id {int(token_id)}">{html.escape(token)}</bdi>')
     stats = (
         f"<b>{summary.n_pieces}</b> pieces for <b>{summary.n_words}</b> words "
         f"({summary.pieces_per_word:.2f} pieces per word); unknown: <b>{summary.n_unknown}</b> ({summary.unknown_share:.0%}); "
@@ -147,22 +147,22 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
     )  # one colour scale for all panels
     for col, result in enumerate(results, start=1):
         matrix = result.matrix()
-        labels = [html.escape(c.token) for c in result.columns]  # plotly reads tags in text
+        labels = [isolate(html.escape(c.token)) for c in result.columns]  # plotly reads tags in text
         layer_names = ["emb" if layer.layer == 0 else f"L{layer.layer}" for layer in result.layers]
         fig.add_trace(
             go.Heatmap(
                 z=matrix,
                 x=list(range(len(labels))),
                 y=list(result.relative_depths),
-                text=[[f"{v:.2f}" for v in row] for row in matrix],
+                text=[[number(v) for v in row] for row in matrix],
                 texttemplate="%{text}" if matrix.size <= 400 else None,
-                customdata=[[[name, label] for label in labels] for name in layer_names],
-                hovertemplate="%{customdata[0]} (depth %{y:.2f})<br>%{customdata[1]}: p = %{z:.4f}<extra></extra>",
+                customdata=[[[name, label, percent(v)] for label, v in zip(labels, row)] for name, row in zip(layer_names, matrix)],
+                hovertemplate="%{customdata[0]} (depth %{y:.2f})<br>%{customdata[1]}: p = %{customdata[2]}<extra></extra>",
                 colorscale="Blues",
                 zmin=0.0,
                 zmax=zmax,
                 showscale=col == n,
-                colorbar={"title": "p"},
+                colorbar={"title": {"text": "p", "side": "top"}, "thickness": 12},
             ),
             row=1,
             col=col,
@@ -180,20 +180,21 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
     fig.update_layout(
         title="Per-layer predictions (logit lens): the LM head applied to each layer's hidden state",
         height=max(420, 30 * max((len(r.layers) for r in results), default=10) + 160),
-        margin={"l": 10, "r": 10, "t": 70, "b": 80},
+        margin={"l": 10, "r": 10, "t": 90, "b": 80},
     )
+    fig.update_annotations(yshift=8)  # subplot titles clear of the tick labels
     return fig
 
 
 def make_logit_lens_table(results: Sequence[LogitLensResult]) -> pd.DataFrame:
     """Long form: model, layer, relative depth, rank, token, piece, probability."""
     rows = [
-        (r.model, layer.layer, round(layer.relative_depth, 4), rank, p.token, p.piece, round(p.probability, 6))
+        (r.model, layer.layer, rank, p.token, percent(p.probability), round(layer.relative_depth, 4), p.piece)
         for r in results
         for layer in r.layers
         for rank, p in enumerate(layer.predictions, start=1)
     ]
-    return pd.DataFrame(rows, columns=["model", "layer", "relative depth", "rank", "token", "piece", "probability"])
+    return pd.DataFrame(rows, columns=["model", "layer", "rank", "token", "probability", "relative depth", "piece"])
 
 
 def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
@@ -210,7 +211,7 @@ def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
             text=[[f"{v:.2f}" for v in row] for row in cka],
             texttemplate="%{text}" if cka.size <= 400 else None,
             hovertemplate=f"{html.escape(similarity.model_a)} layer %{{y}}<br>{html.escape(similarity.model_b)} layer %{{x}}<br>CKA = %{{z:.3f}}<extra></extra>",
-            colorbar={"title": "CKA"},
+            colorbar={"title": {"text": "CKA", "side": "top"}, "thickness": 12},
         )
     )
     fig.update_layout(
@@ -238,7 +239,7 @@ def make_grid_table(grid: CrosslingualGrid, shown: int = 3) -> pd.DataFrame:
     by_row: dict[tuple[str, str, str], dict[str, str]] = {}
     for cell in grid.cells:
         row = by_row.setdefault((cell.template_id, cell.lang, cell.text), {})
-        row[cell.model] = ", ".join(f"{p.token} ({p.probability:.1%})" for p in cell.predictions[:shown])
+        row[cell.model] = ", ".join(f"{isolate(p.token)} ({percent(p.probability)})" for p in cell.predictions[:shown])
     records = [
         {"lang": lang, "template": text, **{m: preds.get(m, "") for m in grid.models}}
         for (_tid, lang, text), preds in by_row.items()
@@ -253,7 +254,3 @@ def make_grid_long_table(grid: CrosslingualGrid) -> pd.DataFrame:
         for rank, p in enumerate(c.predictions, start=1)
     ]
     return pd.DataFrame(rows, columns=["lang", "template", "model", "rank", "token", "piece", "probability"])
-
-
-def model_colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, "#2ca02c")

@@ -8,24 +8,18 @@ from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..analysis.alignment import AlignmentMetrics, Neighbour
 from ..analysis.embeddings import EmbeddingSet, ModelExploration
+from .style import language_colours
 
-LANGUAGE_PALETTE = qualitative.Dark24 + qualitative.Light24
 MODEL_SYMBOLS = {"en-2048": "circle", "100-1280": "diamond"}
 MODEL_SYMBOLS_FALLBACK = ("square", "cross", "x")
 HOVER_TEXT_CHARS = 120
 POINT_COLUMNS = ["model", "layer", "method", "index", "id", "lang", "text", "x", "y", "z"]
 METRIC_COLUMNS = ["model", "pooling", "centered", "layer", "metric", "lang", "value"]
 NEIGHBOUR_COLUMNS = ["rank", "cosine", "id", "lang", "text"]
-
-
-def language_colours(langs: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per language, in first-seen order."""
-    return {lang: LANGUAGE_PALETTE[i % len(LANGUAGE_PALETTE)] for i, lang in enumerate(dict.fromkeys(langs))}
 
 
 def _hover_label(text: str) -> str:
@@ -142,69 +136,60 @@ def _translation_lines(emb: EmbeddingSet, coords, dims: int) -> go.BaseTraceType
 
 
 def make_alignment_figure(metrics: Sequence[AlignmentMetrics]) -> go.Figure:
-    """Per model, a line chart over layers: P@1 of each language -> reference (thin), their mean (thick),
-    the mean over all language pairs (dashed), language separability (dotted red) and chance levels."""
+    """Per model, a line chart over layers: the summary lines first (mean P@1 → reference, mean over all pairs,
+    language separability and the chance levels), then P@1 of each language → reference (thin, the language's
+    colour). After per-language centring a note says why separability can fall below chance."""
     metrics = list(metrics)
     if not metrics:
         return go.Figure()
     fig = make_subplots(
         rows=1,
         cols=len(metrics),
-        subplot_titles=[
-            f"{m.model}: {m.pooling} pooling{', centred' if m.centered else ''}" for m in metrics
-        ],
+        subplot_titles=[f"{m.model}: {m.pooling} pooling{', centred' if m.centered else ''}" for m in metrics],
         shared_yaxes=True,
         horizontal_spacing=0.06,
     )
     colours = language_colours([lang for m in metrics for lang in m.p_at_1])
     shown: set[str] = set()
+
+    def add(trace: go.Scatter, group: str, col: int) -> None:
+        trace.update(legendgroup=group, showlegend=group not in shown)
+        fig.add_trace(trace, row=1, col=col)
+        shown.add(group)
+
     for col, m in enumerate(metrics, start=1):
         layers = list(m.layers)
-        for lang, values in m.p_at_1.items():
-            fig.add_trace(
-                go.Scatter(
-                    x=layers, y=list(values), mode="lines", name=f"{lang} → {m.reference}", legendgroup=lang,
-                    showlegend=lang not in shown, line=dict(color=colours[lang], width=1), opacity=0.6,
-                    hovertemplate=f"{lang} → {m.reference}, layer %{{x}}: P@1 %{{y:.3f}}<extra>{m.model}</extra>",
-                ),
-                row=1, col=col,
-            )
-            shown.add(lang)
-        lines = [
+        summary = [
             ("mean_vs_reference", f"mean P@1 → {m.reference}", m.mean_vs_reference, dict(color="black", width=4)),
             ("mean_all_pairs", "mean P@1, all pairs", m.mean_all_pairs, dict(color="black", width=2, dash="dash")),
-            ("separability", "language separability", m.separability, dict(color="#d62728", width=3, dash="dot")),
+            ("separability", "language separability", m.separability, dict(color="#BE0032", width=3, dash="dot")),
         ]
-        for group, name, values, line in lines:
-            fig.add_trace(
-                go.Scatter(
-                    x=layers, y=list(values), mode="lines+markers", name=name, legendgroup=group,
-                    showlegend=group not in shown, line=line,
-                    hovertemplate=f"{name}, layer %{{x}}: %{{y:.3f}}<extra>{m.model}</extra>",
-                ),
-                row=1, col=col,
-            )
-            shown.add(group)
-        for name, level, colour in (
-            ("chance P@1", m.chance_retrieval, "grey"),
-            ("chance separability", m.chance_separability, "#d62728"),
-        ):
+        for group, name, values, line in summary:
+            add(go.Scatter(x=layers, y=list(values), mode="lines+markers", name=name, line=line,
+                           hovertemplate=f"{name}, layer %{{x}}: %{{y:.3f}}<extra>{m.model}</extra>"), group, col)
+        for name, level, colour in (("chance P@1", m.chance_retrieval, "grey"), ("chance separability", m.chance_separability, "#BE0032")):
             if level is not None:
-                fig.add_trace(
-                    go.Scatter(
-                        x=[layers[0], layers[-1]], y=[level, level], mode="lines", name=name, legendgroup=name,
-                        showlegend=name not in shown, line=dict(color=colour, width=1, dash="dot"), opacity=0.6,
-                        hovertemplate=f"{name}: %{{y:.3f}}<extra></extra>",
-                    ),
-                    row=1, col=col,
-                )
-                shown.add(name)
+                add(go.Scatter(x=[layers[0], layers[-1]], y=[level, level], mode="lines", name=name, opacity=0.6,
+                               line=dict(color=colour, width=1, dash="dot"), hovertemplate=f"{name}: %{{y:.3f}}<extra></extra>"),
+                    name, col)
+        for lang, values in m.p_at_1.items():
+            add(go.Scatter(x=layers, y=list(values), mode="lines", name=f"{lang} → {m.reference}", opacity=0.7,
+                           line=dict(color=colours[lang], width=1),
+                           hovertemplate=f"{lang} → {m.reference}, layer %{{x}}: P@1 %{{y:.3f}}<extra>{m.model}</extra>"),
+                lang, col)
         fig.update_xaxes(title_text="layer (0 = embeddings)", dtick=1, row=1, col=col)
     fig.update_yaxes(title_text="P@1 / accuracy", range=[-0.02, 1.02], row=1, col=1)
+    if any(m.centered for m in metrics):
+        fig.add_annotation(
+            text="Centred per language: the nearest-centroid classifier loses exactly the language means it relies on, "
+            "so separability can fall below chance.",
+            xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, align="left", font=dict(size=12, color="#7a4f00"),
+        )
     fig.update_layout(
         title="Where do languages align? Translation retrieval P@1 and language separability by layer",
-        height=460,
-        margin=dict(l=10, r=10, t=80, b=10),
+        height=500 if any(m.centered for m in metrics) else 460,
+        margin=dict(l=10, r=10, t=90, b=90 if any(m.centered for m in metrics) else 10),
+        legend=dict(traceorder="normal", groupclick="togglegroup"),
     )
     return fig
 

@@ -10,13 +10,14 @@ from plotly.subplots import make_subplots
 
 from ..analysis.fill_mask import FillMaskResult
 from ..tokenization import MASK_PATTERN
+from .style import bdi, isolate, model_colour, percent
 
-TABLE_COLUMNS = ["mask", "rank", "token", "piece", "probability"]
-MODEL_COLOURS = {"en-2048": "#1f77b4", "100-1280": "#ff7f0e"}
+TABLE_COLUMNS = ["mask", "rank", "token", "probability", "piece", "token id"]
 
 
-def make_fill_mask_figure(result: FillMaskResult) -> go.Figure:
-    """One horizontal ranked bar chart per mask, best candidate on top."""
+def make_fill_mask_figure(result: FillMaskResult, x_max: float | None = None) -> go.Figure:
+    """One horizontal ranked bar chart per mask, best candidate on top; ``x_max`` shares the probability axis
+    between side-by-side panels."""
     n = max(1, len(result.masks))
     fig = make_subplots(
         rows=n,
@@ -24,26 +25,27 @@ def make_fill_mask_figure(result: FillMaskResult) -> go.Figure:
         subplot_titles=[f"Mask {m.mask_index + 1} (token position {m.position})" for m in result.masks] or None,
         vertical_spacing=min(0.12, 0.4 / n),
     )
-    colour = MODEL_COLOURS.get(result.model, "#1f77b4")
+    colour = model_colour(result.model)
     for row, mask in enumerate(result.masks, start=1):
         preds = list(mask.predictions)[::-1]
         fig.add_trace(
             go.Bar(
                 x=[p.probability for p in preds],
-                y=[f"{len(preds) - i}. {p.token}" for i, p in enumerate(preds)],
+                y=[f"{len(preds) - i}. {isolate(html.escape(p.token))}" for i, p in enumerate(preds)],
                 orientation="h",
                 marker_color=colour,
-                text=[f"{p.probability:.3f}" for p in preds],
+                text=[percent(p.probability) for p in preds],
                 textposition="auto",
-                customdata=[[p.piece, p.token_id] for p in preds],
-                hovertemplate="%{y}<br>piece %{customdata[0]} (id %{customdata[1]})<br>p = %{x:.4f}<extra></extra>",
+                customdata=[[html.escape(p.piece), p.token_id, percent(p.probability)] for p in preds],
+                hovertemplate="%{y}<br>piece %{customdata[0]} (id %{customdata[1]})<br>p = %{customdata[2]}<extra></extra>",
                 name=f"mask {mask.mask_index + 1}",
                 showlegend=False,
             ),
             row=row,
             col=1,
         )
-        fig.update_xaxes(title_text="probability", rangemode="tozero", row=row, col=1)
+        fig.update_xaxes(title_text="probability", rangemode="tozero", tickformat=".1%", row=row, col=1,
+                         **({"range": [0, x_max * 1.05]} if x_max else {}))
     k = max((len(m.predictions) for m in result.masks), default=1)
     fig.update_layout(
         title=f"{result.model}: top {k} per mask",
@@ -55,13 +57,19 @@ def make_fill_mask_figure(result: FillMaskResult) -> go.Figure:
 
 
 def make_fill_mask_table(result: FillMaskResult) -> pd.DataFrame:
-    """Rows (mask, rank, token, piece, probability), ranked within each mask."""
+    """Rows (mask, rank, token, probability as a percentage, piece, token id), ranked within each mask."""
     rows = [
-        (m.mask_index + 1, rank, p.token, p.piece, round(p.probability, 6))
+        (m.mask_index + 1, rank, p.token, percent(p.probability), p.piece, p.token_id)
         for m in result.masks
         for rank, p in enumerate(m.predictions, start=1)
     ]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def shared_x_max(results: list[FillMaskResult]) -> float | None:
+    """The largest probability over side-by-side results (their panels share the axis up to it)."""
+    values = [p.probability for r in results for m in r.masks for p in m.predictions]
+    return max(values) if values else None
 
 
 def make_completion_html(result: FillMaskResult, alternatives: int = 3) -> str:
@@ -72,18 +80,21 @@ def make_completion_html(result: FillMaskResult, alternatives: int = 3) -> str:
         mask = next(masks, None)
         if mask is None or not mask.predictions:
             return "<b>?</b>"
-        best = html.escape(mask.predictions[0].token)
+        best = bdi(mask.predictions[0].token)
         others = " / ".join(html.escape(p.token) for p in mask.predictions[1:alternatives])
         title = f' title="also: {others}"' if others else ""
         return f'<mark class="xlm-fill"{title}><b>{best}</b></mark>'
 
     parts = MASK_PATTERN.split(result.text)
     body = "".join(html.escape(part) + (fill(None) if i < len(parts) - 1 else "") for i, part in enumerate(parts))
-    lines = [f'<div class="xlm-completion" dir="auto"><span class="xlm-model">{html.escape(result.model)}</span> {body}</div>']
+    lines = [
+        f'<div class="xlm-completion"><span class="xlm-model">{html.escape(result.model)}</span> '
+        f'<bdi class="xlm-text" dir="auto">{body}</bdi></div>'
+    ]
     if result.masks and alternatives > 1:
         items = "".join(
             f"<li>mask {m.mask_index + 1}: "
-            + ", ".join(f"{html.escape(p.token)} ({p.probability:.1%})" for p in m.predictions[:alternatives])
+            + ", ".join(f"{bdi(p.token)} ({percent(p.probability)})" for p in m.predictions[:alternatives])
             + "</li>"
             for m in result.masks
         )

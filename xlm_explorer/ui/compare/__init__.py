@@ -25,7 +25,7 @@ answer can depend on the metric. Read *what this can and cannot show* under each
 def build_compare_tab(ctx: AppContext) -> None:
     """Components and events of the Compare tab (inside an open ``gr.Tab``)."""
     gr.Markdown(INTRO, elem_classes=["xlm-intro"])
-    with gr.Tabs(elem_classes=["xlm-subtabs"]) as tabs:
+    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
         ctx.subtabs["compare"] = tabs
         with gr.Tab("Compare", id="compare-side-by-side"):
             build_side_by_side(ctx)
@@ -40,7 +40,7 @@ def build_compare_tab(ctx: AppContext) -> None:
 def build_bias_tab(ctx: AppContext) -> None:
     """Components and events of the Bias tab (inside an open ``gr.Tab``)."""
     gr.Markdown(BIAS_INTRO, elem_classes=["xlm-intro"])
-    with gr.Tabs(elem_classes=["xlm-subtabs"]) as tabs:
+    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
         ctx.subtabs["bias"] = tabs
         with gr.Tab("Probes", id="bias-probes"):
             build_probes(ctx)

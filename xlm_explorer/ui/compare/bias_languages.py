@@ -31,12 +31,12 @@ def build_bias_languages(ctx: AppContext) -> None:
     languages = gr.CheckboxGroup(language_choices(available), value=available, label="Languages")
     controls = view_controls(VIEW, "Score in every language")
     plot = gr.Plot(label="Per occupation and language", show_label=False, elem_id=f"{VIEW}-results")
-    table = gr.Dataframe(label="Log ratio per occupation and language (and the word used)", interactive=False, wrap=True)
+    table = gr.Dataframe(visible=False, label="Log ratio per occupation and language (and the word used)", interactive=False, wrap=True)
     with gr.Accordion("Grammatical gender, language by language", open=False):
         gr.HTML(notices_html(notes))
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="bias_languages result")
     state = gr.State(None, time_to_live=3600)

@@ -32,9 +32,9 @@ def build_grid(ctx: AppContext) -> None:
     templates = gr.Textbox(label="Templates (one per line: lang<TAB>sentence with [MASK])",
                            value=format_grid_templates(next(iter(shipped.values()), ())), lines=8, max_lines=30)
     controls = view_controls(VIEW, "Fill the grid")
-    table = gr.Dataframe(label="Top predictions per language and model", interactive=False, wrap=True,
+    table = gr.Dataframe(visible=False, label="Top predictions per language and model", interactive=False, wrap=True,
                          elem_id=f"{VIEW}-results", elem_classes=["xlm-bidi-table"])
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="crosslingual_grid result")
     state = gr.State(None, time_to_live=3600)

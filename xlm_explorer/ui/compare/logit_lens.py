@@ -29,8 +29,8 @@ def build_logit_lens(ctx: AppContext) -> None:
                 top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k per layer", min_width=120)
     controls = view_controls(VIEW, "Show per-layer predictions")
     plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")
-    table = gr.Dataframe(label="Top tokens per layer", interactive=False, max_height=420)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    table = gr.Dataframe(visible=False, label="Top tokens per layer", interactive=False, max_height=420)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="logit_lens result")
     state = gr.State(None, time_to_live=3600)

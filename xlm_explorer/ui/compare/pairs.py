@@ -36,13 +36,13 @@ def build_pairs(ctx: AppContext) -> None:
     table_text = gr.Textbox(label="Sentence pairs (TSV or CSV with a header)", value=shipped, lines=8, max_lines=30)
     controls = view_controls(VIEW, "Score the pairs")
     summary_plot = gr.Plot(label="Share preferring the more stereotypical sentence", show_label=False, elem_id=f"{VIEW}-results")
-    summary = gr.Dataframe(label="Summary per model and metric", interactive=False, wrap=True)
-    table = gr.Dataframe(label="Scores per pair and model (pairs where the metrics disagree first)", interactive=False,
+    summary = gr.Dataframe(visible=False, label="Summary per model and metric", interactive=False, wrap=True)
+    table = gr.Dataframe(visible=False, label="Scores per pair and model (pairs where the metrics disagree first)", interactive=False,
                          wrap=True, max_height=480)
     plot = gr.Plot(label="PLL difference per pair", show_label=False)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="pll_pairs result")
     state = gr.State(None, time_to_live=3600)

@@ -59,10 +59,10 @@ def build_probes(ctx: AppContext) -> None:
     note = gr.HTML(note_html(first.note) if first else "")
     controls = view_controls(VIEW, "Run the probe")
     plot = gr.Plot(label="Per filler", show_label=False, elem_id=f"{VIEW}-results")
-    table = gr.Dataframe(label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)
+    table = gr.Dataframe(visible=False, label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="bias_probe result")
     state = gr.State(None, time_to_live=3600)

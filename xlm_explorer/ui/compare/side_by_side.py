@@ -26,7 +26,6 @@ def build_side_by_side(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=240):
             lang = language_dropdown(ctx, value="fr")
             top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k")
-    controls = view_controls(VIEW, "Compare")
     inputs = [text, lang, top_k]
     examples_that_run(VIEW, inputs, [
         ["Le chat dort sur le [MASK].", "fr", 10],
@@ -34,14 +33,15 @@ def build_side_by_side(ctx: AppContext) -> None:
         ["Die Katze schläft auf dem [MASK].", "de", 10],
         ["Кошка спит на диване.", "ru", 10],
     ])
+    controls = view_controls(VIEW, "Compare")
     with gr.Row(equal_height=False, elem_id=f"{VIEW}-results"):
         token_html = [gr.HTML(label=f"{key} tokenization", min_height=40) for key in ctx.manager.keys]
-    predictions = gr.Dataframe(label="Fill-mask, side by side", interactive=False, wrap=True)
+    predictions = gr.Dataframe(visible=False, label="Fill-mask, side by side", interactive=False, wrap=True)
     with gr.Row(equal_height=False):
-        overlap = gr.Dataframe(label="overlap@k between the models", interactive=False, wrap=True)
-        facts = gr.Dataframe(label="Model facts (from the loaded configs)", interactive=False)
-    token_table = gr.Dataframe(label="Tokenization", interactive=False)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+        overlap = gr.Dataframe(visible=False, label="overlap@k between the models", interactive=False, wrap=True)
+        facts = gr.Dataframe(visible=False, label="Model facts (from the loaded configs)", interactive=False)
+    token_table = gr.Dataframe(visible=False, label="Tokenization", interactive=False)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="compare result")
     state = gr.State(None, time_to_live=3600)

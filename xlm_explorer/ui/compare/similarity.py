@@ -30,8 +30,8 @@ def build_similarity(ctx: AppContext) -> None:
             sentences_lang = language_dropdown(ctx, label="Language of your sentences")
     controls = view_controls(VIEW, "Compute CKA")
     plot = gr.Plot(label="Linear CKA between layers", show_label=False, elem_id=f"{VIEW}-results")
-    table = gr.Dataframe(label="CKA matrix", interactive=False)
-    downloads = gr.File(label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    table = gr.Dataframe(visible=False, label="CKA matrix", interactive=False)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
         payload = gr.JSON(label="layer_similarity result")
     state = gr.State(None, time_to_live=3600)

@@ -1,0 +1,91 @@
+"""Request batching: concurrent requests for one model run as one padded batch, each answer identical to the
+unbatched one (float32: max |dp| <= 1e-6), errors reach every request, and nothing waits forever."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from xlm_explorer.analysis.fill_mask import predict_masks
+from xlm_explorer.forward import ForwardCache
+
+TEXTS = [
+    "The cat sat on the [MASK].",
+    "A [MASK] is a small animal.",
+    "She went to the [MASK] to buy some bread.",
+    "The [MASK] said that he would be late because the train was cancelled.",
+    "I [MASK] coffee.",
+    "My favourite colour is [MASK] and my brother likes [MASK].",
+    "Where is the [MASK]?",
+    "Paris is the capital of [MASK].",
+]
+
+
+def probabilities(result) -> np.ndarray:
+    return np.array([[p.probability for p in m.predictions] for m in result.masks])
+
+
+def concurrently(fn, items: list) -> list:
+    barrier = threading.Barrier(len(items))
+    out: list = [None] * len(items)
+    errors: list[BaseException] = []
+
+    def run(i: int, item) -> None:
+        barrier.wait()
+        try:
+            out[i] = fn(item)
+        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, item)) for i, item in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a request never returned"
+    if errors:
+        raise errors[0]
+    return out
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_concurrent_requests_run_as_one_batch_with_the_same_answers(manager, key: str) -> None:
+    loaded = manager.get(key)
+    single = [predict_masks(loaded, ForwardCache(gather_ms=0), text, "en", 10) for text in TEXTS]
+    cache = ForwardCache(gather_ms=50)
+    batched = concurrently(lambda text: predict_masks(loaded, cache, text, "en", 10), TEXTS)
+    assert cache.forward_calls < len(TEXTS) and cache.batched_requests >= 2  # requests shared passes
+    assert cache.head_calls < len(TEXTS)  # and LM-head matmuls
+    for one, many in zip(single, batched):
+        assert [p.token_id for m in one.masks for p in m.predictions] == [p.token_id for m in many.masks for p in m.predictions]
+        np.testing.assert_allclose(probabilities(many), probabilities(one), atol=1e-6, rtol=0)
+
+
+def test_an_error_in_a_batch_reaches_every_request_and_the_next_batch_works(en_model, monkeypatch) -> None:
+    cache = ForwardCache(gather_ms=50)
+    import xlm_explorer.forward as forward
+
+    real = forward.run_batch
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forward, "run_batch", failing)
+    outcomes = concurrently(
+        lambda text: _outcome(lambda: predict_masks(en_model, cache, text, "en", 3)), TEXTS[:4]
+    )
+    assert any(isinstance(o, RuntimeError) for o in outcomes)
+    assert predict_masks(en_model, cache, "The dog [MASK].", "en", 3).masks  # serving again
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except RuntimeError as error:
+        return error

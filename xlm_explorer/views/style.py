@@ -1,0 +1,73 @@
+"""What every view shares: one colour per language (the same in every plot), model colours, number formats for
+their range, and isolation of tokens and user text so right-to-left scripts never reorder their neighbours."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+from plotly.colors import qualitative
+
+from ..specs import XLM_100_LANGUAGES
+
+#: Kelly's 20 colours of maximum contrast (white and black left out), strongest first, then Dark24: 44 in all.
+KELLY = (
+    "#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#E68FAC", "#8DB600", "#604E97", "#A1CAF1",
+    "#2B3D26", "#F99379", "#848482", "#E25822", "#B3446C", "#654522", "#C2B280", "#F6A600", "#F3C300", "#DCD300",
+)
+PALETTE: tuple[str, ...] = KELLY + tuple(qualitative.Dark24)
+#: The languages people pick most get the most distinct colours first, in this order.
+COMMON_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "ru", "el", "ar", "he", "hi", "zh", "ja", "ko", "tr", "nl", "pl", "sv", "th", "vi")
+MODEL_COLOURS = {"en-2048": "#1f77b4", "100-1280": "#ff7f0e"}
+FSI, PDI = "\u2068", "\u2069"
+
+
+def language_colour(lang: str) -> str:
+    """The colour of a language code, fixed across views and runs."""
+    order = list(COMMON_LANGUAGES) + [code for code in XLM_100_LANGUAGES if code not in COMMON_LANGUAGES]
+    index = order.index(lang) if lang in order else len(order) + sum(map(ord, lang))
+    return PALETTE[index % len(PALETTE)]
+
+
+def language_colours(langs: Sequence[str]) -> dict[str, str]:
+    return {lang: language_colour(lang) for lang in dict.fromkeys(langs)}
+
+
+def model_colour(model: str) -> str:
+    return MODEL_COLOURS.get(model, "#2ca02c")
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with enough digits for its size: 42.1%, 3.27%, 0.052%, 3.1e-05%."""
+    value = 100.0 * float(p)
+    if value == 0:
+        return "0%"
+    if value >= 10:
+        return f"{value:.1f}%"
+    if value >= 0.01:
+        return f"{value:.{max(2, 2 - math.floor(math.log10(value)))}g}%"
+    return f"{value:.1e}%"
+
+
+def log_prob(v: float) -> str:
+    """A log-probability (nats) with 2 decimals."""
+    return f"{float(v):.2f}"
+
+
+def number(v: float) -> str:
+    """A value in 0..1 for a heatmap cell: 2 decimals from 0.01, scientific below (never a misleading 0.00)."""
+    v = float(v)
+    if v == 0 or abs(v) >= 0.01:
+        return f"{v:.2f}"
+    return f"{v:.0e}"
+
+
+def isolate(text: str) -> str:
+    """Plain text isolated with FSI/PDI (for table cells and plot labels that mix a token with other text)."""
+    return f"{FSI}{text}{PDI}"
+
+
+def bdi(text: str, css_class: str = "xlm-token") -> str:
+    """Escaped text in a ``<bdi>`` (for HTML): its direction never reorders the text around it."""
+    return f'<bdi class="{css_class}">{html.escape(text)}</bdi>'
