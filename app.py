@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--cache-mb", type=int, default=None, help="memory bound of the shared forward cache (MiB)")
+    parser.add_argument("--corpus-index", type=Path, default=None,
+                        help="a token-search index written by python -m xlm_explorer.index (searched instead of the shipped set)")
     parser.add_argument(
         "--tiny-demo",
         action="store_true",
@@ -59,7 +61,7 @@ def make_workspace(args: argparse.Namespace):
         tiny = {key: str(path) for key, path in build_tiny_checkpoints(args.tiny_dir).items()}
         sources = {**tiny, **parse_model_overrides(args.model)}
     manager = ModelManager(sources, device=args.device, dtype=args.dtype, tiny_demo=args.tiny_demo)
-    return Workspace(manager, cache_mb=args.cache_mb)
+    return Workspace(manager, cache_mb=args.cache_mb, corpus_index=args.corpus_index)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         for key, message in workspace.manager.preload().items():
             logging.getLogger("xlm_explorer").error("preload of %s failed: %s", key, message)
 
+    from xlm_explorer.memory import start_trimming
     from xlm_explorer.ui.app import build_demo, launch_kwargs
 
+    start_trimming()  # freed memory goes back to the OS: the resident size follows what is in use
     build_demo(workspace).launch(**launch_kwargs(args.host, args.port, args.share))
 
 

@@ -22,7 +22,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load_test import launch_app, rss_mb, run_load, wait_for_server
+from bench.load_test import launch_app, run_load, wait_for_server
+
+
+def robust_growth_pct(samples: list[tuple[float, float]], warmup_s: float) -> float | None:
+    """RSS growth after warm-up, robust to the transient peaks of single requests: the median of the last third of
+    the samples against the median of the first third (samples taken after ``warmup_s``)."""
+    values = [mb for t, mb in samples if t >= warmup_s]
+    if len(values) < 6:
+        return None
+    third = len(values) // 3
+    first, last = sorted(values[:third])[third // 2], sorted(values[-third:])[third // 2]
+    return round(100 * (last - first) / first, 1)
 
 
 def folder_bytes(path: Path) -> int:
@@ -39,7 +50,9 @@ class SoakReport:
     p95_s: float | None = None
     rss_after_warmup_mb: float | None = None
     rss_end_mb: float | None = None
+    #: median of the last third of the RSS samples after warm-up against the median of the first third
     rss_growth_pct: float | None = None
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)
     downloads_bytes: list[tuple[float, int]] = field(default_factory=list)
     gradio_cache_bytes: list[tuple[float, int]] = field(default_factory=list)
     visitors: int = 0
@@ -117,8 +130,8 @@ def soak(users: int, duration_s: float, warmup_s: float, visitors: int, models: 
         report.error_messages += load.error_messages[:10]
         report.p95_s = load.latency_s.get("p95")
         report.rss_after_warmup_mb, report.rss_end_mb = load.rss_after_warmup_mb, load.rss_end_mb
-        if load.rss_after_warmup_mb and load.rss_end_mb:
-            report.rss_growth_pct = round(100 * (load.rss_end_mb - load.rss_after_warmup_mb) / load.rss_after_warmup_mb, 1)
+        report.rss_mb = load.rss_mb
+        report.rss_growth_pct = robust_growth_pct(load.rss_mb, warmup_s)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -138,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = soak(args.users, min(args.duration, 600.0), args.warmup, args.visitors, args.model, args.port)
     data: dict[str, Any] = asdict(report)
-    print(json.dumps({k: v for k, v in data.items() if k not in ("downloads_bytes", "gradio_cache_bytes")}, indent=1))
+    print(json.dumps({k: v for k, v in data.items() if k not in ("downloads_bytes", "gradio_cache_bytes", "rss_mb")}, indent=1))
+    print("server RSS (s, MiB):", report.rss_mb[::10])
     print("downloads folder (s, bytes):", report.downloads_bytes[::6])
     print("gradio file cache (s, bytes):", report.gradio_cache_bytes[::6])
     if args.json:

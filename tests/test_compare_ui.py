@@ -3,8 +3,6 @@ it, and the downloads."""
 
 from __future__ import annotations
 
-import csv
-import json
 
 import pytest
 from gradio_client.exceptions import AppError

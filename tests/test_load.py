@@ -5,8 +5,6 @@ queue and the per-model concurrency limit keep model work serialised. The full 2
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest

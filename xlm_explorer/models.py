@@ -361,6 +361,18 @@ class ModelManager:
                 failures[key] = str(error)
         return failures
 
+    def shape(self, key: str) -> dict[str, int]:
+        """``n_layers`` and ``n_heads`` of a model, without loading its weights: the loaded config, else the
+        source's config.json, else the model card's."""
+        key = self.check_key(key)
+        if key in self._models:
+            loaded = self._models[key]
+            return {"n_layers": loaded.n_layers, "n_heads": loaded.n_heads}
+        source = self.sources[key]
+        config = dict(vars(source[0].config)) if isinstance(source, tuple) else _read_config(str(source))
+        card = MODEL_SPECS[key].config_overrides
+        return {name: int(config.get(name) or card[name]) for name in ("n_layers", "n_heads")}
+
     def languages(self, key: str) -> tuple[str, ...]:
         """Language codes of a model, without loading its weights when it is not loaded yet.
 
@@ -383,8 +395,8 @@ class ModelManager:
         return spec.default_languages
 
 
-def _read_lang2id(source: str) -> dict[str, int]:
-    """``lang2id`` from a local config.json or the hub cache; empty when not at hand (never downloads)."""
+def _read_config(source: str) -> dict[str, Any]:
+    """A local config.json or the hub cache's; empty when not at hand (never downloads)."""
     import json
 
     path = Path(source).expanduser() / "config.json"
@@ -396,7 +408,12 @@ def _read_lang2id(source: str) -> dict[str, int]:
             if not isinstance(cached, str):
                 return {}
             path = Path(cached)
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("lang2id") or {})
-    except Exception:  # a malformed or unreadable config only costs the language list
-        log.debug("could not read lang2id from %s", source, exc_info=True)
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except Exception:  # a malformed or unreadable config only costs the facts read from it
+        log.debug("could not read config.json from %s", source, exc_info=True)
         return {}
+
+
+def _read_lang2id(source: str) -> dict[str, int]:
+    """``lang2id`` from a local config.json or the hub cache; empty when not at hand (never downloads)."""
+    return dict(_read_config(source).get("lang2id") or {})

@@ -17,12 +17,13 @@ ENV_PACK_LINEAR = "XLM_EXPLORER_PACK_LINEAR"
 
 
 class PackedLinear(torch.nn.Module):
-    """A frozen ``nn.Linear`` whose weight is stored in oneDNN's blocked layout for this CPU (inference only).
+    """A frozen ``nn.Linear`` whose weight is stored in oneDNN's blocked layout for this CPU.
 
-    Input (..., in_features) -> output (..., out_features), as ``nn.Linear``. The weight is reordered
-    once at load time instead of on every call; float32 results differ from ``nn.Linear`` by float
-    rounding only (about 1e-6 relative), bfloat16 results are identical. ``weight`` stays a parameter
-    (an opaque oneDNN tensor), so parameter counts do not change. No autograd.
+    Input (..., in_features) -> output (..., out_features), as ``nn.Linear``. The weight is reordered once at
+    load time instead of on every call; float32 results differ from ``nn.Linear`` by float rounding only
+    (about 1e-6 relative), bfloat16 results are identical. ``weight`` stays a parameter (an opaque oneDNN
+    tensor), so parameter counts do not change. oneDNN's kernel has no autograd: when a gradient is needed
+    (attribution), the call runs ``F.linear`` on the weight converted back to dense (exactly the original).
     """
 
     def __init__(self, linear: torch.nn.Linear, batch_hint: int = 16) -> None:
@@ -35,6 +36,8 @@ class PackedLinear(torch.nn.Module):
         self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return torch.nn.functional.linear(x, self.weight.data.to_dense(), self.bias)
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.weight, self.bias, "none", [], "")
 
     def extra_repr(self) -> str:

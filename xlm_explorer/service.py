@@ -30,6 +30,7 @@ from .analysis.attention import (
     parse_sentence_lines,
     select_parallel_sentences,
 )
+from .analysis.attribution import attribute
 from .analysis.compare import compare_models
 from .analysis.datasets import SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded
 from .analysis.embeddings import EmbeddingSet, explore
@@ -38,8 +39,18 @@ from .analysis.grid import crosslingual_grid as fill_grid
 from .analysis.grid import parse_grid_templates
 from .analysis.logit_lens import depth_alignment
 from .analysis.logit_lens import logit_lens as lens_at_mask
+from .analysis.patching import patch
 from .analysis.projection import check_dims, check_method, check_seed
 from .analysis.similarity import layer_similarity as cka_between, load_parallel_sentences, parse_sentences
+from .analysis.token_search import (
+    Corpus,
+    TokenIndex,
+    build_index,
+    check_search_layer,
+    parse_corpus,
+    search_token,
+    shipped_corpus,
+)
 from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
 from .tokenization import check_text
@@ -402,6 +413,100 @@ def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progres
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
+# ------------------------------------------------------------------------------------------------ explain
+
+
+def attribution(
+    ws: Workspace, text: str, model: str, lang: str, mask_index: float, target: str, progress: Progress | None = None
+) -> Answer:
+    """Token attribution for one mask's prediction: integrated gradients and gradient x input over the input tokens,
+    per chosen model (``target`` a piece or word; empty for the top prediction)."""
+    keys = checks.model_keys(ws.manager, model)
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    models, errors = load_models(ws, keys, progress)
+    results = []
+    for i, loaded in enumerate(models):
+        if progress is not None:
+            progress(i / len(models), f"{loaded.key}: integrated gradients")
+        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_index, target))
+    payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
+    if len(results) == 1:
+        payload |= results[0].to_dict()  # one model: its fields at the top, as documented
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+def patching(
+    ws: Workspace, text_a: str, text_b: str, model: str, lang: str, target: str, progress: Progress | None = None
+) -> Answer:
+    """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
+    replaced by B's (sentences of equal token length, one [MASK] at the same place)."""
+    return patching_heads(ws, text_a, text_b, model, lang, target, None, progress)
+
+
+def patching_heads(
+    ws: Workspace, text_a: str, text_b: str, model: str, lang: str, target: str, head_layer: float | None,
+    progress: Progress | None = None,
+) -> Answer:
+    """:func:`patching`, plus per attention head at ``head_layer`` (1..n_layers; 0 or None: none)."""
+    keys = checks.model_keys(ws.manager, model)
+    lang = checks.language(ws.manager, lang)
+    check_text(text_a, what="sentence A")
+    check_text(text_b, what="sentence B")
+    models, errors = load_models(ws, keys, progress)
+    results = [
+        patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer, _report(progress, i / len(models), (i + 1) / len(models)))
+        for i, loaded in enumerate(models)
+    ]
+    payload = {"text_a": text_a, "text_b": text_b, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
+    if len(results) == 1:
+        payload |= results[0].to_dict()
+    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+
+
+def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus | None, progress: Progress | None) -> TokenIndex:
+    """The index searched: an uploaded corpus, else the ``--corpus-index`` written for this model and layer, else
+    the shipped parallel sentences (built once per model and layer, cached)."""
+    if corpus is None and ws.corpus_index is not None and (ws.corpus_index / f"meta-L{layer}.json").is_file():
+        index = TokenIndex.load(ws.corpus_index, layer)
+        if index.model == loaded.key:
+            return index
+    corpus = corpus or shipped_corpus()
+    key = (loaded.key, loaded.instance_id, layer, corpus.key)
+    return ws.token_indexes.get_or_compute(key, lambda: build_index(loaded, corpus, layer, progress))
+
+
+def token_search(
+    ws: Workspace, text: str, model: str, lang: str, token_index: float, layer: float, k: float,
+    progress: Progress | None = None,
+) -> Answer:
+    """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
+    ``text`` (a position in the encoded ids, ``<s>`` = 0); the corpus is the shipped parallel sentences."""
+    return token_search_in(ws, text, model, lang, token_index, layer, k, None, progress)
+
+
+def token_search_in(
+    ws: Workspace, text: str, model: str, lang: str, token_index: float, layer: float, k: float,
+    corpus_file: Any = None, progress: Progress | None = None,
+) -> Answer:
+    """:func:`token_search` over an uploaded corpus (CSV/TSV with a text column, or plain lines) when given."""
+    if model == checks.BOTH:
+        raise UserInputError("Token search runs on one model at a time: pick en-2048 or 100-1280.")
+    key = ws.manager.check_key(model)
+    lang = checks.language(ws.manager, lang)
+    check_text(text)
+    corpus = None
+    path = upload_path(corpus_file)
+    if path:
+        content = Path(path).read_bytes()[: 20 * 2**20].decode("utf-8-sig", errors="replace")
+        corpus = parse_corpus(content, lang, ws.manager.languages("100-1280"), name=Path(path).name)
+    models, _errors = load_models(ws, [key], progress)
+    loaded = models[0]
+    index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)
+    result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, k, index)
+    return Answer(result.to_dict(), result, ())
+
+
 # ------------------------------------------------------------------------------------------------ models
 
 
@@ -425,6 +530,9 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "bias_probe": bias_probe,
     "pll_pairs": pll_pairs,
     "bias_languages": bias_languages,
+    "attribution": attribution,
+    "patching": patching,
+    "token_search": token_search,
 }
 
 __all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, "model_info"]

@@ -17,24 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.embeddings import DerivedCache, EmbeddingCache
+from .analysis.token_search import TokenIndex
+from .cache import BoundedLRU
 from .forward import ForwardCache
 from .models import ModelManager, Source, resolve_sources
 
 #: Memory bound of the shared forward cache (MiB); ``--cache-mb`` sets it too.
 ENV_CACHE_MB = "XLM_EXPLORER_CACHE_MB"
 DEFAULT_CACHE_MB = 1024
+#: Memory bound of the token-search indexes built in the app (MiB).
+ENV_INDEX_CACHE_MB = "XLM_EXPLORER_INDEX_CACHE_MB"
+DEFAULT_INDEX_CACHE_MB = 512
 
 
 class Workspace:
     """The model manager and the caches every endpoint shares (one per app or script)."""
 
-    def __init__(self, manager: ModelManager, *, cache_mb: int | None = None) -> None:
+    def __init__(self, manager: ModelManager, *, cache_mb: int | None = None, corpus_index: str | Path | None = None) -> None:
         self.manager = manager
         if cache_mb is None:
             cache_mb = int(os.environ.get(ENV_CACHE_MB, DEFAULT_CACHE_MB))
         self.forward_cache = ForwardCache(max_bytes=int(cache_mb) * 2**20)
         self.embeddings = EmbeddingCache()
         self.derived = DerivedCache()
+        index_mb = int(os.environ.get(ENV_INDEX_CACHE_MB, DEFAULT_INDEX_CACHE_MB))
+        self.token_indexes: BoundedLRU[TokenIndex] = BoundedLRU(index_mb * 2**20, name="token indexes")
+        #: a directory written by ``python -m xlm_explorer.index`` (``--corpus-index``), searched instead of the shipped set
+        self.corpus_index = Path(corpus_index) if corpus_index is not None else None
 
     @classmethod
     def from_sources(
@@ -59,9 +68,11 @@ class Workspace:
 
     def cache_stats(self) -> list[dict[str, Any]]:
         """Every cache with its entries, bytes and bound."""
-        return [cache.stats() for cache in (self.forward_cache.lru, self.embeddings.lru, self.derived.lru)]
+        caches = (self.forward_cache.lru, self.embeddings.lru, self.derived.lru, self.token_indexes)
+        return [cache.stats() for cache in caches]
 
     def clear_caches(self) -> None:
         self.forward_cache.clear()
         self.embeddings.clear()
         self.derived.lru.clear()
+        self.token_indexes.clear()

@@ -15,6 +15,7 @@ from .attention_tab import build_attention_tab
 from .common import AppContext, decode_value, model_status_markdown, wrap_model_events_for_gpu
 from .compare import build_bias_tab, build_compare_tab
 from .embeddings_tab import build_embeddings_tab
+from .explain import TOKEN_CLICK_JS, build_explain_tab
 from .fill_mask_tab import build_fill_mask_tab
 from .models_tab import build_models_tab
 
@@ -27,6 +28,10 @@ QUEUE_MAX_SIZE = 64
 #: Gradio's own copies of download files: checked every minute, removed after 15 minutes (a session's are
 #: removed when it ends, see :func:`release_session`).
 DELETE_CACHE = (60, 900)
+#: Sessions whose state gradio keeps (least recently used first out). Gradio keeps a copy of the page's config
+#: and the last value of every output per session (about 1 MiB here, more after big runs); browser sessions are
+#: dropped when they end (:func:`release_session`), API clients never end theirs, so this bounds them.
+STATE_SESSION_CAPACITY = 200
 
 HEADER = """# XLM Explorer
 Look inside two masked language models from Facebook AI's XLM paper (Lample & Conneau, 2019): **en-2048** (English)
@@ -42,6 +47,7 @@ TABS = (
     ("Attention", "attention", build_attention_tab),
     ("Compare", "compare", build_compare_tab),
     ("Bias", "bias", build_bias_tab),
+    ("Explain", "explain", build_explain_tab),
     ("Models", "models", build_models_tab),
 )
 
@@ -57,6 +63,7 @@ def build_demo(source: Workspace | ModelManager, downloads: DownloadStore | None
             gr.HTML(TINY_BANNER)
         status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
+            ctx.main_tabs = tabs
             for label, tab_id, build in TABS:
                 with gr.Tab(label, id=tab_id):
                     build(ctx)
@@ -130,6 +137,11 @@ def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> No
         except OSError:
             pass
     ctx.runs.forget(session)
+    holder = getattr(demo, "state_holder", None)  # gradio would keep the closed session's state for an hour
+    if holder is not None:
+        with holder.lock:
+            holder.session_data.pop(session, None)
+            holder.time_last_used.pop(session, None)
     log.debug("session %s ended: %d download files and %d served copies removed", session, len(removed), len(cached))
 
 
@@ -156,4 +168,6 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         "footer_links": ["api", "settings"],
         "max_file_size": "5mb",
         "show_error": True,
+        "js": TOKEN_CLICK_JS,
+        "state_session_capacity": STATE_SESSION_CAPACITY,
     }

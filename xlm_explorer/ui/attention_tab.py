@@ -70,11 +70,8 @@ class ModelPanel:
 
 def _max_index(ctx: AppContext, what: str) -> int:
     """The largest layer or head index over the configured models (from the loaded configs or model cards)."""
-    values = []
-    for key in ctx.manager.keys:
-        overrides = ctx.manager.spec(key).config_overrides
-        values.append(int(overrides.get("n_layers" if what == "layer" else "n_heads", 16)))
-    return max(values) - 1
+    name = "n_layers" if what == "layer" else "n_heads"
+    return max(ctx.manager.shape(key)[name] for key in ctx.manager.keys) - 1
 
 
 def build_attention_tab(ctx: AppContext) -> None:

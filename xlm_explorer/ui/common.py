@@ -82,8 +82,10 @@ class AppContext:
     runs: RunRegistry = field(default_factory=RunRegistry)
     #: view id -> what a share link may set there (filled as the views are built)
     share_targets: dict[str, "ShareTarget"] = field(default_factory=dict)
-    #: tab id -> the gr.Tabs of its sub-tabs (Compare, Bias), so a link can open a sub-tab
+    #: tab id -> the gr.Tabs of its sub-tabs (Compare, Bias, Explain), so a link can open a sub-tab
     subtabs: dict[str, gr.Tabs] = field(default_factory=dict)
+    #: the page's top-level tabs (set before the tabs are built)
+    main_tabs: Any = None
 
     @property
     def manager(self):  # noqa: ANN201 - the ModelManager
@@ -298,9 +300,11 @@ def wire_view(
     to_payload: Callable[[Answer], Any] | None = None,
     api_name: str | None = None,
     redraws: Sequence[Redraw] = (),
+    api_fn: Callable[..., Answer] | None = None,
 ) -> list[Any]:
     """Wire a view: the page pipeline on the run button and ``submit`` fields, the live redraws, Stop, and the
-    API twin. Returns the compute events."""
+    API twin (``api_fn``, default the same service function, takes the first inputs its parameters name).
+    Returns the compute events."""
     compute = page_handler(ctx, service_fn, render, outputs)
     events = [
         _wire_run(trigger, controls, compute, inputs, [state, controls.status, *outputs], progress_on, heavy, redraws, state,
@@ -309,7 +313,8 @@ def wire_view(
     ]
     _wire_redraws(redraws, state)
     _wire_stop(ctx, controls, events)
-    _wire_api(ctx, controls, service_fn, inputs, payload, heavy, to_payload, api_name)
+    api_fn = api_fn or service_fn
+    _wire_api(ctx, controls, api_fn, inputs[: len(_parameters(api_fn))], payload, heavy, to_payload, api_name)
     return events
 
 

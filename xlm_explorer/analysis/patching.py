@@ -1,0 +1,214 @@
+"""Activation patching: where does the difference between two sentences enter the model?
+
+Sentences A and B have the same number of tokens and differ in a word ("The doctor said that [MASK] was tired." /
+"The nurse said ..."). For every layer l (0 = the embedding output, l = the output of block l) and position p, A
+is run with its hidden state at (l, p) replaced by B's, and the log-probability of the target at A's mask is read.
+Per head: at one layer, one head's output (its slice of the attention output before the output projection) at
+one position is replaced by B's.
+
+Patching is done with forward hooks on the model's own modules (``layer_norm_emb`` for layer 0, ``layer_norm2[l-1]``
+for layer l, the pre-hook of ``attentions[l].out_lin`` for heads), and every (layer, position) of one layer runs as
+one batch of T copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..checks import whole_number
+from ..errors import UserInputError
+from ..forward import language_tensor
+from ..tokenization import display_piece
+from .attribution import resolve_target
+from .fill_mask import preprocess
+
+if TYPE_CHECKING:
+    from ..forward import ForwardCache
+    from ..models import LoadedModel
+
+Progress = Callable[[float, str], None]
+COPIES_PER_BATCH = 16
+
+
+@dataclass(frozen=True)
+class PatchingResult:
+    """``effects[l][p]``: log P(target at A's mask) with A's state at (l, p) replaced by B's; ``head_effects[h][p]``
+    the same for head h's output at ``head_layer`` (None when not computed)."""
+
+    model: str
+    lang: str
+    text_a: str
+    text_b: str
+    tokens_a: tuple[str, ...]
+    tokens_b: tuple[str, ...]
+    input_ids_a: tuple[int, ...]
+    input_ids_b: tuple[int, ...]
+    position: int
+    target_id: int
+    target_token: str
+    logprob_a: float
+    logprob_b: float
+    effects: np.ndarray  # (L + 1, T)
+    head_layer: int | None = None
+    head_effects: np.ndarray | None = None  # (heads, T)
+    notices: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "model": self.model,
+            "lang": self.lang,
+            "text_a": self.text_a,
+            "text_b": self.text_b,
+            "tokens_a": list(self.tokens_a),
+            "tokens_b": list(self.tokens_b),
+            "input_ids_a": list(self.input_ids_a),
+            "input_ids_b": list(self.input_ids_b),
+            "position": self.position,
+            "target_id": self.target_id,
+            "target_token": self.target_token,
+            "logprob_a": self.logprob_a,
+            "logprob_b": self.logprob_b,
+            "effects": np.round(self.effects.astype(np.float64), 6).tolist(),
+            "notices": list(self.notices),
+        }
+        if self.head_effects is not None:
+            data["head_layer"] = self.head_layer
+            data["head_effects"] = np.round(self.head_effects.astype(np.float64), 6).tolist()
+        return data
+
+
+def _layer_module(loaded: LoadedModel, layer: int) -> torch.nn.Module:
+    """The module whose output is hidden state ``layer`` (0: the embedding layer norm; l: block l's last norm)."""
+    body = loaded.model.transformer
+    return body.layer_norm_emb if layer == 0 else body.layer_norm2[layer - 1]
+
+
+def run_patched(
+    loaded: LoadedModel,
+    ids_a: tuple[int, ...],
+    lang_id: int | None,
+    module: torch.nn.Module,
+    patches: list[dict[int, torch.Tensor]],
+    position: int,
+    target_id: int,
+    pre_hook: bool = False,
+) -> torch.Tensor:
+    """log P(target at ``position``) for one copy of A per patch; ``patch[p] = vector`` replaces ``module``'s
+    output (or, with ``pre_hook``, its input) at position p, or a slice of it (``vector`` with a ``slice`` tag)."""
+
+    def replace(tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        for row, patch in enumerate(patches):
+            for p, (where, vector) in patch.items():
+                tensor[row, p, where] = vector.to(tensor.dtype)
+        return tensor
+
+    if pre_hook:
+        handle = module.register_forward_pre_hook(lambda _m, args: (replace(args[0]), *args[1:]))
+    else:
+        handle = module.register_forward_hook(lambda _m, _args, output: replace(output))
+    try:
+        ids = torch.tensor([ids_a] * len(patches), device=loaded.device)
+        with loaded.lock, torch.inference_mode():
+            out = loaded.model.transformer(input_ids=ids, langs=language_tensor(loaded, lang_id, tuple(ids.shape)), return_dict=True)
+            logits = loaded.model.pred_layer(out.last_hidden_state[:, position])[0].double()
+    finally:
+        handle.remove()
+    return torch.log_softmax(logits, dim=-1)[:, target_id].float().cpu()
+
+
+def _head_outputs(loaded: LoadedModel, ids: tuple[int, ...], lang_id: int | None, layer: int) -> torch.Tensor:
+    """The input of ``attentions[layer].out_lin`` (the heads' outputs side by side) for one input: (T, H)."""
+    captured: list[torch.Tensor] = []
+    module = loaded.model.transformer.attentions[layer].out_lin
+    handle = module.register_forward_pre_hook(lambda _m, args: captured.append(args[0][0].detach().clone()))
+    try:
+        with loaded.lock, torch.inference_mode():
+            loaded.model.transformer(input_ids=torch.tensor([ids], device=loaded.device),
+                                     langs=language_tensor(loaded, lang_id, (1, len(ids))))
+    finally:
+        handle.remove()
+    return captured[0]
+
+
+def check_pair(loaded: LoadedModel, text_a: str, text_b: str, lang: str) -> tuple[Any, Any]:
+    """Both encodings; equal token lengths and a mask in A, or a clear message."""
+    enc_a = preprocess(loaded, text_a, lang)
+    enc_b = preprocess(loaded, text_b, lang)
+    if len(enc_a) != len(enc_b):
+        raise UserInputError(
+            f"Patching needs sentences of equal token length: {loaded.key} reads A as {len(enc_a)} tokens and B as "
+            f"{len(enc_b)}. Change one word for another word of the same number of pieces (the tokenization view shows them)."
+        )
+    if enc_a.mask_positions != enc_b.mask_positions:
+        raise UserInputError("Put the [MASK] at the same place in both sentences.")
+    return enc_a, enc_b
+
+
+def patch(
+    loaded: LoadedModel,
+    cache: ForwardCache,
+    text_a: str,
+    text_b: str,
+    lang: str = "en",
+    target: str = "",
+    head_layer: object = None,
+    progress: Progress | None = None,
+) -> PatchingResult:
+    """The layer x position sweep (and, with ``head_layer``, the head x position sweep at that layer)."""
+    enc_a, enc_b = check_pair(loaded, text_a, text_b, lang)
+    position = enc_a.mask_positions[0]
+    lang_id = loaded.lang2id.get(enc_a.lang)
+    result_a = cache.get(loaded, enc_a.input_ids, lang_id, (position,))
+    result_b = cache.get(loaded, enc_b.input_ids, lang_id, (position,))
+    target_id, notices = resolve_target(loaded, target, enc_a.lang, cache.logits_at(loaded, result_a, [position])[0])
+    logprob = lambda r: float(torch.log_softmax(cache.logits_at(loaded, r, [position])[0].double(), -1)[target_id])  # noqa: E731
+    n_layers, length = loaded.n_layers, len(enc_a)
+    effects = np.zeros((n_layers + 1, length), dtype=np.float32)
+    for layer in range(n_layers + 1):
+        states_b = result_b.hidden_states[layer]
+        for start in range(0, length, COPIES_PER_BATCH):
+            positions = list(range(start, min(length, start + COPIES_PER_BATCH)))
+            patches = [{p: (slice(None), states_b[p])} for p in positions]
+            effects[layer, positions] = run_patched(loaded, enc_a.input_ids, lang_id, _layer_module(loaded, layer),
+                                                    patches, position, target_id).numpy()
+        if progress is not None:
+            progress((layer + 1) / (n_layers + 1), f"{loaded.key}: layer {layer} of {n_layers} patched")
+    heads = None
+    layer_for_heads = None
+    if head_layer not in (None, "", 0, 0.0):
+        layer_for_heads = whole_number(head_layer, 1, n_layers, "The head layer",
+                                       out_of_range=f"{loaded.key} has blocks 1..{{high}} with attention heads, not {{value}}.")
+        heads = head_sweep(loaded, enc_a.input_ids, enc_b.input_ids, lang_id, layer_for_heads, position, target_id)
+    return PatchingResult(
+        model=loaded.key, lang=enc_a.lang, text_a=text_a, text_b=text_b,
+        tokens_a=tuple(display_piece(t) for t in enc_a.tokens), tokens_b=tuple(display_piece(t) for t in enc_b.tokens),
+        input_ids_a=enc_a.input_ids, input_ids_b=enc_b.input_ids, position=position, target_id=target_id,
+        target_token=display_piece(loaded.tokenizer.convert_ids_to_tokens([target_id])[0]),
+        logprob_a=logprob(result_a), logprob_b=logprob(result_b), effects=effects,
+        head_layer=layer_for_heads, head_effects=heads, notices=tuple(dict.fromkeys([*enc_a.notices, *notices])),
+    )
+
+
+def head_sweep(
+    loaded: LoadedModel, ids_a: tuple[int, ...], ids_b: tuple[int, ...], lang_id: int | None, layer: int, position: int,
+    target_id: int,
+) -> np.ndarray:
+    """(heads, T): head h's output at position p in block ``layer`` (1-based, like the layer sweep) patched from B."""
+    outputs_b = _head_outputs(loaded, ids_b, lang_id, layer - 1)
+    width = loaded.hidden_size // loaded.n_heads
+    module = loaded.model.transformer.attentions[layer - 1].out_lin
+    cells = [(h, p) for h in range(loaded.n_heads) for p in range(len(ids_a))]
+    values = np.zeros((loaded.n_heads, len(ids_a)), dtype=np.float32)
+    for start in range(0, len(cells), COPIES_PER_BATCH):
+        chunk = cells[start : start + COPIES_PER_BATCH]
+        patches = [{p: (slice(h * width, (h + 1) * width), outputs_b[p, h * width : (h + 1) * width])} for h, p in chunk]
+        scores = run_patched(loaded, ids_a, lang_id, module, patches, position, target_id, pre_hook=True).numpy()
+        for (h, p), score in zip(chunk, scores):
+            values[h, p] = score
+    return values

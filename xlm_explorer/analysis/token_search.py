@@ -1,0 +1,261 @@
+"""Contextual token search (as exBERT does): which tokens of a corpus have the hidden state, at one layer, most
+cosine-similar to a query token's?
+
+A :class:`TokenIndex` holds, for one model and layer, the unit-normalised hidden state of every token of a corpus
+(special tokens left out) as float16, with the sentence and position of each. Search is one matrix product in
+float32 over chunks of the index (bounded memory); ``python -m xlm_explorer.index`` writes the same index to disk
+for large corpora, and the app loads it with ``--corpus-index``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..checks import whole_number
+from ..errors import UserInputError
+from ..forward import run_batch
+from ..tokenization import display_piece, encode_text
+from .datasets import load_shipped
+
+if TYPE_CHECKING:
+    from ..forward import ForwardCache
+    from ..models import LoadedModel
+
+Progress = Callable[[float, str], None]
+MAX_PAGE_SENTENCES = 5000
+MAX_K = 100
+SEARCH_CHUNK_ROWS = 65536
+BATCH_SIZE = 32
+#: Sentences per indexing chunk: the app and ``python -m xlm_explorer.index`` both index in these chunks, so the
+#: same corpus gives the same vectors to the last bit (the command checkpoints after each chunk).
+INDEX_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class CorpusSentence:
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    sentences: tuple[CorpusSentence, ...]
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256()
+        for s in self.sentences:
+            digest.update(f"{s.lang}\x1f{s.text}\x1e".encode())
+        return digest.hexdigest()[:24]
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+
+def shipped_corpus() -> Corpus:
+    """The shipped parallel sentences (48 sentences in 15 languages)."""
+    return Corpus("parallel_sentences", tuple(CorpusSentence(i.text, i.lang) for i in load_shipped("sentences").items))
+
+
+def parse_corpus(content: str, default_lang: str, known: Sequence[str], limit: int = MAX_PAGE_SENTENCES, name: str = "uploaded") -> Corpus:
+    """A CSV/TSV with a ``text`` column (``lang`` optional), or plain lines (all in ``default_lang``)."""
+    lines = [line for line in content.splitlines() if line.strip()]
+    if not lines:
+        raise UserInputError("The corpus is empty.")
+    header = lines[0].lower()
+    sentences: list[CorpusSentence] = []
+    if "text" in [c.strip() for c in header.replace("\t", ",").split(",")]:
+        reader = csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t" if "\t" in lines[0] else ",")
+        for number, row in enumerate(reader, start=2):
+            row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            lang = row.get("lang") or default_lang
+            if lang not in known:
+                raise UserInputError(f"Row {number}: unknown language code {lang[:12]!r}.")
+            if row.get("text"):
+                sentences.append(CorpusSentence(row["text"], lang))
+    else:
+        sentences = [CorpusSentence(line.strip(), default_lang) for line in lines]
+    if len(sentences) > limit:
+        raise UserInputError(f"{len(sentences):,} sentences given; at most {limit:,} here (larger corpora: python -m xlm_explorer.index).")
+    if not sentences:
+        raise UserInputError("The corpus has a header but no sentences.")
+    return Corpus(name, tuple(sentences))
+
+
+@dataclass
+class TokenIndex:
+    """Unit-normalised float16 hidden states (N, H) of every non-special corpus token at one layer of one model."""
+
+    model: str
+    layer: int
+    corpus: Corpus
+    vectors: np.ndarray
+    sentence_of: np.ndarray  # (N,) int32
+    position_of: np.ndarray  # (N,) int32, the position in the encoded ids (<s> = 0)
+    tokens: list[str]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.vectors.nbytes + self.sentence_of.nbytes + self.position_of.nbytes + 24 * len(self.tokens))
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / f"vectors-L{self.layer}.npy", self.vectors)
+        np.save(directory / f"rows-L{self.layer}.npy", np.stack([self.sentence_of, self.position_of]))
+        meta = {"model": self.model, "layer": self.layer, "corpus": self.corpus.name, "corpus_key": self.corpus.key,
+                "sentences": [[s.lang, s.text] for s in self.corpus.sentences], "tokens": self.tokens}
+        (directory / f"meta-L{self.layer}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, layer: int) -> TokenIndex:
+        meta = json.loads((directory / f"meta-L{layer}.json").read_text(encoding="utf-8"))
+        rows = np.load(directory / f"rows-L{layer}.npy")
+        corpus = Corpus(meta["corpus"], tuple(CorpusSentence(text, lang) for lang, text in meta["sentences"]))
+        return cls(meta["model"], layer, corpus, np.load(directory / f"vectors-L{layer}.npy", mmap_mode="r"),
+                   rows[0], rows[1], meta["tokens"])
+
+
+def unit(vectors: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(vectors.float(), dim=-1)
+
+
+def index_sentences(
+    loaded: LoadedModel, corpus: Corpus, layers: Sequence[int], batch_size: int = BATCH_SIZE, progress: Progress | None = None,
+    start: int = 0, stop: int | None = None,
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]:
+    """Per layer ``(vectors float16 (n, H), sentence index, position, display tokens)`` for sentences start..stop."""
+    stop = len(corpus) if stop is None else stop
+    encoded = [
+        encode_text(loaded, s.text, s.lang if loaded.spec.multilingual else "en", allow_masks=False, truncate=True)
+        for s in corpus.sentences[start:stop]
+    ]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    parts: dict[int, list[Any]] = {layer: [] for layer in layers}
+    for b in range(0, len(order), batch_size):
+        rows = order[b : b + batch_size]
+        batch = run_batch(loaded, [encoded[i].input_ids for i in rows], lang_ids=[loaded.lang2id.get(encoded[i].lang) for i in rows],
+                          hidden_states=True)
+        for r, i in enumerate(rows):
+            positions = [p for p, t in enumerate(encoded[i].input_ids) if t not in loaded.special_ids]
+            tokens = [display_piece(encoded[i].tokens[p]) for p in positions]
+            for layer in layers:
+                vectors = unit(batch.hidden_states[layer, r, positions]).to(torch.float16).cpu().numpy()
+                parts[layer].append((i, vectors, positions, tokens))
+        if progress is not None:
+            done = min(b + batch_size, len(order))
+            progress(done / len(order), f"{loaded.key}: indexing sentence {start + done:,} of {len(corpus):,}")
+    out = {}
+    for layer, items in parts.items():
+        items.sort(key=lambda item: item[0])
+        out[layer] = (
+            np.concatenate([v for _, v, _, _ in items]) if items else np.zeros((0, loaded.hidden_size), np.float16),
+            np.concatenate([np.full(len(p), start + i, np.int32) for i, _, p, _ in items]) if items else np.zeros(0, np.int32),
+            np.concatenate([np.asarray(p, np.int32) for _, _, p, _ in items]) if items else np.zeros(0, np.int32),
+            [t for _, _, _, tokens in items for t in tokens],
+        )
+    return out
+
+
+def build_index(loaded: LoadedModel, corpus: Corpus, layer: int, progress: Progress | None = None) -> TokenIndex:
+    """The index of ``corpus`` at ``layer``, built chunk by chunk (:data:`INDEX_CHUNK` sentences) as the command does."""
+    parts = [index_sentences(loaded, corpus, [layer], progress=progress, start=start, stop=start + INDEX_CHUNK)[layer]
+             for start in range(0, len(corpus), INDEX_CHUNK)]
+    return join_parts(loaded.key, layer, corpus, parts)
+
+
+def join_parts(model: str, layer: int, corpus: Corpus, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]) -> TokenIndex:
+    return TokenIndex(
+        model, layer, corpus,
+        np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
+        [t for p in parts for t in p[3]],
+    )
+
+
+def nearest(index: TokenIndex, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` rows most cosine-similar to ``query`` (unit vector), best first: ``(row, cosine)``."""
+    scores = np.empty(len(index), dtype=np.float32)
+    q = query.astype(np.float32) / max(float(np.linalg.norm(query)), 1e-12)
+    for start in range(0, len(index), SEARCH_CHUNK_ROWS):
+        block = np.asarray(index.vectors[start : start + SEARCH_CHUNK_ROWS], np.float32)
+        norms = np.maximum(np.linalg.norm(block, axis=1), 1e-12)  # float16 storage: renormalise, cosines stay <= 1
+        scores[start : start + SEARCH_CHUNK_ROWS] = (block @ q) / norms
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    top = top[np.lexsort((top, -scores[top]))]
+    return [(int(r), float(scores[r])) for r in top]
+
+
+@dataclass(frozen=True)
+class TokenMatch:
+    text: str
+    lang: str
+    token: str
+    token_index: int
+    cosine: float
+    #: the sentence's tokens as the model reads them (display pieces), for showing the match in its sentence
+    context: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "lang": self.lang, "token": self.token, "token_index": self.token_index, "cosine": self.cosine}
+
+
+@dataclass(frozen=True)
+class TokenSearchResult:
+    model: str
+    lang: str
+    text: str
+    tokens: tuple[str, ...]
+    token_index: int
+    layer: int
+    corpus: str
+    corpus_tokens: int
+    matches: tuple[TokenMatch, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "lang": self.lang, "text": self.text, "tokens": list(self.tokens),
+            "token_index": self.token_index, "query_token": self.tokens[self.token_index], "layer": self.layer,
+            "corpus": self.corpus, "corpus_tokens": self.corpus_tokens,
+            "matches": [m.to_dict() for m in self.matches],
+        }
+
+
+def search_token(
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str, token_index: object, layer: object, k: object,
+    index: TokenIndex,
+) -> TokenSearchResult:
+    """The ``k`` corpus tokens nearest to token ``token_index`` of ``text`` at ``layer`` (cosine)."""
+    encoding = encode_text(loaded, text, lang, allow_masks=True)
+    position = whole_number(token_index, 0, len(encoding) - 1, "The token index",
+                            out_of_range="The token index is a position in the encoded text (<s> is 0): 0 to {high}, not {value}.")
+    count = whole_number(k, 1, MAX_K, "k")
+    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    query = unit(result.hidden_states[index.layer, position]).cpu().numpy()
+    matches = []
+    for row, cosine in nearest(index, query, count):
+        sentence = index.corpus.sentences[int(index.sentence_of[row])]
+        context = encode_text(loaded, sentence.text, sentence.lang if loaded.spec.multilingual else "en", allow_masks=False,
+                              truncate=True).tokens
+        matches.append(TokenMatch(sentence.text, sentence.lang, index.tokens[row], int(index.position_of[row]),
+                                  round(cosine, 6), tuple(display_piece(t) for t in context)))
+    return TokenSearchResult(loaded.key, encoding.lang, text, tuple(display_piece(t) for t in encoding.tokens), position,
+                             index.layer, index.corpus.name, len(index), tuple(matches))
+
+
+def check_search_layer(loaded: LoadedModel, layer: object) -> int:
+    return whole_number(layer, 0, loaded.n_layers, "Layer",
+                        out_of_range=f"{loaded.key} has layers 0 (embeddings) to {{high}}; layer {{value}} does not exist.")

@@ -1,0 +1,179 @@
+"""The Explain tab: why this prediction? Token attribution, activation patching and contextual token search.
+
+Clicking a token in any token view (attribution, search results, the Compare tokenization) fills the token
+search with that token and runs it (a page-wide click listener, :data:`TOKEN_CLICK_JS`, writes into a hidden box).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from .. import service
+from ..service import Answer
+from ..views import explain as views
+from .common import (
+    AppContext,
+    examples_that_run,
+    language_dropdown,
+    model_radio,
+    view_controls,
+    wire_share,
+    wire_view,
+)
+
+INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
+down (integrated gradients and gradient × input). **Patching**: run sentence A with one hidden state taken from
+sentence B, and see where the difference between them enters. **Token search**: which tokens of a corpus the model
+represents like this one, at a layer. Click any token chip to search for it."""
+
+#: A click on a token chip (``.xlm-token`` inside an element with data-xlm-text) writes "model|lang|position|text"
+#: into the hidden pick box; installed once on page load.
+TOKEN_CLICK_JS = """() => {
+  if (window.__xlmTokenClicks) return; window.__xlmTokenClicks = true;
+  document.addEventListener('click', (event) => {
+    const chip = event.target.closest && event.target.closest('.xlm-token');
+    const holder = chip && chip.closest('[data-xlm-text]');
+    const box = document.querySelector('#explain-token-pick textarea, #explain-token-pick input');
+    if (!chip || !holder || !box) return;
+    box.value = [holder.dataset.xlmModel || '', holder.dataset.xlmLang || 'en', chip.dataset.xlmToken, holder.dataset.xlmText].join('|');
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  });
+}"""
+
+
+def build_explain_tab(ctx: AppContext) -> None:
+    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
+    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
+        ctx.subtabs["explain"] = tabs
+        with gr.Tab("Attribution", id="explain-attribution"):
+            _build_attribution(ctx)
+        with gr.Tab("Patching", id="explain-patching"):
+            _build_patching(ctx)
+        with gr.Tab("Token search", id="explain-search"):
+            search_inputs = _build_search(ctx)
+    _wire_token_clicks(ctx, tabs, search_inputs)
+
+
+def _build_attribution(ctx: AppContext) -> None:
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, scale=3)
+        with gr.Column(scale=2, min_width=260):
+            model = model_radio("en-2048")
+            with gr.Row():
+                lang = language_dropdown(ctx, min_width=140)
+                mask_index = gr.Number(value=0, precision=0, minimum=0, label="Mask index (0 = first)", min_width=100)
+            target = gr.Textbox(label="Target (a word or piece; empty = the top prediction)", value="")
+    inputs = [text, model, lang, mask_index, target]
+    examples_that_run("attribution", inputs, [
+        ["The capital of France is [MASK].", "en-2048", "en", 0, ""],
+        ["The doctor said that [MASK] was tired.", "both", "en", 0, "she"],
+        ["La capitale de la France est [MASK].", "100-1280", "fr", 0, "Paris"],
+    ])
+    controls = view_controls("attribution", "Attribute")
+    chips = gr.HTML(elem_id="attribution-results")
+    plot = gr.Plot(show_label=False)
+    table = gr.Dataframe(visible=False, label="Attribution per token", interactive=False, max_height=360)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="attribution result")
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_attribution_table(answer.results)
+        files = ctx.downloads.write(session, "attribution", {"attributions": frame}, answer.payload)
+        return [views.make_attribution_html(answer.results), views.make_attribution_figure(answer.results), frame, files, answer.payload]
+
+    wire_view(ctx, controls, service_fn=service.attribution, inputs=inputs, render=render,
+              outputs=[chips, plot, table, downloads, payload], state=gr.State(None, time_to_live=3600),
+              progress_on=[chips], payload=payload, heavy=True, submit=[text], first_result_id="attribution-results")
+    wire_share(ctx, controls, "explain", {"text": text, "model": model, "lang": lang, "mask": mask_index, "target": target},
+               subtab="explain-attribution")
+
+
+def _build_patching(ctx: AppContext) -> None:
+    gr.Markdown("Two sentences of **equal token length** that differ in a word, with the **[MASK]** at the same place. "
+                "Each cell: log P(target at A's mask) when A's hidden state at that layer and position comes from B, shown as "
+                "the share of the way from A's value (0) to B's (1).")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            text_a = gr.Textbox(label="Sentence A", value="The doctor said that [MASK] was tired.")
+            text_b = gr.Textbox(label="Sentence B (one word changed)", value="The lawyer said that [MASK] was tired.")
+        with gr.Column(scale=2, min_width=260):
+            model = model_radio("en-2048")
+            with gr.Row():
+                lang = language_dropdown(ctx, min_width=140)
+                target = gr.Textbox(label="Target (empty = A's top prediction)", value="", min_width=140)
+            head_layer = gr.Number(value=0, precision=0, minimum=0, label="Also per head at block (1 = first; 0 = no)")
+    controls = view_controls("patching", "Patch")
+    plot = gr.Plot(show_label=False, elem_id="patching-results")
+    heads = gr.Plot(show_label=False)
+    table = gr.Dataframe(visible=False, label="log P(target) per layer and position", interactive=False, max_height=360)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="patching result")
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_patching_table(answer.results)
+        files = ctx.downloads.write(session, "patching", {"effects": frame}, answer.payload)
+        return [views.make_patching_figure(answer.results), views.make_head_patching_figure(answer.results), frame, files, answer.payload]
+
+    wire_view(ctx, controls, service_fn=service.patching_heads, api_fn=service.patching,
+              inputs=[text_a, text_b, model, lang, target, head_layer], render=render,
+              outputs=[plot, heads, table, downloads, payload], state=gr.State(None, time_to_live=3600), progress_on=[plot],
+              payload=payload, heavy=True, first_result_id="patching-results")
+    wire_share(ctx, controls, "explain", {"a": text_a, "b": text_b, "model": model, "lang": lang, "target": target},
+               subtab="explain-patching")
+
+
+def _build_search(ctx: AppContext) -> list[Any]:
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Sentence", value="The cat sleeps on the sofa.", lines=2, scale=3)
+        with gr.Column(scale=2, min_width=260):
+            model = gr.Radio([("en-2048", "en-2048"), ("100-1280", "100-1280")], value="100-1280", label="Model")
+            with gr.Row():
+                lang = language_dropdown(ctx, min_width=140)
+                token_index = gr.Number(value=2, precision=0, minimum=0, label="Token position (<s> = 0)", min_width=100)
+            with gr.Row():
+                middle = ctx.manager.shape("100-1280")["n_layers"] // 2
+                layer = gr.Number(value=middle, precision=0, minimum=0, label="Layer (0 = embeddings)", min_width=80)
+                k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
+    corpus = gr.File(label="Your own corpus (optional): CSV/TSV with a text column (lang optional) or plain lines; ≤ 5,000 sentences",
+                     file_types=[".csv", ".tsv", ".txt"], type="filepath")
+    controls = view_controls("token-search", "Search")
+    matches = gr.HTML(elem_id="token-search-results")
+    table = gr.Dataframe(visible=False, label="Matches", interactive=False, wrap=True, max_height=360)
+    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
+    with gr.Accordion("The JSON the API returns", open=False):
+        payload = gr.JSON(label="token_search result")
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        frame = views.make_matches_table(answer.results)
+        files = ctx.downloads.write(session, "token-search", {"matches": frame}, answer.payload)
+        return [views.make_matches_html(answer.results), frame, files, answer.payload]
+
+    wire_view(ctx, controls, service_fn=service.token_search_in, api_fn=service.token_search,
+              inputs=[text, model, lang, token_index, layer, k, corpus], render=render,
+              outputs=[matches, table, downloads, payload], state=gr.State(None, time_to_live=3600), progress_on=[matches],
+              payload=payload, heavy=True, first_result_id="token-search-results")
+    wire_share(ctx, controls, "explain", {"text": text, "model": model, "lang": lang, "token": token_index, "layer": layer, "k": k},
+               subtab="explain-search")
+    return [text, model, lang, token_index]
+
+
+def _wire_token_clicks(ctx: AppContext, tabs: gr.Tabs, search_inputs: list[Any]) -> None:
+    pick = gr.Textbox(elem_id="explain-token-pick", elem_classes=["xlm-hidden"], show_label=False, container=False)
+    keys = set(ctx.manager.keys)
+
+    def fill(picked: str) -> list[Any]:
+        parts = (picked or "").split("|", 3)
+        if len(parts) < 4 or not parts[2].isdigit():
+            return [gr.skip()] * 6
+        model, lang, position, text = parts
+        model = model if model in keys else "100-1280"
+        return [gr.Tabs(selected="explain"), gr.Tabs(selected="explain-search"), text, model, lang, int(position)]
+
+    pick.change(fill, inputs=pick, outputs=[ctx.main_tabs, tabs, *search_inputs], queue=False, api_visibility="private").then(
+        None, js="() => { setTimeout(() => document.querySelector('#token-search-run')?.click(), 300); }",
+        queue=False, api_visibility="private",
+    )
