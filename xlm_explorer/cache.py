@@ -160,3 +160,31 @@ class BoundedLRU(Generic[V]):
             with self._lock:
                 if self._flights.get(key) is flight and not flight.locked():
                     del self._flights[key]
+
+
+class LRUBacked:
+    """The counters and bounds of a cache that keeps its values in ``self.lru`` (a :class:`BoundedLRU`)."""
+
+    lru: BoundedLRU[Any]
+
+    @property
+    def max_bytes(self) -> int:
+        return self.lru.max_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self.lru.nbytes
+
+    @property
+    def hits(self) -> int:
+        return self.lru.hits
+
+    @property
+    def misses(self) -> int:
+        return self.lru.misses
+
+    def __len__(self) -> int:
+        return len(self.lru)
+
+    def clear(self) -> None:
+        self.lru.clear()

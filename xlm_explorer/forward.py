@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .cache import BoundedLRU
+from .cache import BoundedLRU, LRUBacked
 
 if TYPE_CHECKING:
     from .models import LoadedModel
@@ -207,7 +207,7 @@ class _Waiting:
     error: BaseException | None = None
 
 
-class ForwardCache:
+class ForwardCache(LRUBacked):
     """Body passes per input, shared by every view, in a byte-bounded LRU; concurrent requests batched.
 
     Identical inputs arriving together run the model once; inputs that are missing together run as padded
@@ -226,28 +226,6 @@ class ForwardCache:
         self.batched_requests = 0  # requests answered by a batch of several
         self._waiting: dict[tuple[str, int], list[_Waiting]] = {}
         self._waiting_lock = threading.Lock()
-
-    @property
-    def max_bytes(self) -> int:
-        return self.lru.max_bytes
-
-    @property
-    def nbytes(self) -> int:
-        return self.lru.nbytes
-
-    @property
-    def hits(self) -> int:
-        return self.lru.hits
-
-    @property
-    def misses(self) -> int:
-        return self.lru.misses
-
-    def __len__(self) -> int:
-        return len(self.lru)
-
-    def clear(self) -> None:
-        self.lru.clear()
 
     @staticmethod
     def key_for(loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None) -> tuple:

@@ -134,6 +134,10 @@ class LoadedModel:
         """Language codes the model was trained on, in id order."""
         return tuple(sorted(self.lang2id, key=self.lang2id.__getitem__))
 
+    def reads(self, lang: str) -> str:
+        """The language this model tokenizes ``lang`` in: itself for the multilingual model, English for en-2048."""
+        return lang if self.spec.multilingual else "en"
+
     def check_language(self, lang: str) -> str:
         """Return ``lang`` if the model knows it; English-only models accept only ``en``."""
         if not isinstance(lang, str) or lang not in self.lang2id:

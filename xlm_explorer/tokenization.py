@@ -97,7 +97,7 @@ def tokenize_words(loaded: "LoadedModel", text: str, lang: str) -> tuple[list[st
     rules with a notice instead of failing.
     """
     tokenizer = loaded.tokenizer
-    lang = lang if loaded.spec.multilingual else "en"
+    lang = loaded.reads(lang)
     if not text.strip():
         return [], []
     if segmenter_available(lang):

@@ -74,5 +74,5 @@ class Workspace:
     def clear_caches(self) -> None:
         self.forward_cache.clear()
         self.embeddings.clear()
-        self.derived.lru.clear()
+        self.derived.clear()
         self.token_indexes.clear()

@@ -467,7 +467,7 @@ def average_statistics(
     per_language: dict[str, list[HeadStatistics]] = {}
     tokens: dict[str, int] = {}
     # every sentence's forward pass first, as padded batches (analyze_attention then reads the cache)
-    encodings = [attention_encoding(loaded, sentence, lang if multilingual else "en") for lang, sentence in sentences]
+    encodings = [attention_encoding(loaded, sentence, lang) for lang, sentence in sentences]
     cache.get_many(
         loaded,
         [e.input_ids for e in encodings],
@@ -477,7 +477,7 @@ def average_statistics(
     for index, (lang, sentence) in enumerate(sentences):
         if progress is not None:
             progress(0.9 + 0.1 * index / len(sentences), f"{loaded.key}: statistics of sentence {index + 1} of {len(sentences)}")
-        result = analyze_attention(loaded, cache, sentence, lang if multilingual else "en")
+        result = analyze_attention(loaded, cache, sentence, lang)
         notices.extend(n for n in result.notices if n not in notices and "English-only" not in n)
         per_language.setdefault(lang, []).append(result.statistics)
         tokens[lang] = tokens.get(lang, 0) + result.n_tokens

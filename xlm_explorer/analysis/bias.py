@@ -290,7 +290,7 @@ def run_probe(
     notices: list[str] = []
     rows: list[ProbeRow] = []
     for model_index, loaded in enumerate(models):
-        model_lang = lang if loaded.spec.multilingual else "en"
+        model_lang = loaded.reads(lang)
         if model_lang != lang:
             notices.append(english_only_notice(loaded.key, f"{lang} probe") + " Its scores mean little.")
         if loaded.spec.multilingual:

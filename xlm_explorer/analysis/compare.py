@@ -85,7 +85,7 @@ class TokenizationSummary:
 
 def summarise_tokenization(loaded: LoadedModel, text: str, lang: str = "en") -> TokenizationSummary:
     """Tokenize ``text`` as ``loaded`` does (language-aware; en-2048 always reads English)."""
-    lang = lang if loaded.spec.multilingual else "en"
+    lang = loaded.reads(lang)
     encoding = encode_text(loaded, text, lang)
     unk = loaded.tokenizer.unk_token_id
     special = loaded.special_ids - {loaded.mask_token_id, unk}
@@ -210,7 +210,7 @@ def compare_models(
     notices: list[str] = []
     fill_masks: tuple[FillMaskResult, ...] = ()
     if count_masks(text):
-        fill_masks = tuple(predict_masks(m, cache, text, lang if m.spec.multilingual else "en", top_k) for m in models)
+        fill_masks = tuple(predict_masks(m, cache, text, lang, top_k) for m in models)
     else:
         notices.append("The text has no [MASK]: only the tokenization is compared. Add [MASK] to compare predictions.")
     for loaded in models:

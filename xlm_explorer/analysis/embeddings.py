@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..cache import BoundedLRU
+from ..cache import BoundedLRU, LRUBacked
 from ..checks import english_only_notice, whole_number
 from ..errors import UserInputError
 from ..forward import run_batch
@@ -176,7 +176,7 @@ def embed_sentences(
     notices: list[str] = []
     encoded: list[tuple[int, ...]] = []
     for text, lang in zip(texts, langs):
-        encoding = encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False, truncate=True)
+        encoding = encode_text(loaded, text, lang, allow_masks=False, truncate=True)
         encoded.append(encoding.input_ids)
         notices += [n for n in encoding.notices if n not in notices and "pieces are unknown" not in n]
     n_unknown = sum(1 for ids in encoded if int(loaded.tokenizer.unk_token_id) in ids)
@@ -224,7 +224,7 @@ def embed_dataset(
     return replace(embeddings, source_key=(loaded.key, loaded.instance_id, dataset.content_key))
 
 
-class EmbeddingCache:
+class EmbeddingCache(LRUBacked):
     """Embedding sets per (model instance, data set content) in a byte-bounded LRU.
 
     ``computed`` counts embedding runs (each runs the model once per batch); ``hits`` counts reuses. Two
@@ -237,20 +237,6 @@ class EmbeddingCache:
         self.lru: BoundedLRU[EmbeddingSet] = BoundedLRU(max_bytes, name="embedding sets")
         self.batch_size = int(batch_size)
         self.computed = 0
-
-    @property
-    def max_bytes(self) -> int:
-        return self.lru.max_bytes
-
-    @property
-    def hits(self) -> int:
-        return self.lru.hits
-
-    def __len__(self) -> int:
-        return len(self.lru)
-
-    def clear(self) -> None:
-        self.lru.clear()
 
     def get(self, loaded: LoadedModel, dataset: Dataset, progress: ProgressFn | None = None) -> EmbeddingSet:
         """The embeddings of ``dataset`` under ``loaded``, computed at most once while cached."""
@@ -292,24 +278,13 @@ ENV_DERIVED_CACHE_MB = "XLM_EXPLORER_DERIVED_CACHE_MB"
 DEFAULT_DERIVED_CACHE_MB = 64
 
 
-class DerivedCache:
+class DerivedCache(LRUBacked):
     """Results computed from cached embeddings (projections and metrics) in a byte-bounded LRU."""
 
     def __init__(self, max_bytes: int | None = None) -> None:
         if max_bytes is None:
             max_bytes = int(os.environ.get(ENV_DERIVED_CACHE_MB, DEFAULT_DERIVED_CACHE_MB)) * 2**20
         self.lru: BoundedLRU[object] = BoundedLRU(max_bytes, name="projections and metrics")
-
-    @property
-    def hits(self) -> int:
-        return self.lru.hits
-
-    @property
-    def misses(self) -> int:
-        return self.lru.misses
-
-    def __len__(self) -> int:
-        return len(self.lru)
 
     def get_or_compute(self, key: tuple | None, compute: Callable[[], object]) -> object:
         """The cached value for ``key`` or ``compute()`` (stored); ``key`` None means do not cache."""

@@ -131,7 +131,7 @@ def crosslingual_grid(
     cells = []
     for template in templates:
         for loaded in models:
-            lang = template.lang if loaded.spec.multilingual else "en"
+            lang = loaded.reads(template.lang)
             result = predict_masks(loaded, cache, template.text, lang, top_k)
             notices = list(result.notices)
             if lang != template.lang:

@@ -127,7 +127,7 @@ def logit_lens(
         raise UserInputError(
             f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."
         )
-    lang = lang if loaded.spec.multilingual else "en"
+    lang = loaded.reads(lang)
     encoding = preprocess(loaded, text, lang)
     mask_number = check_mask_number(mask_number, len(encoding.mask_positions))
     position = encoding.mask_positions[mask_number - 1]

@@ -225,7 +225,7 @@ def sentence_plls(
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {METRICS}")
     langs = [lang] * len(texts) if isinstance(lang, str) else list(lang)
-    langs = [code if loaded.spec.multilingual else "en" for code in langs]
+    langs = [loaded.reads(code) for code in langs]
     encodings = [encode_text(loaded, text, code, allow_masks=False) for text, code in zip(texts, langs)]
     lang_ids = [loaded.lang2id.get(code) for code in langs]
     jobs: list[MaskedJob] = []

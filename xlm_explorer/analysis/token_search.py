@@ -140,7 +140,7 @@ def index_sentences(
     """Per layer ``(vectors float16 (n, H), sentence index, position, display tokens)`` for sentences start..stop."""
     stop = len(corpus) if stop is None else stop
     encoded = [
-        encode_text(loaded, s.text, s.lang if loaded.spec.multilingual else "en", allow_masks=False, truncate=True)
+        encode_text(loaded, s.text, s.lang, allow_masks=False, truncate=True)
         for s in corpus.sentences[start:stop]
     ]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -248,7 +248,7 @@ def search_token(
     matches = []
     for row, cosine in nearest(index, query, count):
         sentence = index.corpus.sentences[int(index.sentence_of[row])]
-        context = encode_text(loaded, sentence.text, sentence.lang if loaded.spec.multilingual else "en", allow_masks=False,
+        context = encode_text(loaded, sentence.text, sentence.lang, allow_masks=False,
                               truncate=True).tokens
         matches.append(TokenMatch(sentence.text, sentence.lang, index.tokens[row], int(index.position_of[row]),
                                   round(cosine, 6), tuple(display_piece(t) for t in context)))

@@ -30,12 +30,14 @@ log = logging.getLogger(__name__)
 BOTH = "both"
 MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", "100-1280"), ("Both, side by side", BOTH)]
 
-#: Concurrency groups. Quick events (one forward pass, batched across users by the forward cache) may run
-#: several at once; heavy ones (whole data sets, thousands of masked copies) one at a time. The page and the
-#: API have groups of their own: a queue of API calls never holds up a person on the page.
-PAGE_QUICK = {"concurrency_id": "page-quick", "concurrency_limit": 8}
+#: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
+#: batcher, which runs the requests for one model that arrive together as one padded batch (the model itself
+#: runs one batch at a time), so the limit is how many a batch can gather. Heavy ones (whole data sets, thousands
+#: of masked copies) run one at a time. The page and the API have groups of their own: a queue of API calls never
+#: holds up a person on the page.
+PAGE_QUICK = {"concurrency_id": "page-quick", "concurrency_limit": 32}
 PAGE_HEAVY = {"concurrency_id": "page-heavy", "concurrency_limit": 1}
-API_QUICK = {"concurrency_id": "api-quick", "concurrency_limit": 4}
+API_QUICK = {"concurrency_id": "api-quick", "concurrency_limit": 32}
 API_HEAVY = {"concurrency_id": "api-heavy", "concurrency_limit": 1}
 MODEL_GROUPS = frozenset(g["concurrency_id"] for g in (PAGE_QUICK, PAGE_HEAVY, API_QUICK, API_HEAVY))
 
