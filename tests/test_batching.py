@@ -89,3 +89,33 @@ def _outcome(fn):
         return fn()
     except RuntimeError as error:
         return error
+
+
+def test_patching_and_attribution_beside_other_requests_change_no_answer(manager) -> None:
+    """Patching hooks the shared model; another user's forward must never run through those hooks (it once did:
+    a patched fill-mask, or an IndexError when the batch shapes differed), and no one else's answer changes."""
+    from xlm_explorer.analysis.attribution import attribute
+    from xlm_explorer.analysis.patching import patch
+
+    loaded = manager.get("en-2048")
+    pair = ("The doctor said that [MASK] was tired.", "The lawyer said that [MASK] was tired.")
+    alone_fill = [probabilities(predict_masks(loaded, ForwardCache(gather_ms=0), t, "en", 10)) for t in TEXTS]
+    alone_patch = patch(loaded, ForwardCache(), *pair, "en", "", head_layer=1).effects
+    alone_ig = np.array(attribute(loaded, ForwardCache(), pair[0], "en", 0, "").integrated_gradients)
+
+    def job(i: int):
+        if i % 4 == 0:
+            return patch(loaded, ForwardCache(), *pair, "en", "", head_layer=1).effects
+        if i % 4 == 1:
+            return np.array(attribute(loaded, ForwardCache(), pair[0], "en", 0, "").integrated_gradients)
+        return [probabilities(predict_masks(loaded, ForwardCache(gather_ms=0), t, "en", 10)) for t in TEXTS]
+
+    for _ in range(3):
+        for i, out in enumerate(concurrently(job, list(range(8)))):
+            if i % 4 == 0:
+                np.testing.assert_allclose(out, alone_patch, atol=1e-5, rtol=0)
+            elif i % 4 == 1:
+                np.testing.assert_allclose(out, alone_ig, atol=1e-5, rtol=0)
+            else:
+                for got, want in zip(out, alone_fill):
+                    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)

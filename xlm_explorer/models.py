@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # heavy imports stay out of import time
 
 log = logging.getLogger(__name__)
 
+#: Loads run one at a time in the process, whatever the manager: transformers' lazy imports and model construction
+#: (it switches torch's default device while it builds a model) are not thread-safe. Two first requests for the two
+#: models at once broke both loads, and every later one, before this lock.
+LOAD_LOCK = threading.Lock()
+
 ENV_MODELS = "XLM_EXPLORER_MODELS"
 
 Source = Union[str, os.PathLike, tuple[Any, Any]]
@@ -346,7 +351,8 @@ class ModelManager:
                 on_load(f"Loading {key} from {public_source(self.sources[key])} (first use; this can take a minute)…")
             self.load_count[key] += 1
             try:
-                loaded = load_model(key, self.sources[key], self._device, self._dtype)
+                with LOAD_LOCK:
+                    loaded = load_model(key, self.sources[key], self._device, self._dtype)
             except ModelLoadError as error:
                 self._last_error[key] = error
                 raise

@@ -120,8 +120,9 @@ def _target_logits(
 def _gradients(loaded: LoadedModel, embeds: torch.Tensor, position: int, target_id: int, lang_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits (B,), d logit / d embeds (B, T, H))``."""
     embeds = embeds.detach().requires_grad_(True)
-    logits = _target_logits(loaded, embeds, position, target_id, lang_id)
-    (grad,) = torch.autograd.grad(logits.sum(), embeds)
+    with loaded.lock:  # one thread in the model at a time (patching's hooks live only under this lock)
+        logits = _target_logits(loaded, embeds, position, target_id, lang_id)
+        (grad,) = torch.autograd.grad(logits.sum(), embeds)
     return logits.detach(), grad
 
 

@@ -108,17 +108,17 @@ def run_patched(
                 tensor[row, p, where] = vector.to(tensor.dtype)
         return tensor
 
-    if pre_hook:
-        handle = module.register_forward_pre_hook(lambda _m, args: (replace(args[0]), *args[1:]))
-    else:
-        handle = module.register_forward_hook(lambda _m, _args, output: replace(output))
-    try:
-        ids = torch.tensor([ids_a] * len(patches), device=loaded.device)
-        with loaded.lock, torch.inference_mode():
+    ids = torch.tensor([ids_a] * len(patches), device=loaded.device)
+    with loaded.lock, torch.inference_mode():  # the hook lives only while this thread owns the model
+        if pre_hook:
+            handle = module.register_forward_pre_hook(lambda _m, args: (replace(args[0]), *args[1:]))
+        else:
+            handle = module.register_forward_hook(lambda _m, _args, output: replace(output))
+        try:
             out = loaded.model.transformer(input_ids=ids, langs=language_tensor(loaded, lang_id, tuple(ids.shape)), return_dict=True)
             logits = loaded.model.pred_layer(out.last_hidden_state[:, position])[0].double()
-    finally:
-        handle.remove()
+        finally:
+            handle.remove()
     return torch.log_softmax(logits, dim=-1)[:, target_id].float().cpu()
 
 
@@ -126,13 +126,13 @@ def _head_outputs(loaded: LoadedModel, ids: tuple[int, ...], lang_id: int | None
     """The input of ``attentions[layer].out_lin`` (the heads' outputs side by side) for one input: (T, H)."""
     captured: list[torch.Tensor] = []
     module = loaded.model.transformer.attentions[layer].out_lin
-    handle = module.register_forward_pre_hook(lambda _m, args: captured.append(args[0][0].detach().clone()))
-    try:
-        with loaded.lock, torch.inference_mode():
+    with loaded.lock, torch.inference_mode():  # the hook lives only while this thread owns the model
+        handle = module.register_forward_pre_hook(lambda _m, args: captured.append(args[0][0].detach().clone()))
+        try:
             loaded.model.transformer(input_ids=torch.tensor([ids], device=loaded.device),
                                      langs=language_tensor(loaded, lang_id, (1, len(ids))))
-    finally:
-        handle.remove()
+        finally:
+            handle.remove()
     return captured[0]
 
 
