@@ -4,8 +4,9 @@ The tabs are discovered from the page. Per tab the test clicks its first example
 its main button and asserts what a person would see: plotly charts with traces, tables with rows, the
 bertviz drawing with token text, a download. The page may request nothing outside 127.0.0.1.
 
-Screenshots of every tab go to ``test-artifacts/`` (git-ignored); with ``XLM_EXPLORER_SCREENSHOTS=1`` the
-small PNGs in ``docs/screenshots/`` (shown in the README) are refreshed too.
+Screenshots of every tab go to ``test-artifacts/`` (git-ignored); with ``XLM_EXPLORER_SCREENSHOTS=1``
+``test_screenshots_at_projector_and_phone_widths`` refreshes ``docs/screenshots/`` (every view at 1400 px
+and at 390 px, shown in README and docs/).
 """
 
 from __future__ import annotations
@@ -121,22 +122,21 @@ TAB_CHECKS: dict[str, Callable[[BrowserSession, Any, dict[str, Any]], None]] = {
 
 
 def save_screenshots(session: BrowserSession, tab: str, panel: Any) -> None:
+    """A full-page screenshot of the view under test-artifacts/ (git-ignored)."""
     session.screenshot(f"tab-{tab}")
-    if os.environ.get(ENV_SCREENSHOTS) == "1":
-        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
-        small_png(panel, SCREENSHOTS_DIR / f"{safe_name(tab.lower())}.png")
 
 
-def small_png(panel: Any, path: Path, width: int = 800, max_height: int = 1500) -> None:
-    """The view's panel scaled to ``width`` pixels, cut at ``max_height``, palette-reduced (small in git)."""
+def docs_png(panel: Any, path: Path, width: int, max_height: int) -> None:
+    """The view's panel at ``width`` pixels, cut at ``max_height``, palette-reduced (small in git)."""
     import io
 
     from PIL import Image
 
     image = Image.open(io.BytesIO(panel.screenshot())).convert("RGB")
-    image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    if image.width != width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
     image = image.crop((0, 0, width, min(image.height, max_height)))
-    image.quantize(colors=96).save(path, optimize=True)
+    image.quantize(colors=128).save(path, optimize=True)
 
 
 def try_download(session: BrowserSession, panel: Any) -> Path | None:
@@ -279,3 +279,27 @@ def test_page_requests_nothing_outside_localhost(browser_app: str, session: Brow
     session.assert_all_local()
     assert not session.blocked, session.blocked
     assert any("/gradio_api/" in url or url.rstrip("/").endswith(browser_app.rstrip("/")) for url in session.requests)
+
+
+#: (name, viewport, PNG width, cut height): a projector and a phone
+SCREENSHOT_WIDTHS = (("1400", (1400, 1000), 1000, 1800), ("390", (390, 844), 390, 2600))
+
+
+@pytest.mark.skipif(os.environ.get(ENV_SCREENSHOTS) != "1", reason="refreshes docs/screenshots/ only when asked")
+@pytest.mark.parametrize("label,viewport,png_width,max_height", SCREENSHOT_WIDTHS, ids=[w[0] for w in SCREENSHOT_WIDTHS])
+def test_screenshots_at_projector_and_phone_widths(browser_app: str, label: str, viewport: tuple[int, int],
+                                                   png_width: int, max_height: int) -> None:
+    """Every view run with its first example and drawn at ``viewport``: no error, nothing wider than the screen."""
+    SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+    with browser_session(viewport=viewport) as session:
+        open_app(session, browser_app)
+        record_toasts(session)
+        for path in discover_units(session):
+            panel = open_path(session, path)
+            clear_toasts(session)
+            run_unit(session, path, panel)
+            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]]
+            assert not errors, f"{path}: error toast(s): {errors}"
+            page_width = session.page.evaluate("document.documentElement.scrollWidth")
+            assert page_width <= viewport[0], f"{path}: the page is {page_width} px wide on a {viewport[0]} px screen"
+            docs_png(panel, SCREENSHOTS_DIR / f"{safe_name(' / '.join(path).lower())}-{label}.png", png_width, max_height)

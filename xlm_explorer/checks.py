@@ -77,4 +77,5 @@ def languages(manager: "ModelManager", codes: object, what: str = "language") ->
 
 def english_only_notice(model: str, what: str = "text") -> str:
     """The one wording of "this model read non-English input as English"."""
-    return f"{model} is English-only: the {what} was tokenized as English."
+    verb = "were" if what.endswith("s") else "was"
+    return f"{model} is English-only: the {what} {verb} tokenized as English."

@@ -23,6 +23,7 @@ from ..downloads import DownloadStore
 from ..errors import ModelLoadError, UserInputError
 from ..service import Answer
 from ..specs import LANGUAGE_NAMES
+from ..views.style import wrap_title
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def reveal(outputs: Sequence[Any], values: list[Any]) -> list[Any]:
     """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it."""
     shown = []
     for component, value in zip(outputs, values):
+        wrap_title(value.get("value") if isinstance(value, dict) else value)  # figure titles in lines that fit a phone
         if isinstance(component, (gr.Dataframe, gr.File)) and value is not None and not isinstance(value, dict):
             value = gr.update(value=value, visible=True)
         shown.append(value)

@@ -107,7 +107,7 @@ def _build_patching(ctx: AppContext) -> None:
             head_layer = gr.Number(value=0, precision=0, minimum=0, label="Also per head at block (1 = first; 0 = no)")
     controls = view_controls("patching", "Patch")
     plot = gr.Plot(show_label=False, elem_id="patching-results")
-    heads = gr.Plot(show_label=False)
+    heads = gr.Plot(show_label=False, visible=False)  # shown only when a head sweep was asked for
     table = gr.Dataframe(visible=False, label="log P(target) per layer and position", interactive=False, max_height=360)
     downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
     with gr.Accordion("The JSON the API returns", open=False):
@@ -116,7 +116,9 @@ def _build_patching(ctx: AppContext) -> None:
     def render(answer: Answer, session: str) -> list[Any]:
         frame = views.make_patching_table(answer.results)
         files = ctx.downloads.write(session, "patching", {"effects": frame}, answer.payload)
-        return [views.make_patching_figure(answer.results), views.make_head_patching_figure(answer.results), frame, files, answer.payload]
+        head_figure = views.make_head_patching_figure(answer.results)
+        return [views.make_patching_figure(answer.results), gr.update(value=head_figure, visible=head_figure is not None),
+                frame, files, answer.payload]
 
     wire_view(ctx, controls, service_fn=service.patching_heads, api_fn=service.patching,
               inputs=[text_a, text_b, model, lang, target, head_layer], render=render,

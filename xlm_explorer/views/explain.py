@@ -63,9 +63,13 @@ def make_attribution_figure(results: Sequence[AttributionResult]) -> go.Figure:
             fig.add_trace(go.Bar(x=labels, y=list(values), name=name, marker_color=colour, showlegend=row == 1, legendgroup=name,
                                  hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>"), row=row, col=1)
         fig.update_xaxes(tickangle=-45, row=row, col=1)
-    fig.update_layout(barmode="group", title="Attribution per input token (summed over the embedding dimension)",
-                      height=140 + 300 * max(1, len(results)), margin={"l": 10, "r": 10, "t": 90, "b": 10},
-                      legend={"orientation": "h", "y": 1.06, "yanchor": "bottom"})
+    fig.update_yaxes(title_text="attribution")
+    height = 160 + 300 * max(1, len(results))
+    fig.update_layout(barmode="group", title="Attribution per input token",  # short: it must fit a phone
+                      height=height, margin={"l": 10, "r": 10, "t": 110, "b": 10},
+                      title_y=1.0, title_yanchor="top", title_pad={"t": 8},
+                      # the legend on its own line under the title, above the first panel's title
+                      legend={"orientation": "h", "x": 0, "y": 1 - 42 / height, "yanchor": "top", "yref": "container"})
     return fig
 
 
@@ -92,7 +96,8 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
         fig.update_xaxes(tickangle=-45, row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)
     title = "Where does the difference enter? Patching B's hidden state into A at one layer and position"
-    fig.update_layout(title=title, height=160 + 26 * max((r.effects.shape[0] for r in results), default=10),
+    rows = max((r.effects.shape[0] for r in results), default=10)
+    fig.update_layout(title=title, height=max(320, 160 + 26 * rows),  # room for the colour bar even with few layers
                       margin={"l": 10, "r": 10, "t": 90, "b": 10})
     return fig
 

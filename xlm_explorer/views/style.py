@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
+from typing import Any
 
+import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..specs import XLM_100_LANGUAGES
@@ -71,3 +74,21 @@ def isolate(text: str) -> str:
 def bdi(text: str, css_class: str = "xlm-token") -> str:
     """Escaped text in a ``<bdi>`` (for HTML): its direction never reorders the text around it."""
     return f'<bdi class="{css_class}">{html.escape(text)}</bdi>'
+
+
+#: characters per title line: a plotly title does not wrap, and a longer line is cut off on a 390 px phone
+TITLE_LINE_CHARS = 38
+
+
+def wrap_title(fig: Any, width: int = TITLE_LINE_CHARS) -> Any:
+    """Break a long figure title into lines of at most ``width`` characters (plotly never wraps titles) and make
+    room for the extra lines in the top margin. Returns ``fig`` (changed in place); other values pass through."""
+    if not isinstance(fig, go.Figure):
+        return fig
+    text = fig.layout.title.text
+    if not text or "<br>" in text or len(text) <= width:
+        return fig
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 100
+    fig.update_layout(title_text="<br>".join(lines), title_font_size=15, margin_t=top + 18 * (len(lines) - 1))
+    return fig
