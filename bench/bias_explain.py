@@ -39,13 +39,23 @@ def sentence(n_words: int, seed: int) -> str:
     return " ".join(rng.choice(WORDS, size=n_words)) + "."
 
 
-def pairs_file(n: int, path: Path) -> Path:
-    """``n`` pairs of 15-25-token sentences differing in one word (he/she), as a CrowS-Pairs-size set."""
+def sized_sentence(loaded: Any, n_tokens: int, seed: int) -> str:
+    """A sentence of at most ``n_tokens`` tokens, ``<s>`` and ``</s>`` included, cut at a word boundary
+    (the random-weight checkpoints' vocabulary splits the words into more pieces than the real one)."""
+    from xlm_explorer.tokenization import encode_text
+
+    words = sentence(n_tokens, seed).rstrip(".").split()
+    while len(words) > 1 and len(encode_text(loaded, " ".join(words) + " .", "en", allow_masks=False).input_ids) > n_tokens:
+        words.pop()
+    return " ".join(words) + " ."
+
+
+def pairs_file(loaded: Any, n: int, path: Path) -> Path:
+    """``n`` pairs of 15-25-token sentences differing in their first word (he/she), as a CrowS-Pairs-size set."""
     lines = ["id\tlang\tbias_type\tsent_more\tsent_less"]
     for i in range(n):
-        words = sentence(12 + i % 9, i).split()
-        more, less = " ".join(["he", *words]), " ".join(["she", *words])
-        lines.append(f"p{i}\ten\tgender\t{more}\t{less}")
+        rest = sized_sentence(loaded, 14 + i % 11, i)
+        lines.append(f"p{i}\ten\tgender\the {rest}\tshe {rest}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -63,7 +73,8 @@ def bench_masked_copies(loaded: Any, peak_gflop_s: float, reps: int) -> dict[str
     from xlm_explorer.analysis.pll import MaskedJob, masked_log_probs
     from xlm_explorer.tokenization import encode_text
 
-    ids = [encode_text(loaded, sentence(13 + i % 9, 100 + i), "en", allow_masks=False).input_ids for i in range(16)]
+    ids = [encode_text(loaded, sized_sentence(loaded, 15 + i % 11, 100 + i), "en", allow_masks=False).input_ids
+           for i in range(16)]
     jobs = [MaskedJob(x, p) for x in ids for p in range(1, len(x) - 1)]
     masked_log_probs(loaded, jobs[:32])  # warm
     seconds = timed(lambda: masked_log_probs(loaded, jobs), reps)
@@ -110,9 +121,10 @@ def bench_search(loaded: Any, n_tokens: int = 100_000) -> dict[str, Any]:
     return {"corpus_tokens": n_tokens, "index_mib": vectors.nbytes / 2**20, "search_s": seconds}
 
 
-def bench_score_command(key: str, directory: Path, dtype: str, n_pairs: int) -> dict[str, Any]:
+def bench_score_command(loaded: Any, directory: Path, dtype: str, n_pairs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        pairs = pairs_file(n_pairs, Path(tmp) / "pairs.tsv")
+        key = loaded.key
+        pairs = pairs_file(loaded, n_pairs, Path(tmp) / "pairs.tsv")
         out = Path(tmp) / "results.json"
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "xlm_explorer.score", str(pairs), "--model", key, "--model",
@@ -127,14 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["en-2048", "100-1280"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
-    parser.add_argument("--pairs", type=int, default=1500, help="pairs for the command run (0 skips it)")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="pairs for the command run (default 1,500; 0 with --quick; 0 skips it)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     from xlm_explorer.workspace import Workspace
 
     reps = 1 if args.quick else 3
-    peak = measure_matmul_peak("cpu", (1024, 2048), reps=3)
+    n_pairs = args.pairs if args.pairs is not None else (0 if args.quick else 1500)
+    peak = measure_matmul_peak("cpu", (1024, 2048, 4096), reps=3)
     results: dict[str, Any] = {"matmul_peak": peak, "runs": []}
     print(f"matmul peak: float32 {peak['float32_gflop_s']:.0f} GFLOP/s, bfloat16 {peak['bfloat16_gflop_s']:.0f} GFLOP/s", flush=True)
     dirs = ensure_checkpoints(args.models, DEFAULT_BENCH_DIR)
@@ -152,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  attribution {run['attribution']['seconds']:.1f} s ({run['attribution']['n_steps']} steps), "
                       f"patching {run['patching']['seconds_per_layer']:.2f} s/layer, search over 100k tokens "
                       f"{1000 * run['search']['search_s']:.0f} ms", flush=True)
-            if args.pairs and not args.quick:
-                run["score_command"] = bench_score_command(key, dirs[key], dtype, args.pairs)
-                print(f"  score command, {args.pairs} pairs: {run['score_command']['seconds'] / 60:.1f} min", flush=True)
+            if n_pairs:
+                run["score_command"] = bench_score_command(loaded, dirs[key], dtype, n_pairs)
+                print(f"  score command, {n_pairs} pairs: {run['score_command']['seconds'] / 60:.1f} min", flush=True)
             results["runs"].append(run)
             del loaded
     if args.json:

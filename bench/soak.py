@@ -135,6 +135,10 @@ def soak(users: int, duration_s: float, warmup_s: float, visitors: int, models: 
     finally:
         process.terminate()
         process.wait(timeout=60)
+        if report.errors or report.error_messages:  # keep the server's log (its tracebacks) next to the report
+            kept = Path(tempfile.gettempdir()) / f"xlm-soak-server-{port}.log"
+            shutil.copyfile(work / "server.log", kept)
+            print(f"errors: the server's log is kept at {kept}", flush=True)
         shutil.rmtree(work, ignore_errors=True)
     return report
 
