@@ -90,5 +90,5 @@ def wrap_title(fig: Any, width: int = TITLE_LINE_CHARS) -> Any:
         return fig
     lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 100
-    fig.update_layout(title_text="<br>".join(lines), title_font_size=15, margin_t=top + 18 * (len(lines) - 1))
+    fig.update_layout(title_text="<br>".join(lines), title_font_size=15, margin_t=top + 26 * (len(lines) - 1))
     return fig
