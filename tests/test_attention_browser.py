@@ -116,6 +116,7 @@ def test_offline_document_draws_and_hostile_tokens_stay_text(browser, kind: str)
         watched.page.close()
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_attention_tab_draws_bertviz_offline(browser, app_url: str) -> None:
     watched = Watched(browser)
     page = watched.page
@@ -155,6 +156,7 @@ def test_attention_tab_draws_bertviz_offline(browser, app_url: str) -> None:
         page.close()
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_hostile_text_in_the_tab_runs_nothing(browser, app_url: str) -> None:
     watched = Watched(browser)
     page = watched.page

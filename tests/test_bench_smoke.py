@@ -58,6 +58,7 @@ def _errors(data: Any, path: str = "") -> list[str]:
     return found
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_every_section_ran_and_the_files_are_written(bench_run: tuple[dict[str, Any], Path]) -> None:
     results, out = bench_run
     assert _errors(results) == []
@@ -71,6 +72,7 @@ def test_every_section_ran_and_the_files_are_written(bench_run: tuple[dict[str, 
             assert key in results["models"][model], (model, key)
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_the_app_answers_like_the_pipeline_on_inputs_of_the_asked_lengths(bench_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = bench_run
     for model, entry in results["models"].items():
@@ -83,6 +85,7 @@ def test_the_app_answers_like_the_pipeline_on_inputs_of_the_asked_lengths(bench_
             assert pipe["topk_overlap_with_app"] == 1.0, (model, length)
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_cache_hits_run_no_model_and_compare_runs_one_forward_per_model(bench_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = bench_run
     for entry in results["models"].values():
@@ -95,6 +98,7 @@ def test_cache_hits_run_no_model_and_compare_runs_one_forward_per_model(bench_ru
     assert cold["peak_rss_over_weight_bytes"] == pytest.approx(cold["peak_rss_mib"] * 2**20 / cold["weight_bytes"])
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_bf16_agreement_and_measures_are_in_range(bench_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = bench_run
     for entry in results["models"].values():
@@ -108,6 +112,7 @@ def test_bf16_agreement_and_measures_are_in_range(bench_run: tuple[dict[str, Any
         assert entry["attention"]["tokens"] == 12 and entry["attention"]["html_bytes"] > 1000
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_ratios_follow_from_the_measurements(bench_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = bench_run
     bandwidth = results["bounds"]["bandwidth"]["read_gb_s"]

@@ -149,6 +149,7 @@ def test_probes_take_more_than_two_targets(en_model) -> None:
     assert set(data["rows"][0]["targets"][0]) >= {"pll", "pll_word_l2r", "aul", "multi_piece"}
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_the_batch_command_scores_resumes_and_matches(tmp_path: Path, tiny_models_env: str) -> None:
     pairs = tmp_path / "pairs.tsv"
     rows = bias.PAIRS_FILE.read_text(encoding="utf-8").splitlines()[:8]  # header + 7 pairs

@@ -82,6 +82,7 @@ def test_patching_refuses_sentences_of_different_lengths(en_model) -> None:
         patch(en_model, ForwardCache(), "The cat said that [MASK] was tired.", "The hairdresser said that [MASK] was tired.")
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_a_corpus_token_finds_itself_first_with_cosine_one(multi_model) -> None:
     corpus = shipped_corpus()
     index = build_index(multi_model, corpus, layer=multi_model.n_layers)
@@ -109,6 +110,7 @@ def test_nearest_is_exact_top_k() -> None:
     assert [r for r, _ in got] == list(np.argsort(-cosines)[:7])
 
 
+@pytest.mark.slow  # over 3 s: out of the quick loop
 def test_the_index_command_gives_the_app_s_matches_and_resumes(tmp_path: Path, tiny_models_env: str, workspace) -> None:
     corpus_file = tmp_path / "corpus.tsv"
     rows = (ROOT / "assets" / "data" / "parallel_sentences.tsv").read_text(encoding="utf-8").splitlines()
