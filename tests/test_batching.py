@@ -119,3 +119,44 @@ def test_patching_and_attribution_beside_other_requests_change_no_answer(manager
             else:
                 for got, want in zip(out, alone_fill):
                     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def _numbers(value) -> list[float]:
+    """Every number in a JSON-like payload, in order (strings and keys compared separately)."""
+    if isinstance(value, dict):
+        return [n for k in sorted(value) for n in _numbers(value[k])]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    return [float(value)]
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k in sorted(value) for s in [k, *_strings(value[k])]]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("endpoint", ["compare", "logit_lens"])
+def test_compare_and_logit_lens_batched_answer_like_single(manager, endpoint: str) -> None:
+    """The other endpoints that share the batched forward: concurrent calls answer exactly like lone calls."""
+    from xlm_explorer import service
+    from xlm_explorer.workspace import Workspace
+
+    def call(ws, text):
+        if endpoint == "compare":
+            return service.compare(ws, text, "en", 10).payload
+        return service.logit_lens(ws, text, "en", 1, 5).payload
+
+    texts = [t for t in TEXTS if t.count("[MASK]") >= 1]
+    single = [call(Workspace(manager), text) for text in texts]  # fresh caches, the session's loaded models
+    shared = Workspace(manager)
+    shared.forward_cache.gather_s = 0.05
+    batched = concurrently(lambda text: call(shared, text), texts)
+    assert shared.forward_cache.batched_requests >= 2, "the concurrent calls never shared a batch"
+    for one, many in zip(single, batched):
+        assert _strings(one) == _strings(many)
+        np.testing.assert_allclose(_numbers(many), _numbers(one), atol=1e-6, rtol=0)
