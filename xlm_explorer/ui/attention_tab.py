@@ -39,6 +39,7 @@ from .common import (
     BOTH,
     AppContext,
     Redraw,
+    api_payload,
     examples_that_run,
     language_choices,
     language_dropdown,
@@ -126,8 +127,7 @@ def _build_single(ctx: AppContext) -> None:
             panels.append(ModelPanel(key, column, table, heatmap))
     bertviz = _bertviz_section(ctx)
     downloads = gr.File(visible=False, label="Head statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="attention result")
+    payload = api_payload("attention")
     state = gr.State(None, time_to_live=3600)
     _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panels, bertviz, downloads, payload, state)
     wire_share(ctx, controls, TAB, {"text": text, "pair": text_pair, "model": choice, "lang": lang, "lang_b": lang_pair})
@@ -250,8 +250,7 @@ def _build_average(ctx: AppContext) -> None:
     profile = gr.Plot(label="Per layer, per language", show_label=False)
     plots = [gr.Plot(label=f"{key}: per head, per language", visible=False, show_label=False) for key in ctx.manager.keys]
     downloads = gr.File(visible=False, label="Averaged statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="attention_average result")
+    payload = api_payload("attention_average")
     state = gr.State(None, time_to_live=3600)
     keys = list(ctx.manager.keys)
 

@@ -401,6 +401,18 @@ def model_radio(value: str = BOTH, **kwargs: Any) -> gr.Radio:
     return gr.Radio(MODEL_CHOICES, value=value, label="Model", **kwargs)
 
 
+def downloads_list() -> gr.File:
+    """The view's download files (CSV / JSON), hidden until a run writes them (``reveal`` shows it)."""
+    return gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False,
+                   elem_classes=["xlm-downloads"])
+
+
+def api_payload(api_name: str) -> gr.JSON:
+    """The JSON the view's API endpoint returns, in a closed accordion under the results."""
+    with gr.Accordion("The JSON the API returns", open=False):
+        return gr.JSON(label=f"{api_name} result")
+
+
 def model_status_markdown(ws: Workspace) -> str:
     """One line saying which models are in memory and which load on first use (top of the page)."""
     manager = ws.manager

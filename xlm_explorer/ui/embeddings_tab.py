@@ -27,7 +27,17 @@ from ..views.embeddings import (
     make_projection_figure,
     make_summary_html,
 )
-from .common import AppContext, Redraw, language_label, model_radio, view_controls, wire_share, wire_view
+from .common import (
+    AppContext,
+    Redraw,
+    api_payload,
+    downloads_list,
+    language_label,
+    model_radio,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 TAB = "embeddings"
 SOURCES = [
@@ -152,9 +162,8 @@ def _result_components() -> EmbeddingsView:
         k = gr.Slider(1, 50, value=10, step=1, label="Neighbours", scale=1, min_width=160)
     alignment = gr.Plot(label="Alignment by layer", show_label=False)
     metrics_table = gr.Dataframe(visible=False, label="Alignment metrics by layer", interactive=False, max_height=420)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="embeddings result")
+    downloads = downloads_list()
+    payload = api_payload("embeddings")
     return EmbeddingsView(summary, scatter, pick, neighbours_title, neighbours_table, k, alignment, metrics_table,
                           downloads, payload)
 

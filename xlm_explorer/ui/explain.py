@@ -15,6 +15,8 @@ from ..service import Answer
 from ..views import explain as views
 from .common import (
     AppContext,
+    api_payload,
+    downloads_list,
     examples_that_run,
     language_dropdown,
     model_radio,
@@ -75,9 +77,8 @@ def _build_attribution(ctx: AppContext) -> None:
     chips = gr.HTML(elem_id="attribution-results")
     plot = gr.Plot(show_label=False)
     table = gr.Dataframe(visible=False, label="Attribution per token", interactive=False, max_height=360)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="attribution result")
+    downloads = downloads_list()
+    payload = api_payload("attribution")
 
     def render(answer: Answer, session: str) -> list[Any]:
         frame = views.make_attribution_table(answer.results)
@@ -109,9 +110,8 @@ def _build_patching(ctx: AppContext) -> None:
     plot = gr.Plot(show_label=False, elem_id="patching-results")
     heads = gr.Plot(show_label=False, visible=False)  # shown only when a head sweep was asked for
     table = gr.Dataframe(visible=False, label="log P(target) per layer and position", interactive=False, max_height=360)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="patching result")
+    downloads = downloads_list()
+    payload = api_payload("patching")
 
     def render(answer: Answer, session: str) -> list[Any]:
         frame = views.make_patching_table(answer.results)
@@ -145,9 +145,8 @@ def _build_search(ctx: AppContext) -> list[Any]:
     controls = view_controls("token-search", "Search")
     matches = gr.HTML(elem_id="token-search-results")
     table = gr.Dataframe(visible=False, label="Matches", interactive=False, wrap=True, max_height=360)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="token_search result")
+    downloads = downloads_list()
+    payload = api_payload("token_search")
 
     def render(answer: Answer, session: str) -> list[Any]:
         frame = views.make_matches_table(answer.results)

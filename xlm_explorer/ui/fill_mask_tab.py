@@ -12,7 +12,18 @@ from .. import service
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
 from ..service import Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
-from .common import BOTH, AppContext, examples_that_run, language_dropdown, model_radio, view_controls, wire_share, wire_view
+from .common import (
+    BOTH,
+    AppContext,
+    api_payload,
+    downloads_list,
+    examples_that_run,
+    language_dropdown,
+    model_radio,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 TAB = "fill-mask"
 EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "fill_mask_examples.tsv"
@@ -59,9 +70,8 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
                 table = gr.Dataframe(visible=False, label=f"{key}: top predictions", interactive=False, wrap=True, max_height=360)
             columns.append(key)
             outputs += [column, completion, plot, table]
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="fill_mask result")
+    downloads = downloads_list()
+    payload = api_payload("fill_mask")
     state = gr.State(None, time_to_live=3600)
 
     def render(answer: Answer, session: str) -> list[Any]:

@@ -10,7 +10,16 @@ from ... import service
 from ...analysis import bias as bias_analysis
 from ...service import Answer
 from ...views import bias as views
-from ..common import AppContext, language_choices, notices_html, view_controls, wire_share, wire_view
+from ..common import (
+    AppContext,
+    api_payload,
+    downloads_list,
+    language_choices,
+    notices_html,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 VIEW = "bias-languages"
 HELP = """The same ten occupations in each language, with the masculine and the feminine form at the mask (a pronoun,
@@ -36,9 +45,8 @@ def build_bias_languages(ctx: AppContext) -> None:
         gr.HTML(notices_html(notes))
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="bias_languages result")
+    downloads = downloads_list()
+    payload = api_payload("bias_languages")
     state = gr.State(None, time_to_live=3600)
 
     def render(answer: Answer, session: str) -> list[Any]:

@@ -10,7 +10,7 @@ from ... import service
 from ...analysis.grid import format_grid_templates, load_grid_templates
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, view_controls, wire_share, wire_view
+from ..common import AppContext, api_payload, downloads_list, view_controls, wire_share, wire_view
 
 VIEW = "grid"
 HELP = """One template written in several languages, one per line as `lang<TAB>sentence` or `lang: sentence`, each
@@ -34,9 +34,8 @@ def build_grid(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Fill the grid")
     table = gr.Dataframe(visible=False, label="Top predictions per language and model", interactive=False, wrap=True,
                          elem_id=f"{VIEW}-results", elem_classes=["xlm-bidi-table"])
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="crosslingual_grid result")
+    downloads = downloads_list()
+    payload = api_payload("crosslingual_grid")
     state = gr.State(None, time_to_live=3600)
     template_set.change(lambda key: format_grid_templates(shipped.get(key, ())), inputs=template_set, outputs=templates,
                         queue=False, api_visibility="private")

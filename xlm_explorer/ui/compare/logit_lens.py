@@ -9,7 +9,7 @@ import gradio as gr
 from ... import service
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, language_dropdown, view_controls, wire_share, wire_view
+from ..common import AppContext, api_payload, downloads_list, language_dropdown, view_controls, wire_share, wire_view
 
 VIEW = "logit-lens"
 HELP = """**Per-layer predictions ("logit lens" for masked LMs):** the LM head applied to every layer's hidden state
@@ -30,9 +30,8 @@ def build_logit_lens(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Show per-layer predictions")
     plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")
     table = gr.Dataframe(visible=False, label="Top tokens per layer", interactive=False, max_height=420)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="logit_lens result")
+    downloads = downloads_list()
+    payload = api_payload("logit_lens")
     state = gr.State(None, time_to_live=3600)
 
     def render(answer: Answer, session: str) -> list[Any]:

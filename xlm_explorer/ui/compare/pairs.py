@@ -12,7 +12,16 @@ from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
 from ...views import bias as views
-from ..common import AppContext, model_radio, notices_html, view_controls, wire_share, wire_view
+from ..common import (
+    AppContext,
+    api_payload,
+    downloads_list,
+    model_radio,
+    notices_html,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 from .probes import read_upload
 
 VIEW = "pairs"
@@ -42,9 +51,8 @@ def build_pairs(ctx: AppContext) -> None:
     plot = gr.Plot(label="PLL difference per pair", show_label=False)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="pll_pairs result")
+    downloads = downloads_list()
+    payload = api_payload("pll_pairs")
     state = gr.State(None, time_to_live=3600)
 
     def load_upload(upload: Any) -> list[Any]:

@@ -13,7 +13,17 @@ from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
 from ...views import bias as views
-from ..common import AppContext, language_dropdown, model_radio, notices_html, view_controls, wire_share, wire_view
+from ..common import (
+    AppContext,
+    api_payload,
+    downloads_list,
+    language_dropdown,
+    model_radio,
+    notices_html,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 VIEW = "probes"
 HELP = """A **template** with one **[MASK]** and one `{filler}`, **targets** compared at the mask (two or more) and
@@ -62,9 +72,8 @@ def build_probes(ctx: AppContext) -> None:
     table = gr.Dataframe(visible=False, label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="bias_probe result")
+    downloads = downloads_list()
+    payload = api_payload("bias_probe")
     state = gr.State(None, time_to_live=3600)
 
     _wire_probe_sets(probe_set, upload, sets_state, [template, targets, fillers, lang, note], controls.status)

@@ -10,7 +10,16 @@ from ... import service
 from ...analysis.fill_mask import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, examples_that_run, language_dropdown, view_controls, wire_share, wire_view
+from ..common import (
+    AppContext,
+    api_payload,
+    downloads_list,
+    examples_that_run,
+    language_dropdown,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 VIEW = "compare"
 HELP = """Type a sentence (with or without **[MASK]**): each model's tokenization, its fill-mask top-k, **overlap@k**
@@ -41,9 +50,8 @@ def build_side_by_side(ctx: AppContext) -> None:
         overlap = gr.Dataframe(visible=False, label="overlap@k between the models", interactive=False, wrap=True)
         facts = gr.Dataframe(visible=False, label="Model facts (from the loaded configs)", interactive=False)
     token_table = gr.Dataframe(visible=False, label="Tokenization", interactive=False)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="compare result")
+    downloads = downloads_list()
+    payload = api_payload("compare")
     state = gr.State(None, time_to_live=3600)
     keys = list(ctx.manager.keys)
 

@@ -10,7 +10,16 @@ from ... import service
 from ...analysis.datasets import shipped_languages
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, language_choices, language_dropdown, view_controls, wire_share, wire_view
+from ..common import (
+    AppContext,
+    api_payload,
+    downloads_list,
+    language_choices,
+    language_dropdown,
+    view_controls,
+    wire_share,
+    wire_view,
+)
 
 VIEW = "similarity"
 HELP = """**Linear CKA** (Kornblith et al., 2019) between every layer of en-2048 and every layer of 100-1280, on
@@ -31,9 +40,8 @@ def build_similarity(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Compute CKA")
     plot = gr.Plot(label="Linear CKA between layers", show_label=False, elem_id=f"{VIEW}-results")
     table = gr.Dataframe(visible=False, label="CKA matrix", interactive=False)
-    downloads = gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    with gr.Accordion("The JSON the API returns", open=False):
-        payload = gr.JSON(label="layer_similarity result")
+    downloads = downloads_list()
+    payload = api_payload("layer_similarity")
     state = gr.State(None, time_to_live=3600)
 
     def render(answer: Answer, session: str) -> list[Any]:
