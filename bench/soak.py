@@ -37,7 +37,16 @@ def robust_growth_pct(samples: list[tuple[float, float]], warmup_s: float) -> fl
 
 
 def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    """Bytes of the files under ``path`` now; files and folders removed while it walks count as gone (the app
+    deletes a session's folder whenever the session ends, so the walk races with it)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):  # os.walk skips folders that vanish; rglob raised
+        for name in files:
+            try:
+                total += (Path(root) / name).stat().st_size
+            except FileNotFoundError:
+                pass
+    return total
 
 
 @dataclass
