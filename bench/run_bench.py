@@ -396,7 +396,7 @@ def bench_attention(loaded: Any, n_tokens: int, reps: int, sync: Callable[[], No
         from bertviz import head_view
 
         def render(cache: Any) -> str:
-            result = cache.get(loaded, encoding.input_ids)
+            result = cache.get(loaded, encoding.input_ids, attentions=True)
             layers = tuple(result.attentions[i][None] for i in range(result.attentions.shape[0]))
             return head_view(layers, list(encoding.tokens), html_action="return").data
 

@@ -82,15 +82,31 @@ def test_logit_lens_columns_hold_last_top_k_then_every_layer_top_1(multi_model) 
     assert lens.relative_depths == tuple(layer / multi_model.n_layers for layer in range(multi_model.n_layers + 1))
 
 
-def test_one_forward_per_model_serves_fill_mask_compare_and_logit_lens(fresh_workspace) -> None:
+def test_one_forward_per_model_serves_logit_lens_compare_and_fill_mask(fresh_workspace) -> None:
     cache = fresh_workspace.forward_cache
     models = [fresh_workspace.manager.get(key) for key in fresh_workspace.manager.keys]
     text = "The cat sat on the [MASK]."
+    for loaded in models:
+        logit_lens(loaded, cache, text, "en", top_k=5)  # keeps every layer's states: the others read them
     compare_models(models, cache, text, "en", top_k=5)
     for loaded in models:
-        logit_lens(loaded, cache, text, "en", top_k=5)
         predict_masks(loaded, cache, text, "en", top_k=5)
     assert cache.forward_calls == len(models)
+
+
+def test_fill_mask_keeps_only_the_last_layer_and_a_richer_request_runs_once_more(fresh_workspace) -> None:
+    cache = fresh_workspace.forward_cache
+    loaded = fresh_workspace.manager.get("100-1280")
+    text = "The cat sat on the [MASK]."
+    first = predict_masks(loaded, cache, text, "en", top_k=5)
+    (entry,) = [cache.lru.peek(key) for key in list(cache.lru._entries)]
+    assert entry.hidden_states is None and entry.attentions is None and len(entry.logits) == 1  # one mask
+    assert entry.nbytes == (len(entry.input_ids) * loaded.hidden_size + len(entry.logits) * loaded.vocab_size) * 4
+    logit_lens(loaded, cache, text, "en", top_k=5)
+    assert cache.forward_calls == 2 and len(cache) == 1  # run again with every layer, replacing the entry
+    again = predict_masks(loaded, cache, text, "en", top_k=5)
+    assert cache.forward_calls == 2 and cache.head_calls == 1  # the fill-mask logits were carried over
+    assert again.to_dict() == first.to_dict()
 
 
 def test_depth_alignment_matches_layers_by_relative_depth() -> None:

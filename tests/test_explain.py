@@ -16,7 +16,8 @@ from gradio_client.exceptions import AppError
 
 from xlm_explorer import service
 from xlm_explorer.analysis.attribution import attribute
-from xlm_explorer.analysis.patching import _layer_module, patch, run_patched
+from xlm_explorer.analysis.patching import patch, run_patched
+from xlm_explorer.forward import hidden_point
 from xlm_explorer.analysis.token_search import Corpus, CorpusSentence, build_index, nearest, search_token, shipped_corpus
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.forward import ForwardCache
@@ -66,9 +67,9 @@ def test_patching_identities(manager, key: str) -> None:
     result = patch(loaded, cache, TEXT_A, TEXT_B, "en", "", head_layer=1)
     assert result.effects.shape == (loaded.n_layers + 1, len(result.input_ids_a))
     assert result.head_effects.shape == (loaded.n_heads, len(result.input_ids_a))
-    states_b = cache.get(loaded, result.input_ids_b).hidden_states
+    states_b = cache.get(loaded, result.input_ids_b, hidden_states=True).hidden_states
     every = {p: (slice(None), states_b[-1][p]) for p in range(len(result.input_ids_a))}
-    all_last, nothing = run_patched(loaded, result.input_ids_a, None, _layer_module(loaded, loaded.n_layers),
+    all_last, nothing = run_patched(loaded, result.input_ids_a, None, hidden_point(loaded.n_layers),
                                     [every, {}], result.position, result.target_id)
     assert float(all_last) == pytest.approx(result.logprob_b, abs=1e-5)  # every position of the last layer: B
     assert float(nothing) == pytest.approx(result.logprob_a, abs=1e-5)  # nothing patched: A

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from xlm_explorer.forward import ForwardCache, lm_head_logits, run_forward
@@ -10,7 +11,7 @@ from xlm_explorer.tokenization import encode_text
 
 def test_cached_outputs_equal_the_model_outputs(multi_model) -> None:
     encoding = encode_text(multi_model, "The cat sat on the [MASK].")
-    result = ForwardCache().get(multi_model, encoding.input_ids)
+    result = ForwardCache().get(multi_model, encoding.input_ids, hidden_states=True, attentions=True)
     with torch.no_grad():
         out = multi_model.model(
             input_ids=torch.tensor([encoding.input_ids]), output_hidden_states=True, output_attentions=True
@@ -76,3 +77,85 @@ def test_pair_encoding(multi_model) -> None:
     assert encoding.input_ids[0] == multi_model.tokenizer.bos_token_id
     assert encoding.input_ids[b - 1] == sep and encoding.input_ids[-1] == sep
     assert encoding.input_ids == tuple(multi_model.tokenizer("The cat sleeps.", "Le chat dort.")["input_ids"])
+
+
+# ------------------------------------------------------------------------------------------------ hook points
+
+
+def test_every_hook_point_holds_what_its_name_says(multi_model) -> None:
+    """Each captured point equals the same quantity computed directly from the model's modules."""
+    from xlm_explorer.forward import hidden_point, hook_points, run_with_hooks
+
+    ids = encode_text(multi_model, "The cat sat on the [MASK].").input_ids
+    names = hook_points(multi_model.n_layers)
+    assert len(names) == 1 + 6 * multi_model.n_layers and names[0] == "embed"
+    batch = run_with_hooks(multi_model, [ids], cache=names, hidden_states=True, attentions=True)
+    acts, body = batch.activations, multi_model.model.transformer
+    assert set(acts) == set(names)
+    for layer in range(multi_model.n_layers + 1):
+        torch.testing.assert_close(acts[hidden_point(layer)], batch.hidden_states[layer], rtol=0, atol=0)
+    with torch.no_grad():
+        for i in range(multi_model.n_layers):
+            block = f"blocks.{i}"
+            torch.testing.assert_close(acts[f"{block}.attn.pattern"].float(), batch.attentions[i], rtol=0, atol=0)
+            torch.testing.assert_close(body.attentions[i].out_lin(acts[f"{block}.attn.heads"]), acts[f"{block}.attn.out"])
+            resid_mid = body.layer_norm1[i](batch.hidden_states[i] + acts[f"{block}.attn.out"])
+            torch.testing.assert_close(acts[f"{block}.resid_mid"], resid_mid)
+            torch.testing.assert_close(body.ffns[i](resid_mid), acts[f"{block}.ffn.out"])
+            torch.testing.assert_close(body.layer_norm2[i](resid_mid + acts[f"{block}.ffn.out"]), acts[f"{block}.out"])
+
+
+def test_hooks_edit_the_pass_and_are_removed_even_when_they_fail(en_model) -> None:
+    from xlm_explorer.forward import run_with_hooks
+
+    ids = encode_text(en_model, "The cat sat on the [MASK].").input_ids
+    position = ids.index(en_model.mask_token_id)
+    plain = run_with_hooks(en_model, [ids], logits_at=[(0, position)]).logits
+    same = run_with_hooks(en_model, [ids], hooks={"blocks.0.ffn.out": lambda t, _n: None}, logits_at=[(0, position)]).logits
+    torch.testing.assert_close(same, plain, rtol=0, atol=0)  # a hook that returns None changes nothing
+    owned = []
+
+    def zero_heads(tensor: torch.Tensor, name: str) -> torch.Tensor:
+        owned.append(en_model.lock._is_owned())  # hooks run only while this thread holds the model
+        return torch.zeros_like(tensor)
+
+    edited = run_with_hooks(en_model, [ids], hooks={"blocks.1.attn.heads": zero_heads}, logits_at=[(0, position)]).logits
+    assert owned == [True] and not torch.allclose(edited, plain)
+
+    def fail(tensor: torch.Tensor, name: str) -> torch.Tensor:
+        raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError, match="hook failed"):
+        run_with_hooks(en_model, [ids], hooks={"embed": fail, "blocks.0.attn.heads": fail})
+    modules = list(en_model.model.modules())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+    again = run_with_hooks(en_model, [ids], logits_at=[(0, position)]).logits
+    torch.testing.assert_close(again, plain, rtol=0, atol=0)
+
+
+def test_bad_hook_points_are_refused(en_model) -> None:
+    from xlm_explorer.forward import run_with_hooks
+
+    ids = encode_text(en_model, "A cat.").input_ids
+    with pytest.raises(ValueError, match="unknown hook point"):
+        run_with_hooks(en_model, [ids], cache=[f"blocks.{en_model.n_layers}.out"])
+    with pytest.raises(ValueError, match="read-only"):
+        run_with_hooks(en_model, [ids], hooks={"blocks.0.attn.pattern": lambda t, _n: t})
+
+
+def test_the_cache_keeps_only_the_parts_asked_for(en_model) -> None:
+    cache = ForwardCache()
+    ids = encode_text(en_model, "The cat sat on the [MASK].").input_ids
+    plain = cache.get(en_model, ids, positions=(6,))
+    assert plain.hidden_states is None and plain.attentions is None and plain.last_hidden.shape == (len(ids), en_model.hidden_size)
+    full = run_forward(en_model, ids)
+    torch.testing.assert_close(plain.last_hidden, full.hidden_states[-1], rtol=0, atol=0)
+    assert plain.nbytes == (len(ids) * en_model.hidden_size + en_model.vocab_size) * 4  # last layer + one logit row
+    assert plain.nbytes - en_model.vocab_size * 4 < full.nbytes / 4
+    with_attention = cache.get(en_model, ids, attentions=True)
+    assert cache.forward_calls == 2 and with_attention.hidden_states is None
+    torch.testing.assert_close(with_attention.attentions, full.attentions, rtol=0, atol=0)
+    both = cache.get(en_model, ids, hidden_states=True)  # keeps what the entry had: attentions too
+    assert cache.forward_calls == 3 and both.attentions is not None and 6 in both.logits
+    assert cache.get(en_model, ids, attentions=True) is both and cache.get(en_model, ids) is both
+    assert cache.forward_calls == 3 and len(cache) == 1

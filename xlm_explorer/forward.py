@@ -1,21 +1,28 @@
-"""The one way the app runs a model: :func:`run_batch`, and the shared per-input cache on top of it.
+"""The one place a model runs: :func:`run_with_hooks` (named hook points), :func:`run_batch`, the LM head, and the
+shared per-input cache on top of them.
 
-:func:`run_batch` runs the transformer body on a right-padded batch (attention mask and lengths set, so
-padding changes no real position), optionally keeps every layer's hidden states and attentions, and
-applies the LM head only at the ``(row, position)`` pairs asked for (the 200k-word head is the most
-expensive layer of 100-1280). Language ids are handled here and only here (:func:`language_tensor`).
+:func:`run_with_hooks` runs the transformer body on a right-padded batch (attention mask and lengths set, so padding
+changes no real position) or on given word embeddings, in the manner of TransformerLens' ``run_with_hooks`` /
+``run_with_cache``: the caller names **hook points** (:data:`HOOK_POINT_HELP`: the embedding output, each block's
+attention pattern, head outputs, attention output, middle residual, FFN output and block output) to capture
+(``cache=``) or to edit (``hooks=``). Hooks are registered only while the calling thread holds the model's lock and
+are removed in ``finally``, so no other request ever runs through them. The LM head (``pred_layer``) is applied
+here and only here (:func:`lm_head_logits`), and only at the ``(row, position)`` pairs asked for (the 200k-word head
+is the most expensive layer of 100-1280). Language ids are handled here and only here (:func:`language_tensor`).
 
-:class:`ForwardCache` keeps one body pass per (model instance, token ids, language id when the model uses
-one), with every hidden state and attention, in a :class:`~xlm_explorer.cache.BoundedLRU`; fill-mask,
-attention, compare and the logit lens all read it. :meth:`ForwardCache.get_many` runs the inputs it does
-not hold as padded batches (the request batcher and the attention averages use it).
+:class:`ForwardCache` keeps one body pass per (model instance, token ids, language id when the model uses one) in a
+:class:`~xlm_explorer.cache.BoundedLRU`, holding **only the parts asked for**: the last layer's states always (for
+the logits), every layer's hidden states and attentions only for the views that read them (a fill-mask stores
+neither). :meth:`ForwardCache.get_many` runs the inputs it does not hold as padded batches; :meth:`ForwardCache.get`
+gathers concurrent requests for one model into one batch.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,25 +36,109 @@ if TYPE_CHECKING:
 #: Inputs per padded batch when the caller does not say.
 DEFAULT_BATCH_SIZE = 16
 
+#: ``hook(activation, name) -> replacement or None``: called with a hook point's value during the forward pass.
+HookFn = Callable[[torch.Tensor, str], "torch.Tensor | None"]
+
+#: The named hook points (``{i}`` is a block, 0-based) and what each holds, shapes for a (B, T) batch.
+HOOK_POINT_HELP: dict[str, str] = {
+    "embed": "word + position embeddings after the embedding layer norm (hidden state 0): (B, T, H)",
+    "blocks.{i}.attn.pattern": "attention weights of block i, rows sum to 1 (read only): (B, heads, T, T)",
+    "blocks.{i}.attn.heads": "the heads' outputs side by side, before the output projection: (B, T, heads * d_head)",
+    "blocks.{i}.attn.out": "block i's attention output, before the residual: (B, T, H)",
+    "blocks.{i}.resid_mid": "after attention, residual and the first layer norm: (B, T, H)",
+    "blocks.{i}.ffn.out": "block i's feed-forward output, before the residual: (B, T, H)",
+    "blocks.{i}.out": "block i's output (hidden state i + 1): (B, T, H)",
+}
+_BLOCK_POINT = re.compile(r"blocks\.(\d+)\.(attn\.pattern|attn\.heads|attn\.out|resid_mid|ffn\.out|out)")
+
+
+def hidden_point(layer: int) -> str:
+    """The hook point holding hidden state ``layer`` (0: the embedding output; l: the output of block l)."""
+    return "embed" if layer == 0 else f"blocks.{layer - 1}.out"
+
+
+def hook_points(n_layers: int) -> tuple[str, ...]:
+    """Every hook point of a model with ``n_layers`` blocks, in the order the forward pass reaches them."""
+    per_block = [p.split("}.", 1)[1] for p in HOOK_POINT_HELP if p.startswith("blocks.")]
+    return ("embed", *(f"blocks.{i}.{part}" for i in range(n_layers) for part in per_block))
+
+
+@dataclass(frozen=True)
+class _Point:
+    """Where a hook point lives: the module, whether its input (``pre``) or output is meant, and which element of
+    a tuple output."""
+
+    module: torch.nn.Module
+    pre: bool = False
+    index: int | None = None
+
+
+def _locate(loaded: "LoadedModel", name: str) -> _Point:
+    body = loaded.model.transformer
+    if name == "embed":
+        return _Point(body.layer_norm_emb)
+    match = _BLOCK_POINT.fullmatch(name)
+    if match is None or int(match.group(1)) >= loaded.n_layers:
+        raise ValueError(f"unknown hook point {name!r} for {loaded.key} (blocks 0..{loaded.n_layers - 1})")
+    block, part = int(match.group(1)), match.group(2)
+    return {
+        "attn.pattern": lambda: _Point(body.attentions[block], index=1),
+        "attn.heads": lambda: _Point(body.attentions[block].out_lin, pre=True),
+        "attn.out": lambda: _Point(body.attentions[block], index=0),
+        "resid_mid": lambda: _Point(body.layer_norm1[block]),
+        "ffn.out": lambda: _Point(body.ffns[block]),
+        "out": lambda: _Point(body.layer_norm2[block]),
+    }[part]()
+
+
+def _register(point: _Point, name: str, hook: HookFn | None, store: dict[str, torch.Tensor] | None):
+    """One torch hook at ``point`` that applies ``hook`` (its result replaces the value) and then stores the value."""
+
+    def apply(value: torch.Tensor) -> torch.Tensor | None:
+        replaced = hook(value, name) if hook is not None else None
+        if store is not None:
+            store[name] = (replaced if replaced is not None else value).detach()
+        return replaced
+
+    if point.pre:
+        def pre_hook(_module, args):  # noqa: ANN001, ANN202
+            replaced = apply(args[0])
+            return None if replaced is None else (replaced, *args[1:])
+
+        return point.module.register_forward_pre_hook(pre_hook)
+
+    def post_hook(_module, _args, output):  # noqa: ANN001, ANN202
+        if point.index is None:
+            return apply(output)
+        replaced = apply(output[point.index])
+        if replaced is None:
+            return None
+        return (*output[: point.index], replaced, *output[point.index + 1 :])
+
+    return point.module.register_forward_hook(post_hook)
+
 
 @dataclass
 class BatchOutput:
     """One padded batch through the body.
 
-    input_ids, attention_mask: (B, T) on CPU (right padding); lengths: (B,).
+    input_ids, attention_mask: (B, T) on CPU (right padding; input_ids None when the batch was given as
+    embeddings); lengths: (B,).
     last_hidden: (B, T, H) on the model's device and dtype.
     hidden_states: (n_layers + 1, B, T, H) (embedding output first) when asked for, else None.
     attentions: (n_layers, B, heads, T, T) float32 on CPU when asked for, else None; padded columns are 0.
-    logits: (P, V) float32 on CPU at the ``logits_at`` pairs, in their order, when asked for, else None.
+    logits: (P, V) float32 (on CPU unless ``grad``) at the ``logits_at`` pairs, in their order, when asked for.
+    activations: hook point name -> its value (see :data:`HOOK_POINT_HELP`), for the names in ``cache``.
     """
 
-    input_ids: torch.Tensor
+    input_ids: torch.Tensor | None
     attention_mask: torch.Tensor
     lengths: torch.Tensor
     last_hidden: torch.Tensor
     hidden_states: torch.Tensor | None = None
     attentions: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+    activations: dict[str, torch.Tensor] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -80,15 +171,94 @@ def language_tensor(
     return values[:, None].expand(shape).to(loaded.device)
 
 
-def lm_head_logits(loaded: "LoadedModel", hidden: torch.Tensor) -> torch.Tensor:
-    """The model's LM head applied to hidden states: (..., H) -> (..., V) float32.
+def lm_head_logits(loaded: "LoadedModel", hidden: torch.Tensor, grad: bool = False) -> torch.Tensor:
+    """The model's LM head applied to hidden states: (..., H) -> (..., V) float32 (the one place it is applied).
 
     XLM's prediction layer is a single (tied) linear projection, so this equals
     ``XLMWithLMHeadModel(...).logits`` at those positions; it also serves the per-layer "logit lens".
+    ``grad`` keeps the autograd graph (attribution).
     """
-    with torch.inference_mode():
+    with torch.enable_grad() if grad else torch.inference_mode():
         head = loaded.model.pred_layer
         return head(hidden.to(device=loaded.device, dtype=loaded.dtype))[0].float()
+
+
+def word_embeddings(loaded: "LoadedModel", input_ids: torch.Tensor) -> torch.Tensor:
+    """The word-embedding lookup alone (before positions and the layer norm): (B, T) ids -> (B, T, H), detached."""
+    with torch.no_grad():
+        return loaded.model.transformer.embeddings(input_ids.to(loaded.device)).detach()
+
+
+def run_with_hooks(
+    loaded: "LoadedModel",
+    batch_ids: Sequence[Sequence[int]] | None = None,
+    *,
+    inputs_embeds: torch.Tensor | None = None,
+    lang_ids: int | Sequence[int | None] | None = None,
+    hooks: Mapping[str, HookFn] | None = None,
+    cache: Iterable[str] = (),
+    hidden_states: bool = False,
+    attentions: bool = False,
+    logits_at: Sequence[tuple[int, int]] | None = None,
+    grad: bool = False,
+) -> BatchOutput:
+    """Run the body once under the model's lock, with ``hooks`` applied and the ``cache`` points captured.
+
+    The input is ``batch_ids`` (token id lists of any lengths: right-padded and masked) or ``inputs_embeds``
+    (B, T, H) word embeddings of full-length rows. ``logits_at`` lists ``(row, position)`` pairs where the LM head
+    runs (never on the whole batch). ``grad`` runs with autograd (the caller differentiates; no inference mode).
+    """
+    hooks = dict(hooks or {})
+    names = list(dict.fromkeys([*hooks, *cache]))
+    if any(name.endswith("attn.pattern") for name in hooks):
+        raise ValueError("attention patterns are read-only hook points (cache them; edit attn.heads instead)")
+    if inputs_embeds is not None:
+        batch, width = inputs_embeds.shape[:2]
+        input_ids = None
+        lengths = torch.full((batch,), width, dtype=torch.long)
+        attention_mask = torch.ones((batch, width), dtype=torch.long)
+        body_input = {"inputs_embeds": inputs_embeds}
+    else:
+        input_ids, attention_mask, lengths = pad_batch(loaded, batch_ids or [])
+        body_input = {"input_ids": input_ids.to(loaded.device)}
+    langs = language_tensor(loaded, lang_ids, tuple(attention_mask.shape))
+    captured: dict[str, torch.Tensor] = {}
+    keep = set(cache)
+    started = time.perf_counter()
+    with loaded.lock, (torch.enable_grad() if grad else torch.inference_mode()):  # hooks live only under the lock
+        handles = [_register(_locate(loaded, name), name, hooks.get(name), captured if name in keep else None)
+                   for name in names]
+        try:
+            out = loaded.model.transformer(
+                **body_input,
+                attention_mask=attention_mask.to(loaded.device),
+                lengths=lengths.to(loaded.device),
+                langs=langs,
+                output_hidden_states=hidden_states,
+                output_attentions=attentions or any(n.endswith("attn.pattern") for n in keep),
+                return_dict=True,
+            )
+        finally:
+            for handle in handles:
+                handle.remove()
+        last_hidden = out.last_hidden_state
+        logits = None
+        if logits_at is not None:
+            rows = torch.tensor([r for r, _ in logits_at], dtype=torch.long, device=last_hidden.device)
+            positions = torch.tensor([p for _, p in logits_at], dtype=torch.long, device=last_hidden.device)
+            logits = lm_head_logits(loaded, last_hidden[rows, positions], grad=grad)
+            logits = logits if grad else logits.cpu()
+    return BatchOutput(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        lengths=lengths,
+        last_hidden=last_hidden,
+        hidden_states=torch.stack(out.hidden_states) if hidden_states else None,
+        attentions=torch.stack(out.attentions).float().cpu() if attentions else None,
+        logits=logits,
+        activations=captured,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def run_batch(
@@ -100,53 +270,33 @@ def run_batch(
     attentions: bool = False,
     logits_at: Sequence[tuple[int, int]] | None = None,
 ) -> BatchOutput:
-    """Run the body once on ``batch_ids`` (any lengths: right-padded and masked) under the model's lock.
+    """:func:`run_with_hooks` without hooks: the body once on ``batch_ids``, the LM head at ``logits_at``."""
+    return run_with_hooks(loaded, batch_ids, lang_ids=lang_ids, hidden_states=hidden_states, attentions=attentions,
+                          logits_at=logits_at)
 
-    ``logits_at`` lists ``(row, position)`` pairs where the LM head runs (never on the whole batch).
-    """
-    input_ids, attention_mask, lengths = pad_batch(loaded, batch_ids)
-    langs = language_tensor(loaded, lang_ids, tuple(input_ids.shape))
-    started = time.perf_counter()
-    with loaded.lock, torch.inference_mode():
-        out = loaded.model.transformer(
-            input_ids=input_ids.to(loaded.device),
-            attention_mask=attention_mask.to(loaded.device),
-            lengths=lengths.to(loaded.device),
-            langs=langs,
-            output_hidden_states=hidden_states,
-            output_attentions=attentions,
-            return_dict=True,
-        )
-        last_hidden = out.last_hidden_state
-        logits = None
-        if logits_at is not None:
-            rows = torch.tensor([r for r, _ in logits_at], dtype=torch.long, device=last_hidden.device)
-            positions = torch.tensor([p for _, p in logits_at], dtype=torch.long, device=last_hidden.device)
-            logits = lm_head_logits(loaded, last_hidden[rows, positions]).cpu()
-    return BatchOutput(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        lengths=lengths,
-        last_hidden=last_hidden,
-        hidden_states=torch.stack(out.hidden_states) if hidden_states else None,
-        attentions=torch.stack(out.attentions).float().cpu() if attentions else None,
-        logits=logits,
-        seconds=time.perf_counter() - started,
-    )
+
+#: What a forward pass may keep beyond the last layer (which is always kept, for the logits).
+PARTS = ("hidden_states", "attentions")
+
+
+def _parts(hidden_states: bool, attentions: bool) -> frozenset[str]:
+    return frozenset(name for name, wanted in zip(PARTS, (hidden_states, attentions)) if wanted)
 
 
 @dataclass
 class ForwardResult:
-    """The body's output for one input.
+    """The body's output for one input: what the caller asked for, nothing more.
 
-    hidden_states: (n_layers + 1, T, H), embeddings output first, on the model's device and dtype.
-    attentions: (n_layers, heads, T, T) float32 on CPU; every row sums to 1.
+    last_hidden: (T, H) the last layer's states, on the model's device and dtype (always kept: logits come from it).
+    hidden_states: (n_layers + 1, T, H), embedding output first, same device and dtype, when asked for.
+    attentions: (n_layers, heads, T, T) float32 on CPU (every row sums to 1), when asked for.
     """
 
     model_key: str
     input_ids: tuple[int, ...]
-    hidden_states: torch.Tensor
-    attentions: torch.Tensor
+    last_hidden: torch.Tensor
+    hidden_states: torch.Tensor | None
+    attentions: torch.Tensor | None
     seconds: float
     #: position -> (V,) float32 logits, filled by ForwardCache.logits_at
     logits: dict[int, torch.Tensor] = field(default_factory=dict)
@@ -154,31 +304,37 @@ class ForwardResult:
     cache_key: tuple | None = field(default=None, repr=False)
 
     @property
+    def parts(self) -> frozenset[str]:
+        """Which of :data:`PARTS` this result holds."""
+        return _parts(self.hidden_states is not None, self.attentions is not None)
+
+    @property
     def nbytes(self) -> int:
-        logits = sum(t.numel() * t.element_size() for t in self.logits.values())
-        return (
-            self.hidden_states.numel() * self.hidden_states.element_size()
-            + self.attentions.numel() * self.attentions.element_size()
-            + logits
-        )
+        """Bytes held (the last layer counts once when it is a view of ``hidden_states``)."""
+        tensors = [*self.logits.values()]
+        tensors += [t for t in (self.hidden_states, self.attentions) if t is not None]
+        if self.hidden_states is None:
+            tensors.append(self.last_hidden)
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def split_rows(loaded: "LoadedModel", batch: BatchOutput, batch_ids: Sequence[Sequence[int]]) -> list[ForwardResult]:
-    """One :class:`ForwardResult` per row of a batch run with hidden states and attentions (padding cut off)."""
-    assert batch.hidden_states is not None and batch.attentions is not None
+    """One :class:`ForwardResult` per row of a batch (padding cut off), with the parts the batch was run with."""
     results = []
     share = batch.seconds / len(batch_ids)
     alone = len(batch_ids) == 1  # a batch of one has no padding: its rows are the whole tensors, no copy needed
+    keep = (lambda t: t) if alone else (lambda t: t.clone())
     for row, ids in enumerate(batch_ids):
         n = len(ids)
-        hidden = batch.hidden_states[:, row, :n]
-        attentions = batch.attentions[:, row, :, :n, :n]
+        hidden = None if batch.hidden_states is None else keep(batch.hidden_states[:, row, :n])
+        attentions = None if batch.attentions is None else keep(batch.attentions[:, row, :, :n, :n])
         results.append(
             ForwardResult(
                 model_key=loaded.key,
                 input_ids=tuple(int(i) for i in ids),
-                hidden_states=hidden if alone else hidden.clone(),
-                attentions=attentions if alone else attentions.clone(),
+                last_hidden=hidden[-1] if hidden is not None else keep(batch.last_hidden[row, :n]),
+                hidden_states=hidden,
+                attentions=attentions,
                 seconds=share,
             )
         )
@@ -197,11 +353,12 @@ DEFAULT_GATHER_MS = 3.0
 
 @dataclass
 class _Waiting:
-    """A request waiting for the next batch of its model: input, language, where it needs logits."""
+    """A request waiting for the next batch of its model: input, language, where it needs logits, which parts."""
 
     input_ids: tuple[int, ...]
     lang_id: int | None
     positions: tuple[int, ...]
+    parts: frozenset[str] = frozenset()
     done: threading.Event = field(default_factory=threading.Event)
     result: ForwardResult | None = None
     error: BaseException | None = None
@@ -210,9 +367,11 @@ class _Waiting:
 class ForwardCache(LRUBacked):
     """Body passes per input, shared by every view, in a byte-bounded LRU; concurrent requests batched.
 
-    Identical inputs arriving together run the model once; inputs that are missing together run as padded
-    batches of at most ``batch_size``. :meth:`get` gathers the requests that arrive for one model while it is
-    busy (or within ``gather_ms``) into one padded batch, and computes their LM-head logits in one matmul.
+    Each entry holds only the parts some request asked for (:data:`PARTS`; the last layer always). A request that
+    needs a part its input's entry lacks runs the input again with the union and replaces the entry. Identical
+    inputs arriving together run the model once; inputs that are missing together run as padded batches of at most
+    ``batch_size``. :meth:`get` gathers the requests that arrive for one model while it is busy (or within
+    ``gather_ms``) into one padded batch, and computes their LM-head logits in one matmul.
     """
 
     def __init__(
@@ -233,18 +392,27 @@ class ForwardCache(LRUBacked):
         return (loaded.key, loaded.instance_id, tuple(int(i) for i in input_ids), lang_key)
 
     def get(
-        self, loaded: "LoadedModel", input_ids: Sequence[int], lang_id: int | None = None, positions: Sequence[int] = ()
+        self,
+        loaded: "LoadedModel",
+        input_ids: Sequence[int],
+        lang_id: int | None = None,
+        positions: Sequence[int] = (),
+        *,
+        hidden_states: bool = False,
+        attentions: bool = False,
     ) -> ForwardResult:
-        """The body's output for ``input_ids`` (with logits at ``positions``), from cache or from a forward pass
-        shared with the requests for the same model that arrive meanwhile."""
+        """The body's output for ``input_ids`` (with logits at ``positions``, and every layer's hidden states or
+        attentions when asked for), from cache or from a forward pass shared with the requests for the same model
+        that arrive meanwhile."""
+        parts = _parts(hidden_states, attentions)
         entry = self.lru.get(self.key_for(loaded, input_ids, lang_id))
-        if entry is not None and all(int(p) in entry.logits for p in positions):
+        if entry is not None and parts <= entry.parts and all(int(p) in entry.logits for p in positions):
             return entry
         if getattr(loaded.lock, "_is_owned", lambda: False)():  # called under the model's lock: no waiting on others
-            result = self.get_many(loaded, [input_ids], [lang_id])[0]
+            result = self._get_parts(loaded, [input_ids], [lang_id], parts)[0]
             self._add_logits(loaded, [(result, int(p)) for p in positions])
             return result
-        request = _Waiting(tuple(int(i) for i in input_ids), lang_id, tuple(int(p) for p in positions))
+        request = _Waiting(tuple(int(i) for i in input_ids), lang_id, tuple(int(p) for p in positions), parts)
         slot = (loaded.key, loaded.instance_id)
         with self._waiting_lock:
             queue = self._waiting.setdefault(slot, [])
@@ -267,7 +435,8 @@ class ForwardCache(LRUBacked):
     def _run_waiting(self, loaded: "LoadedModel", batch: list[_Waiting]) -> None:
         """One padded body batch for the waiting requests, then one LM-head matmul for every missing position."""
         try:
-            results = self.get_many(loaded, [r.input_ids for r in batch], [r.lang_id for r in batch])
+            parts = frozenset().union(*(r.parts for r in batch))
+            results = self._get_parts(loaded, [r.input_ids for r in batch], [r.lang_id for r in batch], parts)
             self._add_logits(loaded, [(result, p) for result, r in zip(results, batch) for p in r.positions])
             for request, result in zip(batch, results):
                 request.result = result
@@ -287,7 +456,7 @@ class ForwardCache(LRUBacked):
             return
         by_id = {id(r): r for r, _ in wanted}
         with loaded.lock:
-            hidden = torch.stack([by_id[rid].hidden_states[-1, p] for rid, p in missing])
+            hidden = torch.stack([by_id[rid].last_hidden[p] for rid, p in missing])
             logits = lm_head_logits(loaded, hidden).cpu()
             self.head_calls += 1
         for (rid, p), row in zip(missing, logits):
@@ -302,36 +471,54 @@ class ForwardCache(LRUBacked):
         inputs: Sequence[Sequence[int]],
         lang_ids: Sequence[int | None] | None = None,
         progress: Callable[[float, str], None] | None = None,
+        *,
+        hidden_states: bool = False,
+        attentions: bool = False,
     ) -> list[ForwardResult]:
-        """The body's output for each input; the missing ones run as length-sorted padded batches
-        (``progress(fraction, message)`` after each)."""
+        """The body's output for each input (with the parts asked for); the missing ones run as length-sorted
+        padded batches (``progress(fraction, message)`` after each)."""
+        return self._get_parts(loaded, inputs, lang_ids, _parts(hidden_states, attentions), progress)
+
+    def _get_parts(
+        self,
+        loaded: "LoadedModel",
+        inputs: Sequence[Sequence[int]],
+        lang_ids: Sequence[int | None] | None,
+        parts: frozenset[str],
+        progress: Callable[[float, str], None] | None = None,
+    ) -> list[ForwardResult]:
         lang_ids = list(lang_ids) if lang_ids is not None else [None] * len(inputs)
         keys = [self.key_for(loaded, ids, lang) for ids, lang in zip(inputs, lang_ids)]
         found: dict[tuple, ForwardResult] = {}
         for key in dict.fromkeys(keys):
             entry = self.lru.get(key)
-            if entry is not None:
+            if entry is not None and parts <= entry.parts:
                 found[key] = entry
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
             with loaded.lock:  # a request that waited here may find its input computed meanwhile
+                older: dict[tuple, ForwardResult] = {}
                 for key in list(missing):
                     entry = self.lru.peek(key)
-                    if entry is not None:
+                    if entry is not None and parts <= entry.parts:
                         self.lru.hits += 1
                         found[key] = entry
                         missing.remove(key)
+                    elif entry is not None:
+                        older[key] = entry  # holds less than asked: run again with the union, keep its logits
                 by_key = {k: (ids, lang) for k, ids, lang in zip(keys, inputs, lang_ids)}
+                wanted = parts.union(*(older[k].parts for k in older))
                 order = sorted(missing, key=lambda k: len(by_key[k][0]))
                 for start in range(0, len(order), self.batch_size):
                     chunk = order[start : start + self.batch_size]
                     batch_ids = [by_key[k][0] for k in chunk]
-                    batch = run_batch(
-                        loaded, batch_ids, lang_ids=[by_key[k][1] for k in chunk], hidden_states=True, attentions=True
-                    )
+                    batch = run_batch(loaded, batch_ids, lang_ids=[by_key[k][1] for k in chunk],
+                                      hidden_states="hidden_states" in wanted, attentions="attentions" in wanted)
                     self.forward_calls += 1
                     for key, result in zip(chunk, split_rows(loaded, batch, batch_ids)):
                         result.cache_key = key
+                        if key in older:
+                            result.logits.update(older[key].logits)
                         found[key] = self.lru.put(key, result)
                     if progress is not None:
                         done = min(start + self.batch_size, len(order))

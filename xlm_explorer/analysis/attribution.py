@@ -1,7 +1,7 @@
 """Why this prediction? Token attribution for a fill-mask prediction: integrated gradients and gradient × input.
 
-Attributions are taken with respect to the **word embeddings** (the output of ``model.transformer.embeddings``,
-before positions and layer norm are added), for the **target's logit** at the mask, summed over the hidden
+Attributions are taken with respect to the **word embeddings** (the word-embedding lookup,
+:func:`~xlm_explorer.forward.word_embeddings`, before positions and layer norm are added), for the **target's logit** at the mask, summed over the hidden
 dimension: one number per input token.
 
 - Integrated gradients (Sundararajan et al. 2017, as captum computes it): the baseline is the same sequence with
@@ -21,7 +21,7 @@ import torch
 
 from ..checks import whole_number
 from ..errors import UserInputError
-from ..forward import language_tensor
+from ..forward import run_with_hooks, word_embeddings
 from ..tokenization import display_piece, tokenize_words
 from .fill_mask import preprocess
 
@@ -101,27 +101,14 @@ def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Te
     return int(vocab.get(pieces[0], loaded.tokenizer.unk_token_id)), notices
 
 
-def _target_logits(
-    loaded: LoadedModel, embeds: torch.Tensor, position: int, target_id: int, lang_id: int | None
-) -> torch.Tensor:
-    """(B, T, H) word embeddings -> (B,) logits of ``target_id`` at ``position`` (graph kept for gradients)."""
-    batch, length = embeds.shape[:2]
-    lengths = torch.full((batch,), length, dtype=torch.long, device=embeds.device)
-    out = loaded.model.transformer(
-        inputs_embeds=embeds,
-        lengths=lengths,
-        langs=language_tensor(loaded, lang_id, (batch, length)),
-        return_dict=True,
-    )
-    hidden = out.last_hidden_state[:, position]
-    return loaded.model.pred_layer(hidden)[0][:, target_id].float()
-
-
 def _gradients(loaded: LoadedModel, embeds: torch.Tensor, position: int, target_id: int, lang_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logits (B,), d logit / d embeds (B, T, H))``."""
+    """(B, T, H) word embeddings -> ``(logits of target_id at position (B,), d logit / d embeds (B, T, H))``."""
     embeds = embeds.detach().requires_grad_(True)
-    with loaded.lock:  # one thread in the model at a time (patching's hooks live only under this lock)
-        logits = _target_logits(loaded, embeds, position, target_id, lang_id)
+    batch = len(embeds)
+    with loaded.lock:  # the backward pass runs under the same lock as its forward
+        out = run_with_hooks(loaded, inputs_embeds=embeds, lang_ids=lang_id, grad=True,
+                             logits_at=[(row, position) for row in range(batch)])
+        logits = out.logits[:, target_id]
         (grad,) = torch.autograd.grad(logits.sum(), embeds)
     return logits.detach(), grad
 
@@ -161,8 +148,7 @@ def attribute(
     pad_id = int(loaded.tokenizer.pad_token_id)
     baseline_ids = torch.where(keep, ids, torch.full_like(ids, pad_id))
     with torch.enable_grad():
-        embedding = loaded.model.transformer.embeddings
-        embeds, baseline = embedding(ids)[0].detach(), embedding(baseline_ids)[0].detach()
+        embeds, baseline = word_embeddings(loaded, ids)[0], word_embeddings(loaded, baseline_ids)[0]
         steps = MIN_STEPS
         while True:
             attributions, target_logit, baseline_logit = integrated_gradients(

@@ -6,9 +6,9 @@ is run with its hidden state at (l, p) replaced by B's, and the log-probability 
 Per head: at one layer, one head's output (its slice of the attention output before the output projection) at
 one position is replaced by B's.
 
-Patching is done with forward hooks on the model's own modules (``layer_norm_emb`` for layer 0, ``layer_norm2[l-1]``
-for layer l, the pre-hook of ``attentions[l].out_lin`` for heads), and every (layer, position) of one layer runs as
-one batch of T copies.
+Patching edits the forward pass's named hook points (:func:`~xlm_explorer.forward.run_with_hooks`): the hidden
+state of layer l (``embed`` or ``blocks.{l-1}.out``) for the layer sweep, ``blocks.{l-1}.attn.heads`` for heads;
+the positions of one layer run as batches of up to 16 copies of A.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 from ..checks import whole_number
 from ..errors import UserInputError
-from ..forward import language_tensor
+from ..forward import hidden_point, run_with_hooks
 from ..tokenization import display_piece
 from .attribution import resolve_target
 from .fill_mask import preprocess
@@ -82,58 +82,34 @@ class PatchingResult:
         return data
 
 
-def _layer_module(loaded: LoadedModel, layer: int) -> torch.nn.Module:
-    """The module whose output is hidden state ``layer`` (0: the embedding layer norm; l: block l's last norm)."""
-    body = loaded.model.transformer
-    return body.layer_norm_emb if layer == 0 else body.layer_norm2[layer - 1]
-
-
 def run_patched(
     loaded: LoadedModel,
     ids_a: tuple[int, ...],
     lang_id: int | None,
-    module: torch.nn.Module,
-    patches: list[dict[int, torch.Tensor]],
+    point: str,
+    patches: list[dict[int, tuple[slice, torch.Tensor]]],
     position: int,
     target_id: int,
-    pre_hook: bool = False,
 ) -> torch.Tensor:
-    """log P(target at ``position``) for one copy of A per patch; ``patch[p] = vector`` replaces ``module``'s
-    output (or, with ``pre_hook``, its input) at position p, or a slice of it (``vector`` with a ``slice`` tag)."""
+    """log P(target at ``position``) for one copy of A per patch: (len(patches),). ``patch[p] = (where, vector)``
+    replaces the hook point's value at position p, in the hidden-dimension slice ``where``."""
 
-    def replace(tensor: torch.Tensor) -> torch.Tensor:
+    def replace(tensor: torch.Tensor, _name: str) -> torch.Tensor:
         tensor = tensor.clone()
         for row, patch in enumerate(patches):
             for p, (where, vector) in patch.items():
                 tensor[row, p, where] = vector.to(tensor.dtype)
         return tensor
 
-    ids = torch.tensor([ids_a] * len(patches), device=loaded.device)
-    with loaded.lock, torch.inference_mode():  # the hook lives only while this thread owns the model
-        if pre_hook:
-            handle = module.register_forward_pre_hook(lambda _m, args: (replace(args[0]), *args[1:]))
-        else:
-            handle = module.register_forward_hook(lambda _m, _args, output: replace(output))
-        try:
-            out = loaded.model.transformer(input_ids=ids, langs=language_tensor(loaded, lang_id, tuple(ids.shape)), return_dict=True)
-            logits = loaded.model.pred_layer(out.last_hidden_state[:, position])[0].double()
-        finally:
-            handle.remove()
-    return torch.log_softmax(logits, dim=-1)[:, target_id].float().cpu()
+    batch = run_with_hooks(loaded, [ids_a] * len(patches), lang_ids=lang_id, hooks={point: replace},
+                           logits_at=[(row, position) for row in range(len(patches))])
+    return torch.log_softmax(batch.logits.double(), dim=-1)[:, target_id].float()
 
 
 def _head_outputs(loaded: LoadedModel, ids: tuple[int, ...], lang_id: int | None, layer: int) -> torch.Tensor:
-    """The input of ``attentions[layer].out_lin`` (the heads' outputs side by side) for one input: (T, H)."""
-    captured: list[torch.Tensor] = []
-    module = loaded.model.transformer.attentions[layer].out_lin
-    with loaded.lock, torch.inference_mode():  # the hook lives only while this thread owns the model
-        handle = module.register_forward_pre_hook(lambda _m, args: captured.append(args[0][0].detach().clone()))
-        try:
-            loaded.model.transformer(input_ids=torch.tensor([ids], device=loaded.device),
-                                     langs=language_tensor(loaded, lang_id, (1, len(ids))))
-        finally:
-            handle.remove()
-    return captured[0]
+    """Block ``layer``'s heads' outputs side by side (hook point ``blocks.{layer}.attn.heads``) for one input: (T, H)."""
+    name = f"blocks.{layer}.attn.heads"
+    return run_with_hooks(loaded, [ids], lang_ids=lang_id, cache=[name]).activations[name][0]
 
 
 def check_pair(loaded: LoadedModel, text_a: str, text_b: str, lang: str) -> tuple[Any, Any]:
@@ -165,7 +141,7 @@ def patch(
     position = enc_a.mask_positions[0]
     lang_id = loaded.lang2id.get(enc_a.lang)
     result_a = cache.get(loaded, enc_a.input_ids, lang_id, (position,))
-    result_b = cache.get(loaded, enc_b.input_ids, lang_id, (position,))
+    result_b = cache.get(loaded, enc_b.input_ids, lang_id, (position,), hidden_states=True)
     target_id, notices = resolve_target(loaded, target, enc_a.lang, cache.logits_at(loaded, result_a, [position])[0])
     logprob = lambda r: float(torch.log_softmax(cache.logits_at(loaded, r, [position])[0].double(), -1)[target_id])  # noqa: E731
     n_layers, length = loaded.n_layers, len(enc_a)
@@ -175,8 +151,8 @@ def patch(
         for start in range(0, length, COPIES_PER_BATCH):
             positions = list(range(start, min(length, start + COPIES_PER_BATCH)))
             patches = [{p: (slice(None), states_b[p])} for p in positions]
-            effects[layer, positions] = run_patched(loaded, enc_a.input_ids, lang_id, _layer_module(loaded, layer),
-                                                    patches, position, target_id).numpy()
+            effects[layer, positions] = run_patched(loaded, enc_a.input_ids, lang_id, hidden_point(layer), patches,
+                                                    position, target_id).numpy()
         if progress is not None:
             progress((layer + 1) / (n_layers + 1), f"{loaded.key}: layer {layer} of {n_layers} patched")
     heads = None
@@ -202,13 +178,12 @@ def head_sweep(
     """(heads, T): head h's output at position p in block ``layer`` (1-based, like the layer sweep) patched from B."""
     outputs_b = _head_outputs(loaded, ids_b, lang_id, layer - 1)
     width = loaded.hidden_size // loaded.n_heads
-    module = loaded.model.transformer.attentions[layer - 1].out_lin
     cells = [(h, p) for h in range(loaded.n_heads) for p in range(len(ids_a))]
     values = np.zeros((loaded.n_heads, len(ids_a)), dtype=np.float32)
     for start in range(0, len(cells), COPIES_PER_BATCH):
         chunk = cells[start : start + COPIES_PER_BATCH]
         patches = [{p: (slice(h * width, (h + 1) * width), outputs_b[p, h * width : (h + 1) * width])} for h, p in chunk]
-        scores = run_patched(loaded, ids_a, lang_id, module, patches, position, target_id, pre_hook=True).numpy()
+        scores = run_patched(loaded, ids_a, lang_id, f"blocks.{layer - 1}.attn.heads", patches, position, target_id).numpy()
         for (h, p), score in zip(chunk, scores):
             values[h, p] = score
     return values

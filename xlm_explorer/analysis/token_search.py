@@ -25,7 +25,7 @@ import torch
 
 from ..checks import whole_number
 from ..errors import UserInputError
-from ..forward import run_batch
+from ..forward import hidden_point, run_with_hooks
 from ..tokenization import display_piece, encode_text
 from .datasets import load_shipped
 
@@ -159,13 +159,13 @@ def index_sentences(
     parts: dict[int, list[Any]] = {layer: [] for layer in layers}
     for b in range(0, len(order), batch_size):
         rows = order[b : b + batch_size]
-        batch = run_batch(loaded, [encoded[i].input_ids for i in rows], lang_ids=[loaded.lang2id.get(encoded[i].lang) for i in rows],
-                          hidden_states=True)
+        batch = run_with_hooks(loaded, [encoded[i].input_ids for i in rows], lang_ids=[loaded.lang2id.get(encoded[i].lang) for i in rows],
+                               cache=[hidden_point(layer) for layer in layers])  # only the layers indexed
         for r, i in enumerate(rows):
             positions = [p for p, t in enumerate(encoded[i].input_ids) if t not in loaded.special_ids]
             tokens = [display_piece(encoded[i].tokens[p]) for p in positions]
             for layer in layers:
-                vectors = unit(batch.hidden_states[layer, r, positions]).to(torch.float16).cpu().numpy()
+                vectors = unit(batch.activations[hidden_point(layer)][r, positions]).to(torch.float16).cpu().numpy()
                 parts[layer].append((i, vectors, positions, tokens))
         if progress is not None:
             done = min(b + batch_size, len(order))
@@ -261,7 +261,7 @@ def search_token(
     position = whole_number(token_index, 0, len(encoding) - 1, "The token index",
                             out_of_range="The token index is a position in the encoded text (<s> is 0): 0 to {high}, not {value}.")
     count = whole_number(k, 1, MAX_K, "k")
-    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang), hidden_states=True)
     query = unit(result.hidden_states[index.layer, position]).cpu().numpy()
     matches = []
     for row, cosine in nearest(index, query, count):
