@@ -74,8 +74,3 @@ def languages(manager: "ModelManager", codes: object, what: str = "language") ->
     items: Sequence[object] = [codes] if isinstance(codes, str) else list(codes)  # type: ignore[call-overload]
     return [language(manager, code, what) for code in items]
 
-
-def english_only_notice(model: str, what: str = "text") -> str:
-    """The one wording of "this model read non-English input as English"."""
-    verb = "were" if what.endswith("s") else "was"
-    return f"{model} is English-only: the {what} {verb} tokenized as English."

@@ -141,7 +141,7 @@ class LoadedModel:
 
     def reads(self, lang: str) -> str:
         """The language this model tokenizes ``lang`` in: itself for the multilingual model, English for en-2048."""
-        return lang if self.spec.multilingual else "en"
+        return self.spec.reads(lang)
 
     def check_language(self, lang: str) -> str:
         """Return ``lang`` if the model knows it; English-only models accept only ``en``."""

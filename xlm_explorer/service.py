@@ -13,7 +13,7 @@ payload's ``errors`` and the others still answer; when none can, the load error 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from .analysis.token_search import (
 )
 from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
+from .notices import ENGLISH_ONLY, without
 from .tokenization import check_text
 from .workspace import Workspace
 
@@ -120,11 +121,6 @@ def fill_mask(ws: Workspace, text: str, choice: str, lang: str, top_k: float, pr
     check_top_k(top_k)
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
-    if lang != "en":
-        results = [
-            r if r.model != "en-2048" else replace(r, notices=(checks.english_only_notice(r.model), *r.notices))
-            for r in results
-        ]
     payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
     return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
 
@@ -362,7 +358,7 @@ def crosslingual_grid(ws: Workspace, templates: str, top_k: float, progress: Pro
     check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     grid = fill_grid(models, ws.forward_cache, parsed, top_k)
-    notices = [n for c in grid.cells for n in c.notices if "English-only" not in n]
+    notices = without([n for c in grid.cells for n in c.notices], ENGLISH_ONLY)  # the grid marks those cells
     return Answer(grid.to_dict() | {"errors": errors}, grid, _unique(notices + list(errors.values())))
 
 
@@ -406,7 +402,7 @@ def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progres
     unknown = [str(c)[:12] for c in codes if c not in probe.languages]
     if unknown or not codes:
         raise UserInputError(f"Pick languages of the probe ({', '.join(probe.languages)}); not available: {', '.join(unknown) or 'none picked'}.")
-    keys = ["en-2048", "100-1280"] if "en" in codes else ["100-1280"]
+    keys = [key for key in ws.manager.keys if any(ws.manager.spec(key).reads(code) == code for code in codes)]
     models, errors = load_models(ws, keys, progress)
     by_key = {m.key: m for m in models}
     result = bias_analysis.run_crosslingual_probe(by_key.get("100-1280"), by_key.get("en-2048"), probe, codes, progress)

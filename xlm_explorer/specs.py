@@ -41,6 +41,11 @@ class ModelSpec:
     paper: str = PAPER
     license: str = LICENSE
 
+    def reads(self, lang: str) -> str:
+        """The language this model tokenizes ``lang`` in: itself for a multilingual model, English otherwise.
+        The one rule for "which language a model reads" (``LoadedModel.reads`` and the notices use it)."""
+        return lang if self.multilingual else "en"
+
     @property
     def default_languages(self) -> tuple[str, ...]:
         """Language codes before the model is loaded (the loaded config's ``lang2id`` wins)."""

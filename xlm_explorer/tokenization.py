@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import UserInputError
+from .notices import UNKNOWN_PIECES, Notice, english_only
 
 if TYPE_CHECKING:
     from .models import LoadedModel
@@ -117,6 +119,14 @@ def tokenize_words(loaded: "LoadedModel", text: str, lang: str) -> tuple[list[st
     return pieces, [notice]
 
 
+def reading_notices(loaded: "LoadedModel", langs: Iterable[str | None], what: str = "text", consequence: str = "") -> list[str]:
+    """The English-only notice when ``loaded`` reads any of ``langs`` in another language (the rule is
+    :meth:`LoadedModel.reads <xlm_explorer.models.LoadedModel.reads>`); else nothing."""
+    if any(code is not None and loaded.reads(code) != code for code in langs):
+        return [english_only(loaded.key, what, consequence)]
+    return []
+
+
 def _pieces_with_masks(loaded: "LoadedModel", text: str, lang: str) -> tuple[list[str], list[str]]:
     """Pieces of ``text`` with every mask alias replaced by the model's mask token."""
     pieces: list[str] = []
@@ -136,10 +146,10 @@ def _unknown_notice(loaded: "LoadedModel", ids: list[int]) -> list[str]:
     n_unknown = sum(1 for i in ids if i == unk)
     if not n_unknown:
         return []
-    return [
+    return [Notice(
         f"{n_unknown} of {len(ids)} pieces are unknown to {loaded.key} (<unk>): characters such as emoji or "
-        "scripts outside its vocabulary carry no meaning for the model."
-    ]
+        "scripts outside its vocabulary carry no meaning for the model.", UNKNOWN_PIECES,
+    )]
 
 
 def encode_text(
@@ -159,7 +169,8 @@ def encode_text(
     (then the input is cut to fit, keeping ``</s>``, with a notice).
     """
     check_text(text)
-    lang = loaded.check_language(lang) if loaded.spec.multilingual else "en"
+    asked = (lang, lang_pair or lang) if text_pair is not None else (lang,)
+    lang = loaded.check_language(loaded.reads(lang))
     tokenizer = loaded.tokenizer
     if allow_masks:
         pieces_a, notices = _pieces_with_masks(loaded, text, lang)
@@ -168,7 +179,7 @@ def encode_text(
     ids_a = tokenizer.convert_tokens_to_ids(pieces_a)
     if text_pair is not None:
         check_text(text_pair, what="second sentence")
-        lang_b = loaded.check_language(lang_pair or lang) if loaded.spec.multilingual else "en"
+        lang_b = loaded.check_language(loaded.reads(lang_pair or lang))
         if allow_masks:
             pieces_b, notices_b = _pieces_with_masks(loaded, text_pair, lang_b)
         else:
@@ -191,7 +202,7 @@ def encode_text(
         input_ids = input_ids[: limit - 1] + [tokenizer.sep_token_id]
         if b_start is not None and b_start >= limit - 1:
             b_start = None
-    notices += _unknown_notice(loaded, input_ids)
+    notices = [*reading_notices(loaded, asked), *notices, *_unknown_notice(loaded, input_ids)]
     tokens = tuple(tokenizer.convert_ids_to_tokens(input_ids))
     mask_positions = tuple(i for i, token_id in enumerate(input_ids) if token_id == loaded.mask_token_id)
     return Encoding(

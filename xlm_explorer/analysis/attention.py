@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import english_only_notice, whole_number
+from ..checks import whole_number
+from ..notices import ENGLISH_ONLY, without
 from ..errors import UserInputError
-from ..tokenization import Encoding, display_piece, encode_text
+from ..tokenization import Encoding, display_piece, encode_text, reading_notices
 from .datasets import load_shipped
 
 if TYPE_CHECKING:
@@ -313,14 +314,11 @@ def analyze_attention(
     Texts longer than the model's 512 positions are cut, with a notice. Mask markers are kept as text.
     """
     pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
-    multilingual = loaded.spec.multilingual
     encoding = attention_encoding(loaded, text, lang, pair, lang_pair)
-    notices = list(encoding.notices)
-    if not multilingual and (lang != "en" or (pair is not None and (lang_pair or lang) != "en")):
-        notices.insert(0, english_only_notice(loaded.key))
+    notices = list(encoding.notices)  # the English-only notice among them (the encoding says what it read)
     if pair is not None and encoding.sentence_b_start is None:
         notices.append("The second sentence did not fit in the model's positions: the pair was cut to the first sentence.")
-    forward = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    forward = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang), attentions=True)
     attentions = forward.attentions.numpy()  # (L, H, T, T) float32, shared with the cache
     boundaries = boundary_positions(loaded, encoding.input_ids)
     mask = np.zeros(len(encoding.input_ids), dtype=bool)
@@ -337,7 +335,7 @@ def analyze_attention(
         boundary_positions=boundaries,
         statistics=statistics,
         text_pair=pair,
-        lang_pair=((lang_pair or lang) if multilingual else "en") if pair is not None else None,
+        lang_pair=loaded.reads(lang_pair or lang) if pair is not None else None,
         sentence_b_start=encoding.sentence_b_start,
         notices=tuple(dict.fromkeys(notices)),
     )
@@ -457,13 +455,10 @@ def average_statistics(
         raise UserInputError(
             f"{len(sentences)} sentences were given; at most {MAX_SET_SENTENCES} per run (each is a forward pass)."
         )
-    multilingual = loaded.spec.multilingual
-    notices: list[str] = []
-    if multilingual:
-        for lang in dict.fromkeys(lang for lang, _text in sentences):
-            loaded.check_language(lang)
-    elif any(lang != "en" for lang, _text in sentences):
-        notices.append(english_only_notice(loaded.key, "sentence of every language"))
+    langs = list(dict.fromkeys(lang for lang, _text in sentences))
+    for lang in langs:
+        loaded.check_language(loaded.reads(lang))
+    notices: list[str] = reading_notices(loaded, langs, "sentence of every language")
     per_language: dict[str, list[HeadStatistics]] = {}
     tokens: dict[str, int] = {}
     # every sentence's forward pass first, as padded batches (analyze_attention then reads the cache)
@@ -473,12 +468,13 @@ def average_statistics(
         [e.input_ids for e in encodings],
         [loaded.lang2id.get(e.lang) for e in encodings],
         None if progress is None else (lambda fraction, message: progress(0.9 * fraction, message)),
+        attentions=True,
     )
     for index, (lang, sentence) in enumerate(sentences):
         if progress is not None:
             progress(0.9 + 0.1 * index / len(sentences), f"{loaded.key}: statistics of sentence {index + 1} of {len(sentences)}")
         result = analyze_attention(loaded, cache, sentence, lang)
-        notices.extend(n for n in result.notices if n not in notices and "English-only" not in n)
+        notices.extend(n for n in without(result.notices, ENGLISH_ONLY) if n not in notices)  # said once above
         per_language.setdefault(lang, []).append(result.statistics)
         tokens[lang] = tokens.get(lang, 0) + result.n_tokens
     languages = tuple(

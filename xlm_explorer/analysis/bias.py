@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import english_only_notice
+from ..notices import ENGLISH_ONLY, without
+from ..tokenization import reading_notices
 from ..errors import UserInputError
 from ..tokenization import MASK_PATTERN, count_masks, display_piece, encode_text
 from .bias_data import (  # re-exported: the data the probes and pairs read
@@ -290,11 +291,8 @@ def run_probe(
     notices: list[str] = []
     rows: list[ProbeRow] = []
     for model_index, loaded in enumerate(models):
-        model_lang = loaded.reads(lang)
-        if model_lang != lang:
-            notices.append(english_only_notice(loaded.key, f"{lang} probe") + " Its scores mean little.")
-        if loaded.spec.multilingual:
-            loaded.check_language(lang)
+        model_lang = loaded.check_language(loaded.reads(lang))
+        notices += reading_notices(loaded, [lang], f"{lang} probe", "Its scores mean little.")
         sentences = [(f, fill_template(template, f)) for f in (fillers or ("",))]
         spans: dict[tuple[str, str], tuple[tuple[int, ...], int, int]] = {}
         jobs: list[MaskedJob] = []
@@ -539,11 +537,9 @@ def score_pairs(
     scores: list[PairScore] = []
     for model_index, loaded in enumerate(models):
         langs = [pair.lang for pair in pairs]
-        if loaded.spec.multilingual:
-            for code in dict.fromkeys(langs):
-                loaded.check_language(code)
-        elif any(code != "en" for code in langs):
-            notices.append(english_only_notice(loaded.key, "non-English pairs") + " Its scores for them mean little.")
+        for code in dict.fromkeys(langs):
+            loaded.check_language(loaded.reads(code))
+        notices += reading_notices(loaded, langs, "non-English pairs", "Its scores for them mean little.")
 
         def model_progress(fraction: float, message: str, _i: int = model_index) -> None:
             if progress is not None:
@@ -616,7 +612,7 @@ def run_crosslingual_probe(
         fillers.append(probe_set.fillers)
         targets.append(tuple(probe_set.targets[:2]))
         ratios.append([row.log_ratio for row in result.rows])
-        notices += [n for n in result.notices if "English-only" not in n]
+        notices += without(result.notices, ENGLISH_ONLY)  # en-2048 reads only the English column
     matrix = tuple(tuple(column[c] for column in ratios) for c in range(len(probe.concepts)))
     return CrosslingualProbeResult(
         probe_id=probe.id, concepts=probe.concepts, columns=tuple(columns), fillers=tuple(fillers), targets=tuple(targets),

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..checks import english_only_notice
 from ..errors import UserInputError
 from ..tokenization import count_masks, display_piece, encode_text, is_word_final
 from .fill_mask import DEFAULT_TOP_K, FillMaskResult, check_top_k, predict_masks
@@ -85,8 +84,8 @@ class TokenizationSummary:
 
 def summarise_tokenization(loaded: LoadedModel, text: str, lang: str = "en") -> TokenizationSummary:
     """Tokenize ``text`` as ``loaded`` does (language-aware; en-2048 always reads English)."""
-    lang = loaded.reads(lang)
-    encoding = encode_text(loaded, text, lang)
+    encoding = encode_text(loaded, text, lang)  # its notices say when the model read another language
+    lang = encoding.lang
     unk = loaded.tokenizer.unk_token_id
     special = loaded.special_ids - {loaded.mask_token_id, unk}
     words: list[WordPieces] = []
@@ -214,8 +213,6 @@ def compare_models(
     else:
         notices.append("The text has no [MASK]: only the tokenization is compared. Add [MASK] to compare predictions.")
     for loaded in models:
-        if not loaded.spec.multilingual and lang != "en":
-            notices.append(english_only_notice(loaded.key))
         notices.extend(n for t in tokenizations if t.model == loaded.key for n in t.notices)
     pair_overlaps = overlaps(fill_masks[0], fill_masks[1], top_k) if len(fill_masks) >= 2 else ()
     return CompareResult(

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from ..cache import BoundedLRU, LRUBacked
-from ..checks import english_only_notice, whole_number
+from ..checks import whole_number
 from ..errors import UserInputError
 from ..forward import run_batch
-from ..tokenization import encode_text
+from ..notices import ENGLISH_ONLY, UNKNOWN_PIECES, without
+from ..tokenization import encode_text, reading_notices
 from .alignment import AlignmentMetrics, alignment_metrics
 from .projection import Projection, project
 
@@ -178,12 +179,11 @@ def embed_sentences(
     for text, lang in zip(texts, langs):
         encoding = encode_text(loaded, text, lang, allow_masks=False, truncate=True)
         encoded.append(encoding.input_ids)
-        notices += [n for n in encoding.notices if n not in notices and "pieces are unknown" not in n]
+        notices += [n for n in without(encoding.notices, UNKNOWN_PIECES, ENGLISH_ONLY) if n not in notices]  # said per set below
     n_unknown = sum(1 for ids in encoded if int(loaded.tokenizer.unk_token_id) in ids)
     if n_unknown:
         notices.append(f"{n_unknown} of {len(texts)} texts contain pieces unknown to {loaded.key} (<unk>).")
-    if not loaded.spec.multilingual and any(lang != "en" for lang in langs):
-        notices.append(english_only_notice(loaded.key, "text of every language"))
+    notices += reading_notices(loaded, dict.fromkeys(langs), "text of every language")
     order = sorted(range(len(texts)), key=lambda i: (len(encoded[i]), i))
     structural = structural_token_ids(loaded)
     n_layers = loaded.n_layers

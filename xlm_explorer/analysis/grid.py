@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checks import english_only_notice
 from ..errors import UserInputError
 from ..tokenization import count_masks
 from .fill_mask import TokenScore, check_top_k, predict_masks
@@ -132,10 +131,8 @@ def crosslingual_grid(
     for template in templates:
         for loaded in models:
             lang = loaded.reads(template.lang)
-            result = predict_masks(loaded, cache, template.text, lang, top_k)
+            result = predict_masks(loaded, cache, template.text, template.lang, top_k)  # notices say what it read
             notices = list(result.notices)
-            if lang != template.lang:
-                notices.insert(0, english_only_notice(loaded.key))
             cells.append(
                 GridCell(
                     template_id=template.template_id,

@@ -127,11 +127,10 @@ def logit_lens(
         raise UserInputError(
             f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."
         )
-    lang = loaded.reads(lang)
     encoding = preprocess(loaded, text, lang)
     mask_number = check_mask_number(mask_number, len(encoding.mask_positions))
     position = encoding.mask_positions[mask_number - 1]
-    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang))
+    result = cache.get(loaded, encoding.input_ids, loaded.lang2id.get(encoding.lang), hidden_states=True)
     n_layers = result.hidden_states.shape[0] - 1
     lower = lm_head_logits(loaded, result.hidden_states[:-1, position]).cpu()  # (n_layers, V)
     last = cache.logits_at(loaded, result, [position])  # (1, V): the logits fill-mask uses

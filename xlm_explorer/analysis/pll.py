@@ -225,9 +225,8 @@ def sentence_plls(
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {METRICS}")
     langs = [lang] * len(texts) if isinstance(lang, str) else list(lang)
-    langs = [loaded.reads(code) for code in langs]
     encodings = [encode_text(loaded, text, code, allow_masks=False) for text, code in zip(texts, langs)]
-    lang_ids = [loaded.lang2id.get(code) for code in langs]
+    lang_ids = [loaded.lang2id.get(encoding.lang) for encoding in encodings]
     jobs: list[MaskedJob] = []
     job_langs: list[int | None] = []
     pll_spans, l2r_spans = [], []
