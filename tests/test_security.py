@@ -84,11 +84,13 @@ def test_no_path_traversal_to_other_files(app_url: str, tiny_dirs: dict[str, Pat
 
 
 def test_uploads_over_the_size_limit_are_refused(app_url: str) -> None:
-    assert launch_kwargs()["max_file_size"] == "5mb"
+    from xlm_explorer.uploads import MAX_UPLOAD_BYTES, gradio_max_file_size
+
+    assert launch_kwargs()["max_file_size"] == gradio_max_file_size()  # the one upload policy
     url = app_url.rstrip("/") + "/gradio_api/upload"
     small = httpx.post(url, files={"files": ("ok.csv", b"id,lang,text\n1,en,hello\n", "text/csv")}, timeout=60)
     assert small.status_code == 200, small.text[:300]
-    big = httpx.post(url, files={"files": ("big.csv", b"x" * (6 * 1024 * 1024), "text/csv")}, timeout=120)
+    big = httpx.post(url, files={"files": ("big.csv", b"x" * (MAX_UPLOAD_BYTES + 1024), "text/csv")}, timeout=120)
     assert big.status_code == 413, (big.status_code, big.text[:300])
 
 

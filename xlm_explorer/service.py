@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import checks
@@ -41,7 +40,8 @@ from .analysis.logit_lens import depth_alignment
 from .analysis.logit_lens import logit_lens as lens_at_mask
 from .analysis.patching import patch
 from .analysis.projection import check_dims, check_method, check_seed
-from .analysis.similarity import layer_similarity as cka_between, load_parallel_sentences, parse_sentences
+from .analysis.similarity import layer_similarity as cka_between
+from .analysis.similarity import load_parallel_sentences, parse_sentences
 from .analysis.token_search import (
     Corpus,
     TokenIndex,
@@ -54,6 +54,7 @@ from .analysis.token_search import (
 from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
 from .notices import ENGLISH_ONLY, without
+from .uploads import read_upload, upload_path
 from .tokenization import check_text
 from .workspace import Workspace
 
@@ -201,15 +202,6 @@ def attention_average(
 # ------------------------------------------------------------------------------------------------ embeddings
 
 
-def upload_path(upload: Any) -> str | None:
-    """The file path of an upload given as a path, a gradio FileData dict or a file object."""
-    if upload is None or isinstance(upload, (str, Path)):
-        return None if upload is None else str(upload)
-    if isinstance(upload, dict):
-        return upload.get("path")
-    return getattr(upload, "name", None) or getattr(upload, "path", None)
-
-
 def embedding_dataset(
     ws: Workspace, source: str, languages: Sequence[str] | None, max_items: float | None, pasted: str | None, upload: Any
 ) -> Dataset:
@@ -222,7 +214,7 @@ def embedding_dataset(
         return load_shipped(source, list(languages), max_items=int(max_items) if max_items else None)
     if source == "paste":
         return parse_pasted(pasted, known)
-    return read_uploaded(upload_path(upload), known)
+    return read_uploaded(upload, known)
 
 
 def embeddings(
@@ -394,6 +386,18 @@ def pll_pairs(ws: Workspace, table: str | bytes, choice: str, progress: Progress
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
+def read_pairs_upload(upload: Any) -> tuple[str, int]:
+    """An uploaded pairs table read and checked under the upload policy: ``(its text, how many pairs)``."""
+    _name, text = read_upload(upload)
+    return text, len(bias_analysis.parse_pairs_table(text))
+
+
+def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
+    """Uploaded probe sets (JSON in the shipped file's format), checked: one dict per set."""
+    _name, text = read_upload(upload)
+    return [probe.to_dict() for probe in bias_analysis.parse_probe_sets(text)]
+
+
 def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progress: Progress | None = None) -> Answer:
     """The shipped occupation probe in several languages: log P(masculine) - log P(feminine) per occupation and
     language for 100-1280, with en-2048 on English as the reference."""
@@ -492,10 +496,9 @@ def token_search_in(
     lang = checks.language(ws.manager, lang)
     check_text(text)
     corpus = None
-    path = upload_path(corpus_file)
-    if path:
-        content = Path(path).read_bytes()[: 20 * 2**20].decode("utf-8-sig", errors="replace")
-        corpus = parse_corpus(content, lang, ws.manager.languages("100-1280"), name=Path(path).name)
+    if upload_path(corpus_file):
+        name, content = read_upload(corpus_file)
+        corpus = parse_corpus(content, lang, ws.manager.languages("100-1280"), name=name)
     models, _errors = load_models(ws, [key], progress)
     loaded = models[0]
     index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)

@@ -16,9 +16,10 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from .paths import DATA_DIR
 from .specs import MODEL_SPECS
 
-ASSETS_DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
+ASSETS_DATA = DATA_DIR
 #: Where ``--tiny-demo`` and :meth:`Workspace.tiny` keep the tiny checkpoints unless told otherwise.
 DEFAULT_TINY_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xlm-explorer" / "tiny"
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import whole_number
-from ..notices import ENGLISH_ONLY, without
 from ..errors import UserInputError
+from ..notices import ENGLISH_ONLY, without
 from ..tokenization import Encoding, display_piece, encode_text, reading_notices
 from .datasets import load_shipped
 

@@ -25,14 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..notices import ENGLISH_ONLY, without
-from ..tokenization import reading_notices
 from ..errors import UserInputError
-from ..tokenization import MASK_PATTERN, count_masks, display_piece, encode_text
+from ..notices import ENGLISH_ONLY, without
+from ..tokenization import MASK_PATTERN, count_masks, display_piece, encode_text, reading_notices
 from .bias_data import (  # re-exported: the data the probes and pairs read
     CROSSLINGUAL_FILE,
     MAX_PAIRS,
-    MAX_UPLOAD_BYTES,
     PAIRS_FILE,
     PROBES_FILE,
     CrosslingualProbe,
@@ -74,7 +72,7 @@ Progress = Callable[[float, str], None]
 
 __all__ = [
     "CROSSLINGUAL_FILE", "CrosslingualProbe", "CrosslingualProbeResult", "load_crosslingual_probe", "run_crosslingual_probe",
-    "DEFAULT_BATCH_SIZE", "MAX_PAIRS", "MAX_UPLOAD_BYTES", "METRICS", "PAIRS_FILE", "PAIR_METRICS", "PROBES_FILE",
+    "DEFAULT_BATCH_SIZE", "MAX_PAIRS", "METRICS", "PAIRS_FILE", "PAIR_METRICS", "PROBES_FILE",
     "MaskedJob", "PairScore", "PairsResult", "ProbeResult", "ProbeRow", "ProbeSet", "SentencePLL", "SentencePair",
     "TargetScore", "bootstrap_share", "check_probe", "load_pll_pairs", "load_probe_sets", "masked_log_probs",
     "parse_pairs_table", "parse_probe_sets", "run_probe", "score_pairs", "sentence_plls", "shared_positions",

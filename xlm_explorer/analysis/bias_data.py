@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
+from ..uploads import MAX_ROWS as UPLOAD_ROWS
+from ..uploads import check_text_size, decode_text
+from ..paths import DATA_DIR
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data"
 PROBES_FILE = DATA_DIR / "bias_probes.json"
 PAIRS_FILE = DATA_DIR / "pll_pairs.tsv"
-MAX_PAIRS = 100
-MAX_UPLOAD_BYTES = 1_000_000
+MAX_PAIRS = UPLOAD_ROWS["pairs"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,7 @@ def _probe_from_dict(item: Any, index: int) -> ProbeSet:
 
 def parse_probe_sets(text: str | bytes) -> tuple[ProbeSet, ...]:
     """Probe sets from JSON (a list of objects, or one object) in the shipped file's format."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_UPLOAD_BYTES:
-            raise UserInputError("The probe file is larger than 1 MB.")
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserInputError("The probe file is not UTF-8 text.") from None
+    text = decode_text(text, "The probe file") if isinstance(text, bytes) else check_text_size(text, "The probe file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -111,13 +106,10 @@ def parse_pairs_table(
     """Pairs from CSV or TSV text with a header naming ``sent_more`` and ``sent_less`` (``id``, ``lang``,
     ``bias_type`` optional). The delimiter is a tab when the header has one, else a comma. ``max_pairs`` is the
     page and API limit (None for the batch command)."""
-    if isinstance(text, bytes):
-        if max_pairs is not None and len(text) > MAX_UPLOAD_BYTES:
-            raise UserInputError("The pairs file is larger than 1 MB.")
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserInputError("The pairs file is not UTF-8 text.") from None
+    if isinstance(text, bytes):  # the batch command (max_pairs None) reads files of any size
+        text = decode_text(text, "The pairs file", limited=max_pairs is not None)
+    elif max_pairs is not None and isinstance(text, str):
+        check_text_size(text, "The pairs table")
     if not isinstance(text, str) or not text.strip():
         raise UserInputError("No sentence pairs: give a table with the columns sent_more and sent_less.")
     text = text.strip("\ufeff").strip("\n")

@@ -13,21 +13,23 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserInputError
+from ..paths import DATA_DIR
+from ..uploads import MAX_ROWS as UPLOAD_ROWS
+from ..uploads import read_upload
 
-ASSETS_DATA = Path(__file__).resolve().parents[2] / "assets" / "data"
+ASSETS_DATA = DATA_DIR
 #: Shipped data sets: name -> (file, description).
 SHIPPED_DATASETS: dict[str, tuple[str, str]] = {
     "sentences": ("parallel_sentences.tsv", "48 everyday sentences in 15 languages"),
     "words": ("parallel_words.tsv", "44 words (numbers, colours, animals, family, days, nouns) in 15 languages"),
 }
-#: Most rows a data set may have (shipped subsets, pasted lines and uploads alike).
-MAX_ROWS = 2000
+#: Most rows a data set may have (shipped subsets, pasted lines and uploads alike): the upload policy's.
+MAX_ROWS = UPLOAD_ROWS["embeddings"]
 #: Most characters in one text cell.
 MAX_TEXT_CHARS = 1000
-#: Most bytes of an uploaded file.
-MAX_UPLOAD_BYTES = 2 * 2**20
 REQUIRED_COLUMNS = ("id", "lang", "text")
 
 
@@ -156,19 +158,6 @@ def parse_pasted(text: str | None, known_languages: Sequence[str], *, max_rows: 
     return validate_rows(rows, known_languages, name="pasted", where="line", max_rows=max_rows)
 
 
-def _decode_upload(data: bytes, filename: str) -> str:
-    if not data.strip():
-        raise UserInputError(f"The file {filename!r} is empty.")
-    if b"\x00" in data[:8192]:
-        raise UserInputError(f"The file {filename!r} is not a text file (it contains binary data). Upload a CSV or TSV file.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserInputError(
-            f"The file {filename!r} is not UTF-8 text. Save it as UTF-8 CSV or TSV and upload it again."
-        ) from None
-
-
 def parse_table(content: str, filename: str, known_languages: Sequence[str], *, max_rows: int = MAX_ROWS) -> Dataset:
     """A CSV or TSV text with a header naming the columns ``id``, ``lang`` and ``text`` (any order, any case).
 
@@ -210,18 +199,10 @@ def parse_table(content: str, filename: str, known_languages: Sequence[str], *, 
     return validate_rows(rows, known_languages, name=Path(filename).name, where="row", max_rows=max_rows)
 
 
-def read_uploaded(path: str | Path | None, known_languages: Sequence[str], *, max_rows: int = MAX_ROWS) -> Dataset:
-    """Read an uploaded CSV/TSV file (columns id, lang, text); see :func:`parse_table`."""
-    if path is None or (isinstance(path, str) and not path.strip()):
-        raise UserInputError("No file uploaded: choose a CSV or TSV file with columns id, lang, text.")
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError("The uploaded file could not be found; upload it again.")
-    size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise UserInputError(f"The file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB ({max_rows:,} rows).")
-    content = _decode_upload(path.read_bytes(), path.name)
-    return parse_table(content, path.name, known_languages, max_rows=max_rows)
+def read_uploaded(upload: Any, known_languages: Sequence[str], *, max_rows: int = MAX_ROWS) -> Dataset:
+    """Read an uploaded CSV/TSV file (columns id, lang, text) under the upload policy; see :func:`parse_table`."""
+    name, content = read_upload(upload, missing="No file uploaded: choose a CSV or TSV file with columns id, lang, text.")
+    return parse_table(content, name, known_languages, max_rows=max_rows)
 
 
 def load_shipped(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserInputError
+from ..paths import DATA_DIR
 from ..tokenization import count_masks
 from .fill_mask import TokenScore, check_top_k, predict_masks
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from ..forward import ForwardCache
     from ..models import LoadedModel
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data"
 TEMPLATES_FILE = DATA_DIR / "crosslingual_templates.tsv"
 MAX_GRID_ROWS = 30
 
@@ -130,7 +130,6 @@ def crosslingual_grid(
     cells = []
     for template in templates:
         for loaded in models:
-            lang = loaded.reads(template.lang)
             result = predict_masks(loaded, cache, template.text, template.lang, top_k)  # notices say what it read
             notices = list(result.notices)
             cells.append(

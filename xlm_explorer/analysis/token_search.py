@@ -27,6 +27,7 @@ from ..checks import whole_number
 from ..errors import UserInputError
 from ..forward import hidden_point, run_with_hooks
 from ..tokenization import display_piece, encode_text
+from ..uploads import MAX_ROWS as UPLOAD_ROWS
 from .datasets import load_shipped
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from ..models import LoadedModel
 
 Progress = Callable[[float, str], None]
-MAX_PAGE_SENTENCES = 5000
+MAX_PAGE_SENTENCES = UPLOAD_ROWS["corpus"]
 MAX_K = 100
 #: rows rescored exactly after the float16 pass (the float16 scores are within about 1e-3 of the exact ones)
 RESCORED_ROWS = 256

@@ -10,6 +10,8 @@ import gradio as gr
 
 from ..downloads import DownloadStore
 from ..models import ModelManager
+from ..paths import ASSETS_DIR
+from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
 from .attention_tab import build_attention_tab
 from .common import AppContext, decode_value, model_status_markdown, wrap_model_events_for_gpu
@@ -21,7 +23,6 @@ from .models_tab import build_models_tab
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 CSS_FILE = ASSETS_DIR / "style.css"
 #: Most requests waiting in the queue; one more is answered "the queue is full" (plain text).
 QUEUE_MAX_SIZE = 64
@@ -166,7 +167,7 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         "ssr_mode": False,
         "css_paths": [CSS_FILE] if CSS_FILE.is_file() else None,
         "footer_links": ["api", "settings"],
-        "max_file_size": "5mb",
+        "max_file_size": gradio_max_file_size(),  # the upload policy's limit (uploads.MAX_UPLOAD_BYTES)
         "show_error": True,
         "js": TOKEN_CLICK_JS,
         "state_session_capacity": STATE_SESSION_CAPACITY,

@@ -18,6 +18,7 @@ from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS
 from ..analysis.projection import start_umap_warmup
 from ..errors import UserInputError
 from ..service import Answer
+from ..uploads import TABLE_TYPES
 from ..views.embeddings import (
     make_alignment_figure,
     make_metrics_summary,
@@ -212,7 +213,7 @@ def _data_inputs() -> list[Any]:
         max_items = gr.Slider(1, 48, value=48, step=1, label="Items per language (shipped: the first N ids)", scale=1, min_width=200)
     languages = gr.CheckboxGroup([(language_label(code), code) for code in shipped], value=shipped, label="Languages (shipped data)")
     pasted = gr.Textbox(label="Pasted lines: lang<TAB>text<TAB>id", lines=6, max_lines=20, value=PASTE_EXAMPLE, visible=False)
-    upload = gr.File(label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)", file_types=[".csv", ".tsv", ".txt"],
+    upload = gr.File(label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)", file_types=list(TABLE_TYPES),
                      type="filepath", visible=False)
     return [source, languages, max_items, pasted, upload]
 

@@ -12,6 +12,7 @@ import gradio as gr
 
 from .. import service
 from ..service import Answer
+from ..uploads import TABLE_TYPES
 from ..views import explain as views
 from .common import (
     AppContext,
@@ -141,7 +142,7 @@ def _build_search(ctx: AppContext) -> list[Any]:
                 layer = gr.Number(value=middle, precision=0, minimum=0, label="Layer (0 = embeddings)", min_width=80)
                 k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
     corpus = gr.File(label="Your own corpus (optional): CSV/TSV with a text column (lang optional) or plain lines; ≤ 5,000 sentences",
-                     file_types=[".csv", ".tsv", ".txt"], type="filepath")
+                     file_types=list(TABLE_TYPES), type="filepath")
     controls = view_controls("token-search", "Search")
     matches = gr.HTML(elem_id="token-search-results")
     table = gr.Dataframe(visible=False, label="Matches", interactive=False, wrap=True, max_height=360)

@@ -10,6 +10,7 @@ import gradio as gr
 
 from .. import service
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
+from ..paths import DATA_DIR
 from ..service import Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .common import (
@@ -26,7 +27,7 @@ from .common import (
 )
 
 TAB = "fill-mask"
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "fill_mask_examples.tsv"
+EXAMPLES_FILE = DATA_DIR / "fill_mask_examples.tsv"
 FALLBACK_EXAMPLES = [("en", "The capital of France is [MASK]."), ("fr", "La capitale de la France est [MASK].")]
 
 INTRO = f"""Put **[MASK]** (or `<mask>`, `<special1>`) where a word is missing; up to {MAX_MASKS} masks, each predicted

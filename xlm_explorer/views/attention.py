@@ -32,9 +32,9 @@ from ..analysis.attention import (
     HeadStatistics,
 )
 from ..checks import whole_number
+from ..paths import VENDOR_DIR
 from .style import language_colour
 
-VENDOR_DIR = Path(__file__).resolve().parents[2] / "assets" / "vendor"
 #: Inlined in this order: d3 and jQuery first (no AMD loader yet, so they become globals), then require.js.
 VENDOR_SCRIPTS = ("d3-5.7.0.min.js", "jquery-2.2.4.min.js", "require-2.3.6.js")
 #: Token cap of the bertviz views (their payload grows as layers x heads x T^2; bertviz chokes near 512).

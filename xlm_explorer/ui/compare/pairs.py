@@ -11,6 +11,7 @@ from ... import service
 from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
+from ...uploads import TABLE_TYPES
 from ...views import bias as views
 from ..common import (
     AppContext,
@@ -22,7 +23,6 @@ from ..common import (
     wire_share,
     wire_view,
 )
-from .probes import read_upload
 
 VIEW = "pairs"
 HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `sent_more` the more stereotypical,
@@ -40,7 +40,7 @@ def build_pairs(ctx: AppContext) -> None:
     except OSError:
         shipped = "sent_more\tsent_less\n"
     with gr.Row(equal_height=False):
-        upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=[".csv", ".tsv", ".txt"], type="filepath", scale=1)
+        upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=list(TABLE_TYPES), type="filepath", scale=1)
         choice = model_radio()
     table_text = gr.Textbox(label="Sentence pairs (TSV or CSV with a header)", value=shipped, lines=8, max_lines=30)
     controls = view_controls(VIEW, "Score the pairs")
@@ -59,11 +59,10 @@ def build_pairs(ctx: AppContext) -> None:
         if upload is None:
             return [gr.skip(), gr.skip()]
         try:
-            data = read_upload(upload)
-            pairs = bias_analysis.parse_pairs_table(data)  # validate now: a clear message instead of a bad table
+            text, n_pairs = service.read_pairs_upload(upload)  # checked now: a clear message instead of a bad table
         except UserInputError as error:
             raise gr.Error(html.escape(str(error)), print_exception=False) from None
-        return [data.decode("utf-8-sig"), notices_html([f"Loaded {len(pairs)} pairs."])]
+        return [text, notices_html([f"Loaded {n_pairs} pairs."])]
 
     upload.upload(load_upload, inputs=upload, outputs=[table_text, controls.status], api_visibility="private")
 

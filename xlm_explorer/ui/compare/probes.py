@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -12,6 +11,7 @@ from ... import service
 from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
+from ...uploads import JSON_TYPES
 from ...views import bias as views
 from ..common import (
     AppContext,
@@ -37,16 +37,6 @@ def note_html(note: str) -> str:
     return f'<p class="xlm-notice">{html.escape(note)}</p>' if note else ""
 
 
-def read_upload(upload: Any, limit: int = bias_analysis.MAX_UPLOAD_BYTES) -> bytes:
-    path = service.upload_path(upload)
-    if not path:
-        raise UserInputError("No file was uploaded.")
-    data = Path(path).read_bytes()
-    if len(data) > limit:
-        raise UserInputError(f"The file is larger than {limit // 1_000_000} MB.")
-    return data
-
-
 def build_probes(ctx: AppContext) -> None:
     gr.Markdown(HELP)
     try:
@@ -57,7 +47,7 @@ def build_probes(ctx: AppContext) -> None:
     sets_state = gr.State({key: p.to_dict() for key, p in shipped.items()})
     with gr.Row(equal_height=False):
         probe_set = gr.Dropdown(list(shipped), value=first.id if first else None, label="Probe set", allow_custom_value=True, scale=2)
-        upload = gr.File(label="Upload probe sets (JSON)", file_types=[".json"], type="filepath", scale=1)
+        upload = gr.File(label="Upload probe sets (JSON)", file_types=list(JSON_TYPES), type="filepath", scale=1)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first.template if first else "", lines=2)
@@ -108,11 +98,11 @@ def _wire_probe_sets(probe_set, upload, sets_state, fields, status) -> None:  # 
         if upload is None:
             return [gr.skip(), sets, gr.skip()]
         try:
-            loaded = bias_analysis.parse_probe_sets(read_upload(upload))
+            loaded = service.read_probe_upload(upload)
         except UserInputError as error:
             raise gr.Error(html.escape(str(error)), print_exception=False) from None
-        sets = {**(sets or {}), **{p.id: p.to_dict() for p in loaded}}
-        message = f"Loaded {len(loaded)} probe set(s): {', '.join(p.id for p in loaded)[:200]}"
-        return [gr.Dropdown(choices=list(sets), value=loaded[0].id), sets, notices_html([message])]
+        sets = {**(sets or {}), **{p["id"]: p for p in loaded}}
+        message = f"Loaded {len(loaded)} probe set(s): {', '.join(p['id'] for p in loaded)[:200]}"
+        return [gr.Dropdown(choices=list(sets), value=loaded[0]["id"]), sets, notices_html([message])]
 
     upload.upload(load_upload, inputs=[upload, sets_state], outputs=[probe_set, sets_state, status], api_visibility="private")
