@@ -131,17 +131,28 @@ def test_to_dict_is_json_ready(multi_model) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "empty"),
-        ("   \n\t ", "empty"),
         ("No mask in this sentence.", "No mask found"),
         (" ".join(["[MASK]"] * (MAX_MASKS + 1)), f"at most {MAX_MASKS}"),
         ("word " * 600 + "[MASK]", "at most 512 positions"),
-        ("x" * 25_000, "characters long"),
     ],
 )
 def test_bad_text_gets_a_clear_message(en_model, text: str, message: str) -> None:
     with pytest.raises(UserInputError, match=message):
         predict_masks(en_model, ForwardCache(), text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * 25_000, "characters long"), (None, "must be a string")],
+)
+def test_the_service_checks_the_text_once_before_any_model_loads(text: object, message: str) -> None:
+    from xlm_explorer import service
+    from xlm_explorer.workspace import Workspace
+
+    ws = Workspace.from_sources({"en-2048": "/nonexistent/never-loaded", "100-1280": "/nonexistent/never-loaded"})
+    with pytest.raises(UserInputError, match=message):
+        service.fill_mask(ws, text, "both", "en", 5)  # refused before loading: the sources do not exist
+    assert not ws.manager.is_loaded("en-2048") and ws.manager.last_error("en-2048") is None
 
 
 def test_too_long_message_gives_count_and_limit(en_model) -> None:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: The model choice that means "every configured model, side by side".
 BOTH = "both"
+#: Characters refused before tokenizing, so a huge paste cannot tie up the tokenizer.
+MAX_TEXT_CHARS = 20_000
 
 
 def shown(value: object, limit: int = 20) -> str:
@@ -74,3 +76,16 @@ def languages(manager: "ModelManager", codes: object, what: str = "language") ->
     items: Sequence[object] = [codes] if isinstance(codes, str) else list(codes)  # type: ignore[call-overload]
     return [language(manager, code, what) for code in items]
 
+
+def check_text(text: object, *, what: str = "text") -> str:
+    """Basic checks every free-text input gets: a string, not empty, not huge."""
+    if not isinstance(text, str):
+        raise UserInputError(f"The {what} must be a string.")
+    if not text.strip():
+        raise UserInputError(f"The {what} is empty: type a sentence first.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UserInputError(
+            f"The {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} characters "
+            "(and 512 token positions)."
+        )
+    return text

@@ -173,15 +173,19 @@ class LoadedModel:
         }
 
 
+def is_hub_id(source: str) -> bool:
+    """The one rule for "is this source a hub id?": not an existing path, not path-like (``.``, ``/``, ``~``
+    first), and exactly one ``/`` (``owner/name``)."""
+    return not Path(source).expanduser().exists() and not source.startswith((".", "/", "~")) and source.count("/") == 1
+
+
 def public_source(source: Source) -> str:
     """A source as the page and the API may show it: the hub id, or "a local copy" for a directory on the
     server (a server path is never shown), or "an injected model"."""
     if isinstance(source, tuple):
         return "an injected model"
     text = str(source)
-    if Path(text).expanduser().exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
-        return "a local copy"
-    return text
+    return text if is_hub_id(text) else "a local copy"
 
 
 def _fix_hint(key: str, source: str) -> str:
@@ -196,7 +200,7 @@ def _fix_hint(key: str, source: str) -> str:
 def _describe_failure(source: str, error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     exists = Path(source).expanduser().exists()
-    if not exists and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+    if not exists and not is_hub_id(source):
         return "that directory does not exist"
     if not exists and _offline_env():
         return f"HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache ({type(error).__name__})"
@@ -239,7 +243,7 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
         source_name = str(source)
         # A hub id on a machine that cannot reach the hub: use the local cache only, and fail fast if the
         # files are not there (instead of minutes of retries per file).
-        local_only = not Path(source_name).expanduser().exists() and not _offline_env() and not hub_reachable()
+        local_only = is_hub_id(source_name) and not _offline_env() and not hub_reachable()
         try:
             tokenizer = XLMTokenizer.from_pretrained(
                 source_name,

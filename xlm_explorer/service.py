@@ -55,7 +55,6 @@ from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
 from .notices import ENGLISH_ONLY, without
 from .uploads import read_upload, upload_path
-from .tokenization import check_text
 from .workspace import Workspace
 
 #: ``progress(fraction, message)``; it may raise to stop a long run (the page's Stop button does).
@@ -118,8 +117,8 @@ def fill_mask(ws: Workspace, text: str, choice: str, lang: str, top_k: float, pr
     """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
     keys = checks.model_keys(ws.manager, choice)
     lang = checks.language(ws.manager, lang)
-    check_text(text)
-    check_top_k(top_k)
+    checks.check_text(text)
+    top_k = check_top_k(top_k)
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
     payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
@@ -143,8 +142,8 @@ def attention(
     heads' T x T matrices to the payload."""
     keys = checks.model_keys(ws.manager, choice)
     lang = checks.language(ws.manager, lang)
-    check_text(text)
-    pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+    checks.check_text(text)
+    pair = checks.check_text(text_pair, what="second sentence") if isinstance(text_pair, str) and text_pair.strip() else None
     lang_b = checks.language(ws.manager, lang_pair or lang, "second language") if pair is not None else None
     matrices = parse_head_list(heads)
     models, errors = load_models(ws, keys, progress)
@@ -293,8 +292,8 @@ def reproject(
 def compare(ws: Workspace, text: str, lang: str, top_k: float, progress: Progress | None = None) -> Answer:
     """Both models on one input: tokenization, fill-mask top-k, overlap@k and facts."""
     lang = checks.language(ws.manager, lang)
-    check_text(text)
-    check_top_k(top_k)
+    checks.check_text(text)
+    top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     result = compare_models(models, ws.forward_cache, text, lang, top_k)
     payload = result.to_dict() | {"errors": errors}
@@ -306,7 +305,8 @@ def logit_lens(
 ) -> Answer:
     """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state)."""
     lang = checks.language(ws.manager, lang)
-    check_text(text)
+    checks.check_text(text)
+    top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k) for m in models]
     alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
@@ -347,7 +347,7 @@ def layer_similarity(
 def crosslingual_grid(ws: Workspace, templates: str, top_k: float, progress: Progress | None = None) -> Answer:
     """Top predictions of both models for one template written in several languages."""
     parsed = parse_grid_templates(templates, ws.manager.languages("100-1280"))
-    check_top_k(top_k)
+    top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     grid = fill_grid(models, ws.forward_cache, parsed, top_k)
     notices = without([n for c in grid.cells for n in c.notices], ENGLISH_ONLY)  # the grid marks those cells
@@ -423,7 +423,7 @@ def attribution(
     per chosen model (``target`` a piece or word; empty for the top prediction)."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
-    check_text(text)
+    checks.check_text(text)
     models, errors = load_models(ws, keys, progress)
     results = []
     for i, loaded in enumerate(models):
@@ -451,8 +451,8 @@ def patching_heads(
     """:func:`patching`, plus per attention head at ``head_layer`` (1..n_layers; 0 or None: none)."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
-    check_text(text_a, what="sentence A")
-    check_text(text_b, what="sentence B")
+    checks.check_text(text_a, what="sentence A")
+    checks.check_text(text_b, what="sentence B")
     models, errors = load_models(ws, keys, progress)
     results = [
         patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer, _report(progress, i / len(models), (i + 1) / len(models)))
@@ -494,7 +494,7 @@ def token_search_in(
         raise UserInputError("Token search runs on one model at a time: pick en-2048 or 100-1280.")
     key = ws.manager.check_key(model)
     lang = checks.language(ws.manager, lang)
-    check_text(text)
+    checks.check_text(text)
     corpus = None
     if upload_path(corpus_file):
         name, content = read_upload(corpus_file)

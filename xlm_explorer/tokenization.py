@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 #: What users may type for a mask: ``[MASK]`` (BERT), ``<mask>`` (RoBERTa) or XLM's own ``<special1>``.
 MASK_PATTERN = re.compile(r"\[mask\]|<mask>|<special1>", re.IGNORECASE)
 MASK_ALIASES = ("[MASK]", "<mask>", "<special1>")
-#: Characters refused before tokenizing, so a huge paste cannot tie up the tokenizer.
-MAX_TEXT_CHARS = 20_000
 WORD_END = "</w>"
 #: How a word-internal BPE piece is shown (XLM's original fastBPE convention).
 CONTINUATION = "@@"
@@ -70,20 +68,6 @@ def is_word_final(piece: str) -> bool:
 
 def count_masks(text: str) -> int:
     return len(MASK_PATTERN.findall(text))
-
-
-def check_text(text: object, *, what: str = "text") -> str:
-    """Basic checks every free-text input gets: a string, not empty, not huge."""
-    if not isinstance(text, str):
-        raise UserInputError(f"The {what} must be a string.")
-    if not text.strip():
-        raise UserInputError(f"The {what} is empty: type a sentence first.")
-    if len(text) > MAX_TEXT_CHARS:
-        raise UserInputError(
-            f"The {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} characters "
-            "(and 512 token positions)."
-        )
-    return text
 
 
 def segmenter_available(lang: str) -> bool:
@@ -168,7 +152,6 @@ def encode_text(
     Raises :class:`UserInputError` when the result exceeds the model's positions, unless ``truncate``
     (then the input is cut to fit, keeping ``</s>``, with a notice).
     """
-    check_text(text)
     asked = (lang, lang_pair or lang) if text_pair is not None else (lang,)
     lang = loaded.check_language(loaded.reads(lang))
     tokenizer = loaded.tokenizer
@@ -178,7 +161,6 @@ def encode_text(
         pieces_a, notices = tokenize_words(loaded, text, lang)
     ids_a = tokenizer.convert_tokens_to_ids(pieces_a)
     if text_pair is not None:
-        check_text(text_pair, what="second sentence")
         lang_b = loaded.check_language(loaded.reads(lang_pair or lang))
         if allow_masks:
             pieces_b, notices_b = _pieces_with_masks(loaded, text_pair, lang_b)

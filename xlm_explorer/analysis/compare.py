@@ -204,7 +204,7 @@ def compare_models(
     models: Sequence[LoadedModel], cache: ForwardCache, text: str, lang: str = "en", top_k: int = DEFAULT_TOP_K
 ) -> CompareResult:
     """Tokenization, fill-mask (when ``text`` has masks) and facts of every model, plus overlap@k."""
-    top_k = check_top_k(top_k)
+    top_k = int(top_k)  # validated by the service (checks once per request)
     tokenizations = tuple(summarise_tokenization(m, text, lang) for m in models)
     notices: list[str] = []
     fill_masks: tuple[FillMaskResult, ...] = ()

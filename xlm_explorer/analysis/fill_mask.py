@@ -156,7 +156,7 @@ def complete_text(text: str, masks: list[MaskPrediction] | tuple[MaskPrediction,
 
 def predict_masks(loaded: "LoadedModel", cache: "ForwardCache", text: str, lang: str = "en", top_k: int = DEFAULT_TOP_K) -> FillMaskResult:
     """Top-k predictions for every mask in ``text`` (one forward pass, logits only at the masks)."""
-    top_k = check_top_k(top_k)
+    top_k = int(top_k)  # validated by the service (checks once per request)
     encoding = preprocess(loaded, text, lang)
     logits = forward(loaded, cache, encoding)
     return postprocess(loaded, encoding, text, logits, top_k)

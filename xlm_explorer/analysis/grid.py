@@ -126,7 +126,7 @@ def crosslingual_grid(
     models: Sequence[LoadedModel], cache: ForwardCache, templates: Sequence[GridTemplate], top_k: int = 5
 ) -> CrosslingualGrid:
     """Top-k predictions of every model for every language's template (one cached pass each)."""
-    top_k = check_top_k(top_k)
+    top_k = int(top_k)  # validated by the service (checks once per request)
     cells = []
     for template in templates:
         for loaded in models:

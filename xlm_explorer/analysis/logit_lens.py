@@ -122,7 +122,7 @@ def logit_lens(
     Uses the cached body pass; the last layer's logits are the very ones fill-mask uses, so its row
     equals fill-mask's probabilities exactly.
     """
-    top_k = check_top_k(top_k)
+    top_k = int(top_k)  # validated by the service (checks once per request)
     if top_k > MAX_LENS_TOKENS:
         raise UserInputError(
             f"The logit lens shows at most {MAX_LENS_TOKENS} tokens per layer; choose a smaller top-k."

@@ -19,6 +19,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..checks import BOTH
 from ..downloads import DownloadStore
 from ..errors import ModelLoadError, UserInputError
 from ..service import Answer
@@ -28,7 +29,6 @@ from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-BOTH = "both"
 MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", "100-1280"), ("Both, side by side", BOTH)]
 
 #: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
