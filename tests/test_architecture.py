@@ -15,7 +15,7 @@ PACKAGE = ROOT / "xlm_explorer"
 
 #: Layers bottom-up; a module may import its own layer and the layers below, never above.
 LAYERS = [
-    {"specs", "errors", "notices", "paths", "uploads", "cache", "checks", "tiny", "packing"},
+    {"specs", "errors", "notices", "paths", "uploads", "cache", "checks", "tiny", "packing", "memory"},
     {"models", "tokenization"},
     {"forward"},
     {"analysis"},

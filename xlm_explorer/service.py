@@ -18,9 +18,11 @@ from typing import Any
 
 from . import checks
 from .analysis import bias as bias_analysis
-from .analysis.attention import (
+from .analysis.attention import (  # the limits and choices the page shows come from here too
+    MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
     STATISTIC_NAMES,
+    AttentionResult,
     analyze_attention,
     average_statistics,
     check_head,
@@ -31,15 +33,15 @@ from .analysis.attention import (
 )
 from .analysis.attribution import attribute
 from .analysis.compare import compare_models
-from .analysis.datasets import SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded
-from .analysis.embeddings import EmbeddingSet, explore
-from .analysis.fill_mask import check_top_k, predict_masks
+from .analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
+from .analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
+from .analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, check_top_k, predict_masks
 from .analysis.grid import crosslingual_grid as fill_grid
-from .analysis.grid import parse_grid_templates
+from .analysis.grid import format_grid_templates, load_grid_templates, parse_grid_templates
 from .analysis.logit_lens import depth_alignment
 from .analysis.logit_lens import logit_lens as lens_at_mask
 from .analysis.patching import patch
-from .analysis.projection import check_dims, check_method, check_seed
+from .analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
 from .analysis.similarity import layer_similarity as cka_between
 from .analysis.similarity import load_parallel_sentences, parse_sentences
 from .analysis.token_search import (
@@ -286,6 +288,24 @@ def reproject(
     )
 
 
+def neighbours(previous: Answer, picked: str, count: float) -> Answer:
+    """The nearest neighbours of a clicked point (``model|layer|index``) of an embeddings answer, in that model's
+    own space; no model runs."""
+    parts = str(picked or "").split("|")
+    if len(parts) < 3:
+        raise UserInputError("Click a point of the projection to see its neighbours.")
+    model, layer, index = parts[:3]
+    exploration = next((e for e in previous.results if e.model == model), None)
+    if exploration is None:
+        raise UserInputError("That model is not in the current results; run the projection again.")
+    layer_value = check_layer(layer, exploration.embeddings.n_layers, model)
+    row = checks.whole_number(index, 0, len(exploration.embeddings.texts) - 1, "The point")
+    k = checks.whole_number(count, 1, 100, "The number of neighbours")
+    result = exploration.neighbours_of(layer_value, row, k)
+    return Answer({"model": model, "layer": layer_value, "row": row,
+                   "neighbours": [{"index": n.index, "cosine": n.cosine} for n in result.neighbours]}, (exploration, result))
+
+
 # ------------------------------------------------------------------------------------------------ compare
 
 
@@ -516,6 +536,43 @@ def model_info(ws: Workspace, key: str, progress: Progress | None = None) -> Ans
     return Answer(facts, facts)
 
 
+# ------------------------------------------------------------------------------------------------ page setup
+# What the page builds its controls from (limits, choices, shipped data): the UI reads these here, never analysis.
+
+
+def shipped_probe_sets() -> dict[str, dict[str, Any]]:
+    """The shipped probe sets by id (empty when the file is missing)."""
+    try:
+        return {p.id: p.to_dict() for p in bias_analysis.load_probe_sets()}
+    except (OSError, UserInputError):
+        return {}
+
+
+def shipped_pairs_text() -> str:
+    """The shipped sentence pairs as the table the page edits."""
+    try:
+        return bias_analysis.PAIRS_FILE.read_text(encoding="utf-8")
+    except OSError:
+        return "sent_more\tsent_less\n"
+
+
+def crosslingual_probe_notes() -> tuple[list[str], list[str]]:
+    """``(languages, one note per language)`` of the shipped cross-lingual probe."""
+    try:
+        probe = bias_analysis.load_crosslingual_probe()
+    except (OSError, ValueError, KeyError):
+        return ["en"], []
+    return list(probe.languages), [f"{lang}: {probe.probes[lang].note}" for lang in probe.languages]
+
+
+def shipped_grid_templates() -> dict[str, str]:
+    """The shipped cross-lingual templates by set, as the text the page edits."""
+    try:
+        return {key: format_grid_templates(templates) for key, templates in load_grid_templates().items()}
+    except OSError:
+        return {}
+
+
 #: api_name -> service function: what the UI registers and what docs/api.md lists.
 ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "fill_mask": fill_mask,
@@ -534,4 +591,14 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "token_search": token_search,
 }
 
-__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, "model_info"]
+#: What the UI may read besides the endpoints: limits, choices, shipped data, helpers of the page's own events.
+PAGE_SETUP = [
+    "AttentionResult", "DEFAULT_TOP_K", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_ROWS",
+    "MAX_SET_PER_LANGUAGE", "MAX_TOP_K", "MIN_TOP_K", "SHIPPED_DATASETS", "STATISTIC_LABELS", "STATISTIC_NAMES",
+    "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "read_pairs_upload",
+    "read_probe_upload", "reproject", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
+    "shipped_probe_sets", "start_umap_warmup",
+]
+MAX_PAIRS = bias_analysis.MAX_PAIRS
+
+__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, "model_info", *PAGE_SETUP]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -491,10 +491,17 @@ def summarise_pairs(scores: Sequence[PairScore], metrics: Sequence[str] = PAIR_M
 
 @dataclass(frozen=True)
 class PairsResult:
+    """Every pair's scores per model, and ``summary`` (:func:`summarise_pairs`: the seeded bootstrap), computed
+    once when the result is made and carried with it (the payload, the figure and the table read it)."""
+
     pairs: tuple[SentencePair, ...]
     scores: tuple[PairScore, ...]
     notices: tuple[str, ...] = ()
     metrics: tuple[str, ...] = PAIR_METRICS
+    summary: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", summarise_pairs(self.scores, self.metrics))
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -504,14 +511,11 @@ class PairsResult:
         rows = [s for s in self.scores if s.model == model]
         return sum(s.difference > 0 for s in rows) / len(rows) if rows else math.nan
 
-    def summary(self) -> dict[str, Any]:
-        return summarise_pairs(self.scores, self.metrics)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "models": list(self.models),
             "metrics": list(self.metrics),
-            "summary": self.summary(),
+            "summary": self.summary,
             "rows": [s.to_row(self.metrics) for s in self.scores],
             "notices": list(self.notices),
         }

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserInputError
 from ..tokenization import count_masks, display_piece, encode_text, is_word_final
-from .fill_mask import DEFAULT_TOP_K, FillMaskResult, check_top_k, predict_masks
+from .fill_mask import DEFAULT_TOP_K, FillMaskResult, predict_masks
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache

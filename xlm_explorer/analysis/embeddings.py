@@ -23,7 +23,7 @@ from ..errors import UserInputError
 from ..forward import run_batch
 from ..notices import ENGLISH_ONLY, UNKNOWN_PIECES, without
 from ..tokenization import encode_text, reading_notices
-from .alignment import AlignmentMetrics, alignment_metrics
+from .alignment import AlignmentMetrics, Neighbour, alignment_metrics, nearest_neighbours
 from .projection import Projection, project
 
 if TYPE_CHECKING:
@@ -302,6 +302,16 @@ class LayerProjection:
 
 
 @dataclass(frozen=True)
+class PointNeighbours:
+    """The nearest neighbours of point ``row`` of ``model`` at ``layer``, best first."""
+
+    model: str
+    layer: int
+    row: int
+    neighbours: tuple[Neighbour, ...]
+
+
+@dataclass(frozen=True)
 class ModelExploration:
     """Everything the tab shows for one model: its embeddings, projected layers and alignment metrics."""
 
@@ -321,6 +331,13 @@ class ModelExploration:
         for panel in self.panels:
             found += [f"{self.model} layer {panel.layer}: {n}" for n in panel.projection.notices]
         return tuple(dict.fromkeys(found))
+
+    def neighbours_of(self, layer: int, row: int, k: int) -> "PointNeighbours":
+        """The ``k`` points most cosine-similar to ``row`` at ``layer``, in this model's own space (the pooling and
+        centring of this exploration)."""
+        vectors = self.embeddings.vectors(int(layer), self.pooling, self.centered)
+        return PointNeighbours(model=self.model, layer=int(layer), row=int(row),
+                               neighbours=nearest_neighbours(vectors, int(row), int(k)))
 
     def panel(self, layer: int) -> LayerProjection:
         for panel in self.panels:

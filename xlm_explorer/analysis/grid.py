@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserInputError
 from ..paths import DATA_DIR
 from ..tokenization import count_masks
-from .fill_mask import TokenScore, check_top_k, predict_masks
+from .fill_mask import TokenScore, predict_masks
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache

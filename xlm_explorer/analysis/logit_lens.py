@@ -17,7 +17,7 @@ from ..checks import whole_number
 from ..errors import UserInputError
 from ..forward import lm_head_logits
 from ..tokenization import display_piece, is_word_final
-from .fill_mask import TokenScore, check_top_k, preprocess, probabilities
+from .fill_mask import TokenScore, preprocess, probabilities
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache

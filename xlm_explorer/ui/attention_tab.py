@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from .. import service
-from ..analysis.attention import (
+from ..service import (
     MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
     STATISTIC_NAMES,

@@ -12,18 +12,15 @@ from typing import Any
 import gradio as gr
 
 from .. import service
-from ..analysis.alignment import nearest_neighbours
-from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, shipped_languages
-from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS
-from ..analysis.projection import start_umap_warmup
 from ..errors import UserInputError
-from ..service import Answer
+from ..service import LAYER_ALIASES, MAX_PANEL_LAYERS, MAX_ROWS, SHIPPED_DATASETS, Answer, shipped_languages, start_umap_warmup
 from ..uploads import TABLE_TYPES
 from ..views.embeddings import (
     make_alignment_figure,
     make_metrics_summary,
     make_metrics_table,
     make_neighbours_table,
+    make_neighbours_title,
     make_points_table,
     make_projection_figure,
     make_summary_html,
@@ -35,6 +32,7 @@ from .common import (
     downloads_list,
     language_label,
     model_radio,
+    toast_text,
     view_controls,
     wire_share,
     wire_view,
@@ -187,17 +185,12 @@ def neighbours_of(answer: Answer | None, picked: str, count: float) -> list[Any]
     """The nearest neighbours of a clicked point (``model|layer|index``) in the model's own space."""
     if answer is None or not picked or picked.count("|") < 2:
         return [gr.skip(), gr.skip()]
-    model, layer, index = picked.split("|")[:3]
-    exploration = next((e for e in answer.results if e.model == model), None)
-    if exploration is None:
-        raise gr.Error("That model is not in the current results; run the projection again.")
-    emb, row = exploration.embeddings, int(index)
     try:
-        vectors = emb.vectors(int(layer), exploration.pooling, exploration.centered)
+        exploration, found = service.neighbours(answer, picked, count).results
     except UserInputError as error:
-        raise gr.Error(str(error)) from None
-    title = f"**Nearest neighbours** of #{row} ({emb.langs[row]}, {model}, layer {layer}): {emb.texts[row][:120]}"
-    return [gr.Markdown(title), gr.update(value=make_neighbours_table(emb, nearest_neighbours(vectors, row, int(count))), visible=True)]
+        raise gr.Error(toast_text(str(error)), print_exception=False) from None
+    return [gr.Markdown(make_neighbours_title(exploration.embeddings, found)),
+            gr.update(value=make_neighbours_table(exploration.embeddings, found.neighbours), visible=True)]
 
 
 def _wire_neighbours(view: EmbeddingsView, state: gr.State) -> None:

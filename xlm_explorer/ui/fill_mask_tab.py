@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from .. import service
-from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
+from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
 from ..paths import DATA_DIR
 from ..service import Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max

@@ -166,7 +166,7 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
 def make_pairs_summary_figure(result: PairsResult) -> go.Figure:
     """Per metric and model: the share of pairs where sent_more scores higher, with its 95% bootstrap interval;
     50% (no preference) marked."""
-    summary = result.summary()
+    summary = result.summary
     fig = go.Figure()
     metrics = [m for m in PAIR_METRICS if m in result.metrics]
     labels = [METRIC_LABELS.get(m, m) for m in metrics]
@@ -241,7 +241,7 @@ def make_pairs_table(result: PairsResult, disagreeing_first: bool = False) -> pd
 def make_pairs_summary(result: PairsResult) -> pd.DataFrame:
     """One row per (model, metric): pairs, the share preferring the more stereotypical sentence with its 95% CI, ties,
     and how many pairs the metrics disagree on."""
-    summary = result.summary()
+    summary = result.summary
     rows = []
     for model in result.models:
         for metric in result.metrics:

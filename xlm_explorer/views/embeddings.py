@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..analysis.alignment import AlignmentMetrics, Neighbour
-from ..analysis.embeddings import EmbeddingSet, ModelExploration
+from ..analysis.embeddings import EmbeddingSet, ModelExploration, PointNeighbours
 from .style import language_colours
 
 MODEL_SYMBOLS = {"en-2048": "circle", "100-1280": "diamond"}
@@ -243,6 +243,13 @@ def make_metrics_summary(metrics: Sequence[AlignmentMetrics]) -> pd.DataFrame:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def make_neighbours_title(embeddings: EmbeddingSet, found: PointNeighbours) -> str:
+    """Markdown naming the clicked point (user text escaped for Markdown/HTML)."""
+    row = found.row
+    text = html.escape(embeddings.texts[row][:120])
+    return f"**Nearest neighbours** of #{row} ({embeddings.langs[row]}, {found.model}, layer {found.layer}): {text}"
 
 
 def make_neighbours_table(embeddings: EmbeddingSet, neighbours: Sequence[Neighbour]) -> pd.DataFrame:

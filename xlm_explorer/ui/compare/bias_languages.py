@@ -7,7 +7,6 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis import bias as bias_analysis
 from ...service import Answer
 from ...views import bias as views
 from ..common import (
@@ -31,12 +30,7 @@ language's note says where): **compare occupations within a column**, not column
 
 def build_bias_languages(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    try:
-        probe = bias_analysis.load_crosslingual_probe()
-        available = list(probe.languages)
-        notes = [f"{lang}: {probe.probes[lang].note}" for lang in available]
-    except (OSError, ValueError, KeyError):
-        available, notes = ["en"], []
+    available, notes = service.crosslingual_probe_notes()
     languages = gr.CheckboxGroup(language_choices(available), value=available, label="Languages")
     controls = view_controls(VIEW, "Score in every language")
     plot = gr.Plot(label="Per occupation and language", show_label=False, elem_id=f"{VIEW}-results")

@@ -7,7 +7,6 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis.grid import format_grid_templates, load_grid_templates
 from ...service import Answer
 from ...views import compare as views
 from ..common import AppContext, api_payload, downloads_list, view_controls, wire_share, wire_view
@@ -21,23 +20,20 @@ NAMES = {"t1": "capital of France", "t2": "a cup of … every morning", "t3": "f
 
 def build_grid(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    try:
-        shipped = load_grid_templates()
-    except OSError:
-        shipped = {}
+    shipped = service.shipped_grid_templates()
     with gr.Row():
         template_set = gr.Dropdown([(f"{key}: {NAMES.get(key, key)}", key) for key in shipped], value=next(iter(shipped), None),
                                    label="Shipped template", scale=1)
         top_k = gr.Slider(1, 10, value=3, step=1, label="Predictions per cell", scale=1)
     templates = gr.Textbox(label="Templates (one per line: lang<TAB>sentence with [MASK])",
-                           value=format_grid_templates(next(iter(shipped.values()), ())), lines=8, max_lines=30)
+                           value=next(iter(shipped.values()), ""), lines=8, max_lines=30)
     controls = view_controls(VIEW, "Fill the grid")
     table = gr.Dataframe(visible=False, label="Top predictions per language and model", interactive=False, wrap=True,
                          elem_id=f"{VIEW}-results", elem_classes=["xlm-bidi-table"])
     downloads = downloads_list()
     payload = api_payload("crosslingual_grid")
     state = gr.State(None, time_to_live=3600)
-    template_set.change(lambda key: format_grid_templates(shipped.get(key, ())), inputs=template_set, outputs=templates,
+    template_set.change(lambda key: shipped.get(key, ""), inputs=template_set, outputs=templates,
                         queue=False, api_visibility="private")
 
     def render(answer: Answer, session: str) -> list[Any]:

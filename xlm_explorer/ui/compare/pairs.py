@@ -8,7 +8,6 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
 from ...uploads import TABLE_TYPES
@@ -29,16 +28,13 @@ HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `
 `sent_less` the less. Each sentence is scored by four metrics (every masked copy batched); the summary gives, per
 metric, the share of pairs where `sent_more` scores higher with a 95% bootstrap interval, and the table puts the
 pairs where the metrics disagree on top. Tab- or comma-separated with a header naming `sent_more` and `sent_less`
-(`id`, `lang`, `bias_type` optional); at most {bias_analysis.MAX_PAIRS} pairs here (a CrowS-Pairs-size set of
+(`id`, `lang`, `bias_type` optional); at most {service.MAX_PAIRS} pairs here (a CrowS-Pairs-size set of
 1,500 runs with `python -m xlm_explorer.score`: see docs/bias.md)."""
 
 
 def build_pairs(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    try:
-        shipped = bias_analysis.PAIRS_FILE.read_text(encoding="utf-8")
-    except OSError:
-        shipped = "sent_more\tsent_less\n"
+    shipped = service.shipped_pairs_text()
     with gr.Row(equal_height=False):
         upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=list(TABLE_TYPES), type="filepath", scale=1)
         choice = model_radio()

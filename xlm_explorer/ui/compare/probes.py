@@ -8,7 +8,6 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis import bias as bias_analysis
 from ...errors import UserInputError
 from ...service import Answer
 from ...uploads import JSON_TYPES
@@ -39,24 +38,21 @@ def note_html(note: str) -> str:
 
 def build_probes(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    try:
-        shipped = {p.id: p for p in bias_analysis.load_probe_sets()}
-    except (OSError, UserInputError):
-        shipped = {}
+    shipped = service.shipped_probe_sets()
     first = next(iter(shipped.values()), None)
-    sets_state = gr.State({key: p.to_dict() for key, p in shipped.items()})
+    sets_state = gr.State(shipped)
     with gr.Row(equal_height=False):
-        probe_set = gr.Dropdown(list(shipped), value=first.id if first else None, label="Probe set", allow_custom_value=True, scale=2)
+        probe_set = gr.Dropdown(list(shipped), value=first["id"] if first else None, label="Probe set", allow_custom_value=True, scale=2)
         upload = gr.File(label="Upload probe sets (JSON)", file_types=list(JSON_TYPES), type="filepath", scale=1)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first.template if first else "", lines=2)
-            targets = gr.Textbox(label="Target words (comma-separated, two or more)", value=", ".join(first.targets) if first else "")
+            template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first["template"] if first else "", lines=2)
+            targets = gr.Textbox(label="Target words (comma-separated, two or more)", value=", ".join(first["targets"]) if first else "")
         with gr.Column(scale=2, min_width=240):
-            lang = language_dropdown(ctx, value=first.lang if first else "en")
+            lang = language_dropdown(ctx, value=first["lang"] if first else "en")
             choice = model_radio()
-    fillers = gr.Textbox(label="Fillers (one per line)", value="\n".join(first.fillers) if first else "", lines=6, max_lines=20)
-    note = gr.HTML(note_html(first.note) if first else "")
+    fillers = gr.Textbox(label="Fillers (one per line)", value="\n".join(first["fillers"]) if first else "", lines=6, max_lines=20)
+    note = gr.HTML(note_html(first.get("note", "")) if first else "")
     controls = view_controls(VIEW, "Run the probe")
     plot = gr.Plot(label="Per filler", show_label=False, elem_id=f"{VIEW}-results")
     table = gr.Dataframe(visible=False, label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)

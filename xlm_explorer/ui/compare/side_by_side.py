@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis.fill_mask import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
+from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
 from ...service import Answer
 from ...views import compare as views
 from ..common import (

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...analysis.datasets import shipped_languages
+from ...service import shipped_languages
 from ...service import Answer
 from ...views import compare as views
 from ..common import (
