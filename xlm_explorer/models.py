@@ -327,6 +327,10 @@ class ModelManager:
             raise UserInputError(f"Unknown model {str(key)[:40]!r}; choose one of: {', '.join(MODEL_KEYS)}")
         return key
 
+    def public_source(self, key: str) -> str:
+        """Where ``key`` loads from, as the page and the API may show it (:func:`public_source`)."""
+        return public_source(self.sources[self.check_key(key)])
+
     def source_name(self, key: str) -> str:
         source = self.sources[self.check_key(key)]
         return f"<injected {type(source[0]).__name__}>" if isinstance(source, tuple) else str(source)

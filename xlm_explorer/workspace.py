@@ -46,6 +46,11 @@ class Workspace:
         self.corpus_index = Path(corpus_index) if corpus_index is not None else None
 
     @classmethod
+    def of(cls, source: "Workspace | ModelManager") -> "Workspace":
+        """``source`` itself, or a workspace around a bare model manager."""
+        return source if isinstance(source, Workspace) else cls(source)
+
+    @classmethod
     def from_sources(
         cls, sources: Mapping[str, Source] | None = None, *, cache_mb: int | None = None, **manager_options: Any
     ) -> Workspace:

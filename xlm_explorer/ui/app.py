@@ -9,7 +9,6 @@ from typing import Any
 import gradio as gr
 
 from ..downloads import DownloadStore
-from ..models import ModelManager
 from ..paths import ASSETS_DIR
 from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
@@ -53,9 +52,9 @@ TABS = (
 )
 
 
-def build_demo(source: Workspace | ModelManager, downloads: DownloadStore | None = None) -> gr.Blocks:
-    """Build the page around a :class:`Workspace` (or a bare :class:`ModelManager`); no model is loaded here."""
-    ws = source if isinstance(source, Workspace) else Workspace(source)
+def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks:
+    """Build the page around a :class:`Workspace` (or a bare ``ModelManager``); no model is loaded here."""
+    ws = Workspace.of(source)
     ctx = AppContext(ws=ws, downloads=downloads or DownloadStore())
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
     with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:

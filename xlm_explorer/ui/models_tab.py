@@ -7,7 +7,6 @@ from typing import Any
 import gradio as gr
 
 from .. import service
-from ..models import public_source
 from ..views.models import make_model_facts_markdown
 from .common import API_QUICK, PAGE_QUICK, AppContext, api_handler, page_handler
 
@@ -25,7 +24,7 @@ def build_models_tab(ctx: AppContext) -> None:
 
 def _build_card(ctx: AppContext, key: str) -> None:
     spec = ctx.manager.spec(key)
-    facts = gr.Markdown(make_model_facts_markdown(spec, None, public_source(ctx.manager.sources[key])))
+    facts = gr.Markdown(make_model_facts_markdown(spec, None, ctx.manager.public_source(key)))
     button = gr.Button(f"Load {key} and read its config", elem_id=f"models-{key}-run")
     status = gr.HTML("", elem_classes=["xlm-status"])
     data = gr.JSON(visible=False)
