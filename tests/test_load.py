@@ -13,12 +13,12 @@ from xlm_explorer.models import ModelManager
 
 from bench.load_test import endpoint_arguments, percentile, run_load
 
-pytestmark = pytest.mark.slow
 
 USERS = int(os.environ.get("XLM_EXPLORER_LOAD_USERS", "4"))
 DURATION_S = float(os.environ.get("XLM_EXPLORER_LOAD_SECONDS", "10"))
 
 
+@pytest.mark.slow  # builds the whole page: over 3 s
 def test_api_callers_and_page_users_queue_in_separate_groups_and_the_queue_is_bounded(manager: ModelManager) -> None:
     """Scripts calling the API never hold up a person on the page: every public endpoint runs in an API group,
     every model event of the page in a page group; heavy work runs one at a time; the queue is bounded."""
@@ -55,6 +55,7 @@ def test_load_plans_use_valid_defaults_for_every_endpoint(client: Any) -> None:
         assert all(len(v) == len(api["named_endpoints"][name]["parameters"]) for v in variants)
 
 
+@pytest.mark.slow
 def test_concurrent_users_over_every_tab_get_answers_and_memory_stays_bounded(app_url: str, client: Any) -> None:
     # warm-up: every endpoint once (first loads, numba compilation), left out of the numbers
     endpoints = endpoint_arguments(client.view_api(return_format="dict", print_info=False))

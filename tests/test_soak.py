@@ -18,10 +18,10 @@ WARMUP_S = 40.0  # every code path has run in every worker thread: the resident 
 
 
 def test_memory_stays_flat_and_a_leaving_visitors_files_are_removed() -> None:
-    from browser_utils import CHROMIUM
+    from browser_utils import CHROMIUM, free_port
 
     visitors = 1 if CHROMIUM.is_file() else 0
-    report = soak(USERS, DURATION_S, warmup_s=WARMUP_S, visitors=visitors, models=[], port=7883)
+    report = soak(USERS, DURATION_S, warmup_s=WARMUP_S, visitors=visitors, models=[], port=free_port(7883, 7890))
     print(f"\nsoak: {report.calls} calls, p95 {report.p95_s} s, RSS {report.rss_after_warmup_mb} -> {report.rss_end_mb} MiB "
           f"({report.rss_growth_pct}%), visitors {report.visitors}, files gone after {report.seconds_until_visitor_files_gone} s")
     assert report.errors == 0, report.error_messages

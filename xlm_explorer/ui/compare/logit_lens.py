@@ -21,7 +21,8 @@ Intermediate layers were never trained to feed the LM head, so early rows are of
 def build_logit_lens(ctx: AppContext) -> None:
     gr.Markdown(HELP)
     with gr.Row(equal_height=False):
-        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3)
+        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3,
+                          elem_id=f"{VIEW}-text")
         with gr.Column(scale=2, min_width=240):
             lang = language_dropdown(ctx)
             with gr.Row():
