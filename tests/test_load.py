@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from xlm_explorer.models import ModelManager
-
 from bench.load_test import endpoint_arguments, percentile, run_load
-
+from xlm_explorer.models import ModelManager
 
 USERS = int(os.environ.get("XLM_EXPLORER_LOAD_USERS", "4"))
 DURATION_S = float(os.environ.get("XLM_EXPLORER_LOAD_SECONDS", "10"))
@@ -23,7 +21,7 @@ def test_api_callers_and_page_users_queue_in_separate_groups_and_the_queue_is_bo
     """Scripts calling the API never hold up a person on the page: every public endpoint runs in an API group,
     every model event of the page in a page group; heavy work runs one at a time; the queue is bounded."""
     from xlm_explorer.ui.app import QUEUE_MAX_SIZE, build_demo
-    from xlm_explorer.ui.common import API_HEAVY, API_QUICK, PAGE_HEAVY, PAGE_QUICK
+    from xlm_explorer.ui.wiring import API_HEAVY, API_QUICK, PAGE_HEAVY, PAGE_QUICK
 
     demo = build_demo(manager)
     public = [fn for fn in demo.fns.values() if fn.api_name and str(getattr(fn, "api_visibility", "public")) == "public"]

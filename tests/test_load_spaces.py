@@ -12,7 +12,8 @@ import yaml
 
 from xlm_explorer.models import ModelManager
 from xlm_explorer.specs import MODEL_SPECS
-from xlm_explorer.ui.common import ENV_ZERO_GPU, MODEL_GROUPS, wrap_model_events_for_gpu, zero_gpu_decorator
+from xlm_explorer.ui.spaces import ENV_ZERO_GPU, wrap_model_events_for_gpu, zero_gpu_decorator
+from xlm_explorer.ui.wiring import MODEL_GROUPS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NEEDED_FILES = {"config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "pytorch_model.bin"}

@@ -13,12 +13,15 @@ from ..paths import ASSETS_DIR
 from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
 from .attention_tab import build_attention_tab
-from .common import AppContext, decode_value, model_status_markdown, wrap_model_events_for_gpu
 from .compare import build_bias_tab, build_compare_tab
+from .context import AppContext
 from .embeddings_tab import build_embeddings_tab
 from .explain import TOKEN_CLICK_JS, build_explain_tab
 from .fill_mask_tab import build_fill_mask_tab
 from .models_tab import build_models_tab
+from .share import decode_value
+from .spaces import wrap_model_events_for_gpu
+from .widgets import model_status_markdown
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,17 @@ from typing import Any
 import gradio as gr
 
 from .. import service
+from ..checks import BOTH
+from ..errors import UserInputError
 from ..service import (
     MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
     STATISTIC_NAMES,
+    Answer,
     AttentionResult,
     check_head,
     parallel_languages,
 )
-from ..errors import UserInputError
-from ..service import Answer
 from ..views.attention import (
     BERTVIZ_MAX_TOKENS,
     bertviz_for_result,
@@ -35,19 +36,10 @@ from ..views.attention import (
     make_statistic_figure,
     make_statistics_table,
 )
-from .common import (
-    BOTH,
-    AppContext,
-    Redraw,
-    api_payload,
-    examples_that_run,
-    language_choices,
-    language_dropdown,
-    model_radio,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from .context import AppContext
+from .share import wire_share
+from .widgets import api_payload, examples_that_run, language_choices, language_dropdown, model_radio, view_controls
+from .wiring import Redraw, wire_view
 
 TAB = "attention"
 STATISTIC_CHOICES = [(STATISTIC_LABELS[name], name) for name in STATISTIC_NAMES]

@@ -13,7 +13,15 @@ import gradio as gr
 
 from .. import service
 from ..errors import UserInputError
-from ..service import LAYER_ALIASES, MAX_PANEL_LAYERS, MAX_ROWS, SHIPPED_DATASETS, Answer, shipped_languages, start_umap_warmup
+from ..service import (
+    LAYER_ALIASES,
+    MAX_PANEL_LAYERS,
+    MAX_ROWS,
+    SHIPPED_DATASETS,
+    Answer,
+    shipped_languages,
+    start_umap_warmup,
+)
 from ..uploads import TABLE_TYPES
 from ..views.embeddings import (
     make_alignment_figure,
@@ -25,18 +33,11 @@ from ..views.embeddings import (
     make_projection_figure,
     make_summary_html,
 )
-from .common import (
-    AppContext,
-    Redraw,
-    api_payload,
-    downloads_list,
-    language_label,
-    model_radio,
-    toast_text,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from .context import AppContext
+from .messages import toast_text
+from .share import wire_share
+from .widgets import api_payload, downloads_list, language_label, model_radio, view_controls
+from .wiring import Redraw, wire_view
 
 TAB = "embeddings"
 SOURCES = [

@@ -14,17 +14,10 @@ from .. import service
 from ..service import Answer
 from ..uploads import TABLE_TYPES
 from ..views import explain as views
-from .common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    examples_that_run,
-    language_dropdown,
-    model_radio,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from .context import AppContext
+from .share import wire_share
+from .widgets import api_payload, downloads_list, examples_that_run, language_dropdown, model_radio, view_controls
+from .wiring import wire_view
 
 INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
 down (integrated gradients and gradient × input). **Patching**: run sentence A with one hidden state taken from

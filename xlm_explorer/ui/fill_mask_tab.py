@@ -9,22 +9,14 @@ from typing import Any
 import gradio as gr
 
 from .. import service
-from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K
+from ..checks import BOTH
 from ..paths import DATA_DIR
-from ..service import Answer
+from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
-from .common import (
-    BOTH,
-    AppContext,
-    api_payload,
-    downloads_list,
-    examples_that_run,
-    language_dropdown,
-    model_radio,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from .context import AppContext
+from .share import wire_share
+from .widgets import api_payload, downloads_list, examples_that_run, language_dropdown, model_radio, view_controls
+from .wiring import wire_view
 
 TAB = "fill-mask"
 EXAMPLES_FILE = DATA_DIR / "fill_mask_examples.tsv"

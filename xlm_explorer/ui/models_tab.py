@@ -8,7 +8,8 @@ import gradio as gr
 
 from .. import service
 from ..views.models import make_model_facts_markdown
-from .common import API_QUICK, PAGE_QUICK, AppContext, api_handler, page_handler
+from .context import AppContext
+from .wiring import API_QUICK, PAGE_QUICK, api_handler, page_handler
 
 
 def build_models_tab(ctx: AppContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..common import AppContext
+from ..context import AppContext
 from .bias_languages import build_bias_languages
 from .grid import build_grid
 from .logit_lens import build_logit_lens

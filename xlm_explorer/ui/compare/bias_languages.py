@@ -9,16 +9,11 @@ import gradio as gr
 from ... import service
 from ...service import Answer
 from ...views import bias as views
-from ..common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    language_choices,
-    notices_html,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from ..context import AppContext
+from ..messages import notices_html
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, language_choices, view_controls
+from ..wiring import wire_view
 
 VIEW = "bias-languages"
 HELP = """The same ten occupations in each language, with the masculine and the feminine form at the mask (a pronoun,

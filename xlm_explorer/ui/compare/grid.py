@@ -9,7 +9,10 @@ import gradio as gr
 from ... import service
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, api_payload, downloads_list, view_controls, wire_share, wire_view
+from ..context import AppContext
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, view_controls
+from ..wiring import wire_view
 
 VIEW = "grid"
 HELP = """One template written in several languages, one per line as `lang<TAB>sentence` or `lang: sentence`, each

@@ -9,7 +9,10 @@ import gradio as gr
 from ... import service
 from ...service import Answer
 from ...views import compare as views
-from ..common import AppContext, api_payload, downloads_list, language_dropdown, view_controls, wire_share, wire_view
+from ..context import AppContext
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, language_dropdown, view_controls
+from ..wiring import wire_view
 
 VIEW = "logit-lens"
 HELP = """**Per-layer predictions ("logit lens" for masked LMs):** the LM head applied to every layer's hidden state

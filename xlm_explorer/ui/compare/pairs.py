@@ -12,16 +12,11 @@ from ...errors import UserInputError
 from ...service import Answer
 from ...uploads import TABLE_TYPES
 from ...views import bias as views
-from ..common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    model_radio,
-    notices_html,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from ..context import AppContext
+from ..messages import notices_html
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, model_radio, view_controls
+from ..wiring import wire_view
 
 VIEW = "pairs"
 HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `sent_more` the more stereotypical,

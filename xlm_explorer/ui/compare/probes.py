@@ -12,17 +12,11 @@ from ...errors import UserInputError
 from ...service import Answer
 from ...uploads import JSON_TYPES
 from ...views import bias as views
-from ..common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    language_dropdown,
-    model_radio,
-    notices_html,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from ..context import AppContext
+from ..messages import notices_html
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, language_dropdown, model_radio, view_controls
+from ..wiring import wire_view
 
 VIEW = "probes"
 HELP = """A **template** with one **[MASK]** and one `{filler}`, **targets** compared at the mask (two or more) and

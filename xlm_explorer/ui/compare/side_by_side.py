@@ -7,19 +7,12 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K
-from ...service import Answer
+from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, Answer
 from ...views import compare as views
-from ..common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    examples_that_run,
-    language_dropdown,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from ..context import AppContext
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, examples_that_run, language_dropdown, view_controls
+from ..wiring import wire_view
 
 VIEW = "compare"
 HELP = """Type a sentence (with or without **[MASK]**): each model's tokenization, its fill-mask top-k, **overlap@k**

@@ -7,19 +7,12 @@ from typing import Any
 import gradio as gr
 
 from ... import service
-from ...service import shipped_languages
-from ...service import Answer
+from ...service import Answer, shipped_languages
 from ...views import compare as views
-from ..common import (
-    AppContext,
-    api_payload,
-    downloads_list,
-    language_choices,
-    language_dropdown,
-    view_controls,
-    wire_share,
-    wire_view,
-)
+from ..context import AppContext
+from ..share import wire_share
+from ..widgets import api_payload, downloads_list, language_choices, language_dropdown, view_controls
+from ..wiring import wire_view
 
 VIEW = "similarity"
 HELP = """**Linear CKA** (Kornblith et al., 2019) between every layer of en-2048 and every layer of 100-1280, on

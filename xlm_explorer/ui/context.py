@@ -1,0 +1,72 @@
+"""The app context every view shares: the workspace, the download store, the stop flags, the share targets."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from ..downloads import DownloadStore
+from ..workspace import Workspace
+
+#: How long a session keeps its last results (for redraws and clicks); gradio_client sessions never close.
+RESULT_STATE_SECONDS = 1800
+
+
+class Stopped(Exception):
+    """Raised inside a run when its session pressed Stop."""
+
+
+class RunRegistry:
+    """Stop flags per browser session: the Stop button sets one, the running job's progress sees it."""
+
+    def __init__(self) -> None:
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, session: str) -> threading.Event:
+        with self._lock:
+            flag = self._flags.setdefault(session, threading.Event())
+            flag.clear()
+            return flag
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is not None:
+            flag.set()
+
+    def forget(self, session: str) -> None:
+        with self._lock:
+            self._flags.pop(session, None)
+
+
+@dataclass
+class ShareTarget:
+    """What a share link can set on one view: its input components by URL parameter, and its run button."""
+
+    tab: str
+    inputs: dict[str, gr.components.Component]
+    run_id: str
+    subtab: str | None = None
+
+
+@dataclass
+class AppContext:
+    """Everything the views need: the workspace (models and caches), the download store, the stop flags."""
+
+    ws: Workspace
+    downloads: DownloadStore = field(default_factory=DownloadStore)
+    runs: RunRegistry = field(default_factory=RunRegistry)
+    #: view id -> what a share link may set there (filled as the views are built)
+    share_targets: dict[str, "ShareTarget"] = field(default_factory=dict)
+    #: tab id -> the gr.Tabs of its sub-tabs (Compare, Bias, Explain), so a link can open a sub-tab
+    subtabs: dict[str, gr.Tabs] = field(default_factory=dict)
+    #: the page's top-level tabs (set before the tabs are built)
+    main_tabs: Any = None
+
+    @property
+    def manager(self):  # noqa: ANN201 - the ModelManager
+        return self.ws.manager

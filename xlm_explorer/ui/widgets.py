@@ -1,0 +1,95 @@
+"""The controls every view builds from: run / Stop / Copy link, model and language pickers, downloads, examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..checks import BOTH
+from ..specs import LANGUAGE_NAMES
+from ..workspace import Workspace
+from .context import AppContext
+
+MODEL_CHOICES = [("en-2048 (English)", "en-2048"), ("100-1280 (100 languages)", "100-1280"), ("Both, side by side", BOTH)]
+
+
+@dataclass
+class ViewControls:
+    """The run controls of one view: its button, a Stop button, the inline status line, a link box."""
+
+    run: gr.Button
+    stop: gr.Button
+    status: gr.HTML
+    link: gr.Textbox
+    share: gr.Button
+    elem_id: str
+
+
+def view_controls(elem_id: str, label: str) -> ViewControls:
+    """Run / Stop / Copy link in one row, then the status line (progress words and notices show there)."""
+    with gr.Row(elem_classes=["xlm-run-row"]):
+        run = gr.Button(label, variant="primary", elem_id=f"{elem_id}-run", scale=3, min_width=140)
+        stop = gr.Button("Stop", variant="stop", visible=False, elem_id=f"{elem_id}-stop", scale=1, min_width=80)
+        share = gr.Button("Copy link", variant="secondary", size="sm", elem_id=f"{elem_id}-share", scale=1, min_width=100)
+    link = gr.Textbox(label="Link to this view (opens with these inputs and runs)", visible=False, interactive=False,
+                      elem_id=f"{elem_id}-link", buttons=["copy"])
+    status = gr.HTML("", elem_id=f"{elem_id}-status", elem_classes=["xlm-status"], padding=False)
+    return ViewControls(run=run, stop=stop, status=status, link=link, share=share, elem_id=elem_id)
+
+
+def language_label(code: str) -> str:
+    name = LANGUAGE_NAMES.get(code)
+    return f"{code} — {name}" if name else code
+
+
+def language_choices(codes: Sequence[str]) -> list[tuple[str, str]]:
+    """Dropdown choices ``(label, code)``, English first, then by code."""
+    ordered = sorted(codes, key=lambda code: (code != "en", code))
+    return [(language_label(code), code) for code in ordered]
+
+
+def language_dropdown(ctx: AppContext, label: str = "Language (100-1280 tokenization)", value: str = "en", **kwargs: Any) -> gr.Dropdown:
+    return gr.Dropdown(language_choices(ctx.manager.languages("100-1280")), value=value, label=label, filterable=True, **kwargs)
+
+
+def model_radio(value: str = BOTH, **kwargs: Any) -> gr.Radio:
+    return gr.Radio(MODEL_CHOICES, value=value, label="Model", **kwargs)
+
+
+def downloads_list() -> gr.File:
+    """The view's download files (CSV / JSON), hidden until a run writes them (``reveal`` shows it)."""
+    return gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False,
+                   elem_classes=["xlm-downloads"])
+
+
+def api_payload(api_name: str) -> gr.JSON:
+    """The JSON the view's API endpoint returns, in a closed accordion under the results."""
+    with gr.Accordion("The JSON the API returns", open=False):
+        return gr.JSON(label=f"{api_name} result")
+
+
+def model_status_markdown(ws: Workspace) -> str:
+    """One line saying which models are in memory and which load on first use (top of the page)."""
+    manager = ws.manager
+    parts = []
+    for key in manager.keys:
+        if manager.is_loaded(key):
+            parts.append(f"**{key}** ready")
+        elif manager.last_error(key) is not None:
+            parts.append(f"**{key}** failed to load (see the Models tab)")
+        else:
+            parts.append(f"**{key}** loads on first use")
+    return "Models: " + " · ".join(parts)
+
+
+def examples_that_run(elem_id: str, inputs: list[gr.components.Component], samples: list[list[Any]]) -> gr.Dataset:
+    """Examples (collapsed) that fill the inputs and run the view when clicked."""
+    with gr.Accordion("Examples: click one to fill the inputs and run it", open=False, elem_classes=["xlm-examples"]):
+        examples = gr.Dataset(components=inputs, samples=samples, samples_per_page=8, layout="table", label=None)
+    examples.click(lambda sample: sample, inputs=examples, outputs=inputs, queue=False, api_visibility="private").then(
+        None, js=f"() => {{ document.querySelector('#{elem_id}-run')?.click(); }}", queue=False, api_visibility="private"
+    )
+    return examples

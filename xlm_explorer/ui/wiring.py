@@ -1,0 +1,267 @@
+"""The "compute then draw" wiring: page events and API twins, redraws, Stop, the concurrency lanes.
+
+Each runnable view has a page event (private: it calls the service, draws the results, shows notices inline
+and progress on the results, disables its button and can be stopped) and an API twin (public, named after
+the service function: it returns the JSON payload, with plain-text error messages). The two run in separate
+concurrency groups, so scripts calling the API never starve the people on the page.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..service import Answer
+from ..views.style import wrap_title
+from .context import AppContext, Stopped
+from .messages import notices_html, toast_text, user_message
+from .widgets import ViewControls
+
+#: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
+#: batcher, which runs the requests for one model that arrive together as one padded batch (the model itself
+#: runs one batch at a time), so the limit is how many a batch can gather. Heavy ones (whole data sets, thousands
+#: of masked copies) run one at a time. The page and the API have groups of their own: a queue of API calls never
+#: holds up a person on the page.
+PAGE_QUICK = {"concurrency_id": "page-quick", "concurrency_limit": 32}
+
+
+PAGE_HEAVY = {"concurrency_id": "page-heavy", "concurrency_limit": 1}
+
+
+API_QUICK = {"concurrency_id": "api-quick", "concurrency_limit": 32}
+
+
+API_HEAVY = {"concurrency_id": "api-heavy", "concurrency_limit": 1}
+
+
+MODEL_GROUPS = frozenset(g["concurrency_id"] for g in (PAGE_QUICK, PAGE_HEAVY, API_QUICK, API_HEAVY))
+
+
+def reveal(outputs: Sequence[Any], values: list[Any]) -> list[Any]:
+    """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it."""
+    shown = []
+    for component, value in zip(outputs, values):
+        wrap_title(value.get("value") if isinstance(value, dict) else value)  # figure titles in lines that fit a phone
+        if isinstance(component, (gr.Dataframe, gr.File)) and value is not None and not isinstance(value, dict):
+            value = gr.update(value=value, visible=True)
+        shown.append(value)
+    return shown + list(values[len(shown):])
+
+
+def _parameters(service_fn: Callable[..., Answer]) -> list[inspect.Parameter]:
+    """The service function's endpoint parameters (without the workspace and progress), annotations dropped."""
+    params = list(inspect.signature(service_fn).parameters.values())[1:]
+    return [p.replace(annotation=inspect.Parameter.empty) for p in params if p.name != "progress"]
+
+
+def api_handler(ctx: AppContext, service_fn: Callable[..., Answer], to_payload: Callable[[Answer], Any] | None = None):
+    """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``."""
+
+    params = _parameters(service_fn)
+
+    def handler(*args: Any) -> Any:  # gradio passes the inputs, then the Progress it inserted
+        values, progress = args[: len(params)], args[len(params)]
+        try:
+            answer = service_fn(ctx.ws, *values, progress=lambda fraction, message: progress(fraction, desc=message))
+        except Exception as error:  # never a stack trace to the client; the server keeps serving
+            raise gr.Error(user_message(error), print_exception=False) from None
+        return to_payload(answer) if to_payload is not None else answer.payload
+
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*params, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+    )
+    handler.__name__ = service_fn.__name__
+    handler.__doc__ = service_fn.__doc__
+    return handler
+
+
+def page_handler(
+    ctx: AppContext,
+    service_fn: Callable[..., Answer],
+    render: Callable[[Answer, str], list[Any]],
+    outputs: Sequence[Any] = (),
+):
+    """The page event of an endpoint: service call with progress and Stop, then ``render(answer, session)``
+    (the view's values); returns ``[answer, notices html, *rendered]``. Errors become an escaped toast."""
+
+    params = _parameters(service_fn)
+
+    def handler(*args: Any) -> list[Any]:  # gradio passes the inputs, then the Progress and Request it inserted
+        values, progress, request = args[: len(params)], args[len(params)], args[len(params) + 1]
+        session = getattr(request, "session_hash", None) or "anonymous"
+        flag = ctx.runs.begin(session)
+
+        def report(fraction: float, message: str) -> None:
+            if flag.is_set():
+                raise Stopped()
+            progress(max(0.0, min(1.0, fraction)), desc=message)
+
+        try:
+            answer = service_fn(ctx.ws, *values, progress=report)
+            return [answer, notices_html(answer.notices), *reveal(outputs, render(answer, session))]
+        except Stopped:
+            raise gr.Error("Stopped: the run was cancelled before it finished.", duration=4, print_exception=False) from None
+        except Exception as error:
+            raise gr.Error(toast_text(user_message(error)), print_exception=False) from None
+
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            *params,
+            inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
+        ]
+    )
+    handler.__annotations__ = {"request": gr.Request}
+    handler.__name__ = f"page_{service_fn.__name__}"
+    return handler
+
+
+def redraw_handler(
+    draw: Callable[..., list[Any]], n_outputs: int, n_controls: int, with_session: bool = False, outputs: Sequence[Any] = ()
+):
+    """A no-model redraw from the last answer in the session's state (a settings change):
+    ``draw(answer, [session,] *controls)``; nothing to draw yet -> the outputs stay as they are."""
+
+    def handler(*args: Any) -> list[Any]:  # the state, the controls, then the Request gradio inserted
+        answer, controls, request = args[0], args[1 : 1 + n_controls], args[1 + n_controls]
+        if answer is None:
+            return [gr.skip()] * n_outputs
+        session = getattr(request, "session_hash", None) or "anonymous"
+        try:
+            return reveal(outputs, draw(answer, session, *controls) if with_session else draw(answer, *controls))
+        except Exception as error:
+            raise gr.Error(toast_text(user_message(error)), print_exception=False) from None
+
+    params = [inspect.Parameter(f"value{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(1 + n_controls)]
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
+    handler.__signature__ = inspect.Signature([*params, request])  # type: ignore[attr-defined]
+    handler.__annotations__ = {"request": gr.Request}
+    return handler
+
+
+@dataclass
+class Redraw:
+    """A part of a view drawn from the last answer and some controls, without the model:
+    ``draw(answer, *control values) -> values of outputs``. It runs after every run and whenever one of the
+    controls changes (live re-render)."""
+
+    draw: Callable[..., list[Any]]
+    controls: list[gr.components.Component]
+    outputs: list[gr.components.Component]
+    #: the control events that redraw (default: ``change``)
+    events: tuple[str, ...] = ("change",)
+    #: a slow redraw (a UMAP projection) goes through the queue and shows progress on its first output
+    slow: bool = False
+    #: ``draw(answer, session, *controls)`` (it writes the session's downloads)
+    with_session: bool = False
+
+    def handler(self) -> Callable[..., list[Any]]:
+        return redraw_handler(self.draw, len(self.outputs), len(self.controls), self.with_session, self.outputs)
+
+    def options(self) -> dict[str, Any]:
+        if self.slow:
+            return {"queue": True, "show_progress_on": self.outputs[:1], **PAGE_QUICK}
+        return {"queue": False}
+
+
+SCROLL_JS = """(...args) => {
+  const el = document.querySelector('#%s');
+  if (el) { const r = el.getBoundingClientRect();
+    if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }
+  return args; }"""
+
+
+def wire_view(
+    ctx: AppContext,
+    controls: ViewControls,
+    *,
+    service_fn: Callable[..., Answer],
+    inputs: list[gr.components.Component],
+    render: Callable[[Answer, str], list[Any]],
+    outputs: list[gr.components.Component],
+    state: gr.State,
+    progress_on: list[gr.components.Component],
+    payload: gr.JSON,
+    heavy: bool = False,
+    submit: Sequence[gr.components.Component] = (),
+    first_result_id: str | None = None,
+    to_payload: Callable[[Answer], Any] | None = None,
+    api_name: str | None = None,
+    redraws: Sequence[Redraw] = (),
+    api_fn: Callable[..., Answer] | None = None,
+) -> list[Any]:
+    """Wire a view: the page pipeline on the run button and ``submit`` fields, the live redraws, Stop, and the
+    API twin (``api_fn``, default the same service function, takes the first inputs its parameters name).
+    Returns the compute events."""
+    compute = page_handler(ctx, service_fn, render, outputs)
+    events = [
+        _wire_run(trigger, controls, compute, inputs, [state, controls.status, *outputs], progress_on, heavy, redraws, state,
+                  first_result_id)
+        for trigger in [controls.run.click, *(c.submit for c in submit)]
+    ]
+    _wire_redraws(redraws, state)
+    _wire_stop(ctx, controls, events)
+    api_fn = api_fn or service_fn
+    _wire_api(ctx, controls, api_fn, inputs[: len(_parameters(api_fn))], payload, heavy, to_payload, api_name)
+    return events
+
+
+def _wire_run(trigger, controls, compute, inputs, outputs, progress_on, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
+    """Button off and Stop on -> compute and draw (progress on the results) -> redraws -> button back, scroll."""
+    started = trigger(
+        lambda: [gr.Button(interactive=False), gr.Button(visible=True), ""],
+        outputs=[controls.run, controls.stop, controls.status], queue=False, api_visibility="private",
+    )
+    event = started.then(
+        compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status, *progress_on], api_visibility="private",
+        **(PAGE_HEAVY if heavy else PAGE_QUICK),
+    )
+    for redraw in redraws:
+        event.success(redraw.handler(), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
+                      **redraw.options())
+    done = event.then(_end_run, outputs=[controls.run, controls.stop], queue=False, api_visibility="private")
+    if first_result_id:
+        done.success(None, js=SCROLL_JS % first_result_id, api_visibility="private", queue=False)
+    return event
+
+
+def _end_run() -> list[Any]:
+    return [gr.Button(interactive=True), gr.Button(visible=False)]
+
+
+def _wire_redraws(redraws: Sequence[Redraw], state: gr.State) -> None:
+    """Each redraw also runs whenever one of its controls changes: live re-render, no model."""
+    for redraw in redraws:
+        gr.on(
+            triggers=[getattr(control, name) for control in redraw.controls for name in redraw.events],
+            fn=redraw.handler(), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
+            **redraw.options(),
+        )
+
+
+def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> None:
+    """Stop cancels the run: the flag stops the work at its next progress step, and gradio drops the event."""
+
+    def stop(request: gr.Request) -> None:
+        ctx.runs.stop(getattr(request, "session_hash", None) or "anonymous")
+
+    controls.stop.click(stop, cancels=events, queue=False, api_visibility="private").then(
+        _end_run, outputs=[controls.run, controls.stop], queue=False, api_visibility="private"
+    )
+
+
+def _wire_api(ctx, controls, service_fn, inputs, payload, heavy, to_payload, api_name) -> None:  # noqa: ANN001
+    """The public twin: same inputs, the JSON payload out, plain-text errors, the API's own concurrency group."""
+    api_trigger = gr.Button(visible=False, elem_id=f"{controls.elem_id}-api")
+    api_trigger.click(
+        api_handler(ctx, service_fn, to_payload),
+        inputs=inputs,
+        outputs=payload,
+        api_name=api_name or service_fn.__name__,
+        api_description=(service_fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+        **(API_HEAVY if heavy else API_QUICK),
+    )
