@@ -105,8 +105,8 @@ def test_fill_mask_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(c
 
 
 def test_model_info_api(client) -> None:
-    markdown, facts = client.predict(api_name="/model_info_100_1280")
-    assert facts["layers"] == 3 and "CC-BY-NC-4.0" in markdown
+    facts = client.predict("100-1280", api_name="/model_info")  # one endpoint, one JSON object
+    assert facts["key"] == "100-1280" and facts["layers"] == 3 and facts["license"] == "CC-BY-NC-4.0"
 
 
 def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path, tiny_dirs) -> None:

@@ -171,7 +171,6 @@ def test_every_public_endpoint_is_a_service_function(manager) -> None:
 
     demo = build_demo(manager)
     public = {fn.api_name for fn in demo.fns.values() if fn.api_name and str(fn.api_visibility) == "public"}
-    model_info = {f"model_info_{key.replace('-', '_')}" for key in manager.keys}
-    assert public == set(service.ENDPOINTS) | model_info
+    assert public == set(service.ENDPOINTS)  # the Models tab included: the API list is the service list
     for name, fn in service.ENDPOINTS.items():
         assert fn.__name__ == name, f"service function {fn.__name__} serves /{name}"

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 #: Examples per endpoint (modest: the suite runs on 2 cores). Raise it for a deeper run.
 EXAMPLES = int(os.environ.get("XLM_EXPLORER_FUZZ_EXAMPLES", "25"))
 #: Endpoints the app must expose (others are discovered and fuzzed too).
-REQUIRED_ENDPOINTS = ("/fill_mask", "/model_info_en_2048", "/model_info_100_1280")
+REQUIRED_ENDPOINTS = ("/fill_mask", "/model_info")
 
 CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r") + "\x7f\x85"
 MARKS = "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

@@ -529,9 +529,9 @@ def token_search_in(
 # ------------------------------------------------------------------------------------------------ models
 
 
-def model_info(ws: Workspace, key: str, progress: Progress | None = None) -> Answer:
+def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> Answer:
     """Facts of one model read from its loaded config (loading it if needed)."""
-    models, _errors = load_models(ws, [ws.manager.check_key(key)], progress)
+    models, _errors = load_models(ws, [ws.manager.check_key(model)], progress)
     facts = models[0].facts()
     return Answer(facts, facts)
 
@@ -589,6 +589,7 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "attribution": attribution,
     "patching": patching,
     "token_search": token_search,
+    "model_info": model_info,
 }
 
 #: What the UI may read besides the endpoints: limits, choices, shipped data, helpers of the page's own events.
@@ -601,4 +602,4 @@ PAGE_SETUP = [
 ]
 MAX_PAIRS = bias_analysis.MAX_PAIRS
 
-__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, "model_info", *PAGE_SETUP]
+__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]

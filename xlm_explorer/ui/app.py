@@ -75,6 +75,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks
             elem_classes=["xlm-footer"],
         )
         _wire_share_links(demo, ctx, tabs, status)
+        check_endpoints(ctx)
 
         def on_unload(request: gr.Request) -> None:
             release_session(ctx, demo, request)
@@ -84,6 +85,15 @@ def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks
     demo.xlm_context = ctx  # type: ignore[attr-defined]  # tests and the soak read the downloads and caches here
     wrap_model_events_for_gpu(demo)  # ZeroGPU Spaces only; a no-op elsewhere
     return demo
+
+
+def check_endpoints(ctx: AppContext) -> None:
+    """The API list is the service list: every endpoint of ``service.ENDPOINTS`` registered by a view, once."""
+    from .. import service
+
+    registered, declared = sorted(ctx.api_names), sorted(service.ENDPOINTS)
+    if registered != declared:
+        raise RuntimeError(f"the page registers {registered}, the service declares {declared}")
 
 
 def _wire_share_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, status: gr.Markdown) -> None:

@@ -37,9 +37,8 @@ from ..views.attention import (
     make_statistics_table,
 )
 from .context import AppContext
-from .share import wire_share
-from .widgets import api_payload, examples_that_run, language_choices, language_dropdown, model_radio, view_controls
-from .wiring import Redraw, wire_view
+from .widgets import examples_that_run, language_choices, language_dropdown, model_radio, view_controls
+from .wiring import Drawn, Redraw, Share, View, wire
 
 TAB = "attention"
 STATISTIC_CHOICES = [(STATISTIC_LABELS[name], name) for name in STATISTIC_NAMES]
@@ -118,11 +117,8 @@ def _build_single(ctx: AppContext) -> None:
                 heatmap = gr.Plot(label=f"{key}: one head", show_label=False)
             panels.append(ModelPanel(key, column, table, heatmap))
     bertviz = _bertviz_section(ctx)
-    downloads = gr.File(visible=False, label="Head statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    payload = api_payload("attention")
-    state = gr.State(None, time_to_live=3600)
-    _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panels, bertviz, downloads, payload, state)
-    wire_share(ctx, controls, TAB, {"text": text, "pair": text_pair, "model": choice, "lang": lang, "lang_b": lang_pair})
+    names = ["text", "text_pair", "choice", "lang", "lang_pair", "heads"]
+    _wire_single(ctx, controls, dict(zip(names, inputs)), statistic, layer, head, grid_plot, panels, bertviz)
 
 
 @dataclass
@@ -187,10 +183,9 @@ def bertviz_views(results: list[AttentionResult], layers: list[str], heads: list
     ]
 
 
-def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panels, bertviz, downloads, payload, state) -> None:  # noqa: ANN001, PLR0913 - components
-    def render(answer: Answer, session: str) -> list[Any]:
-        files = ctx.downloads.write(session, TAB, {"statistics": make_statistics_table(answer.results)}, answer.payload)
-        return [files, answer.payload]
+def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panels, bertviz) -> None:  # noqa: ANN001 - components
+    def draw(answer: Answer) -> Drawn:  # the figures are redraws (statistic, head, bertviz settings)
+        return Drawn([], {"statistics": make_statistics_table(answer.results)})
 
     def pick_cell(answer: Answer | None, evt: gr.SelectData) -> list[Any]:
         """A click on a grid cell (row = layer, column h<k> = head k) moves the heatmap there."""
@@ -206,11 +201,10 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
         Redraw(lambda a, lays, hds: bertviz_views(a.results, lays, hds, bertviz), [bertviz.layers, bertviz.heads],
                [output for _key, _kind, output in bertviz.outputs]),
     ]
-    wire_view(
-        ctx, controls, service_fn=service.attention, inputs=inputs, render=render, outputs=[downloads, payload],
-        state=state, progress_on=[grid_plot], payload=payload, submit=[inputs[0], inputs[1]],
-        first_result_id=f"{TAB}-results", redraws=redraws,
-    )
+    share = Share(TAB, {"text": "text", "pair": "text_pair", "model": "choice", "lang": "lang", "lang_b": "lang_pair"})
+    state = wire(ctx, View(TAB, controls, service.attention, inputs, draw, progress_on=[grid_plot],
+                           submit=[inputs["text"], inputs["text_pair"]], first_result_id=f"{TAB}-results", redraws=redraws,
+                           share=share)).state
     for panel in panels:
         panel.table.select(pick_cell, inputs=[state], outputs=[layer, head], queue=False, api_visibility="private").then(
             redraws[1].handler(), inputs=[state, layer, head], outputs=redraws[1].outputs, queue=False, api_visibility="private"
@@ -241,23 +235,17 @@ def _build_average(ctx: AppContext) -> None:
     statistic = gr.Dropdown(AVERAGE_CHOICES, value="entropy", label="Statistic", elem_id=f"{TAB}-average-results")
     profile = gr.Plot(label="Per layer, per language", show_label=False)
     plots = [gr.Plot(label=f"{key}: per head, per language", visible=False, show_label=False) for key in ctx.manager.keys]
-    downloads = gr.File(visible=False, label="Averaged statistics (CSV) and the JSON", file_count="multiple", interactive=False, elem_classes=["xlm-downloads"])
-    payload = api_payload("attention_average")
-    state = gr.State(None, time_to_live=3600)
     keys = list(ctx.manager.keys)
 
-    def render(answer: Answer, session: str) -> list[Any]:
-        files = ctx.downloads.write(session, f"{TAB}-average", {"averages": make_average_table(answer.results)}, answer.payload)
-        return [files, answer.payload]
+    def tables(answer: Answer) -> Drawn:  # the figures are a redraw (the statistic)
+        return Drawn([], {"averages": make_average_table(answer.results)})
 
     def draw(answer: Answer, name: str) -> list[Any]:
         by_key = {r.model: r for r in answer.results}
         figures = [gr.Plot(value=make_language_figure(by_key[k], name), visible=True) if k in by_key else gr.Plot(visible=False) for k in keys]
         return [make_language_profile(answer.results, name), *figures]
 
-    wire_view(
-        ctx, controls, service_fn=service.attention_average,
-        inputs=[choice, source, languages, per_language, pasted, default_lang], render=render,
-        outputs=[downloads, payload], state=state, progress_on=[profile], payload=payload, heavy=True,
-        first_result_id=f"{TAB}-average-results", redraws=[Redraw(draw, [statistic], [profile, *plots])],
-    )
+    inputs = {"choice": choice, "source": source, "languages": languages, "per_language": per_language, "pasted": pasted,
+              "default_lang": default_lang}
+    wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables, progress_on=[profile], heavy=True,
+                   first_result_id=f"{TAB}-average-results", redraws=[Redraw(draw, [statistic], [profile, *plots])]))

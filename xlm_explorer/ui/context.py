@@ -64,6 +64,8 @@ class AppContext:
     share_targets: dict[str, "ShareTarget"] = field(default_factory=dict)
     #: tab id -> the gr.Tabs of its sub-tabs (Compare, Bias, Explain), so a link can open a sub-tab
     subtabs: dict[str, gr.Tabs] = field(default_factory=dict)
+    #: the public endpoints registered so far (each once; the app checks them against ``service.ENDPOINTS``)
+    api_names: list[str] = field(default_factory=list)
     #: the page's top-level tabs (set before the tabs are built)
     main_tabs: Any = None
 

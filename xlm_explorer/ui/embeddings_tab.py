@@ -33,11 +33,10 @@ from ..views.embeddings import (
     make_projection_figure,
     make_summary_html,
 )
-from .context import AppContext
+from .context import RESULT_STATE_SECONDS, AppContext
 from .messages import toast_text
-from .share import wire_share
 from .widgets import api_payload, downloads_list, language_label, model_radio, view_controls
-from .wiring import Redraw, wire_view
+from .wiring import Drawn, Redraw, Share, View, wire
 
 TAB = "embeddings"
 SOURCES = [
@@ -110,27 +109,27 @@ def build_embeddings_tab(ctx: AppContext) -> None:
     choice, settings, join = _settings_inputs(ctx)
     controls = view_controls(TAB, "Embed and project")
     view = _result_components()
-    state = gr.State(None, time_to_live=3600)
+    state = gr.State(None, time_to_live=RESULT_STATE_SECONDS)
 
     def redraw(answer: Answer, session: str, join_lines: bool, *values: Any) -> list[Any]:
         """Everything under the settings in view, from the cached embedding sets (after a run, or a change)."""
         again = service.reproject(ctx.ws, answer, *values)
         return [again, *draw_views(ctx, again, session, join_lines)]
 
-    wire_view(
-        ctx, controls, service_fn=service.embeddings,
-        inputs=[*data_inputs, choice, *settings], render=lambda _answer, _session: [], outputs=[], state=state,
-        progress_on=[view.summary, view.scatter], payload=view.payload, heavy=True, first_result_id=f"{TAB}-results",
+    names = ["source", "languages", "max_items", "pasted", "upload", "choice", "layers", "pooling", "center", "method",
+             "dims", "seed"]
+    share_names = ["source", "langs", "items", None, None, "model", "layers", "pooling", "center", "method", "dims", "seed"]
+    wire(ctx, View(
+        TAB, controls, service.embeddings, dict(zip(names, [*data_inputs, choice, *settings])), lambda _answer: Drawn([]),
+        progress_on=[view.summary, view.scatter], heavy=True, first_result_id=f"{TAB}-results", downloads=False,
+        state=state, payload=view.payload,
         redraws=[Redraw(redraw, [join, *settings], [state, *view.drawn], slow=True, with_session=True)],
-    )
+        share=Share(TAB, {url: name for url, name in zip(share_names, names) if url}),
+    ))
     _wire_neighbours(view, state)
     source, languages, max_items, pasted, upload = data_inputs
     source.change(_show_source_inputs, inputs=source, outputs=[languages, max_items, pasted, upload],
                   queue=False, api_visibility="private")
-    layers, pooling, center, method, dims, seed = settings
-    wire_share(ctx, controls, TAB, {"source": source, "langs": languages, "items": max_items, "model": choice,
-                                    "layers": layers, "pooling": pooling, "center": center, "method": method,
-                                    "dims": dims, "seed": seed})
 
 
 def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]:

@@ -15,9 +15,8 @@ from ..service import Answer
 from ..uploads import TABLE_TYPES
 from ..views import explain as views
 from .context import AppContext
-from .share import wire_share
-from .widgets import api_payload, downloads_list, examples_that_run, language_dropdown, model_radio, view_controls
-from .wiring import wire_view
+from .widgets import examples_that_run, language_dropdown, model_radio, view_controls
+from .wiring import Drawn, Share, View, wire
 
 INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
 down (integrated gradients and gradient × input). **Patching**: run sentence A with one hidden state taken from
@@ -71,19 +70,19 @@ def _build_attribution(ctx: AppContext) -> None:
     chips = gr.HTML(elem_id="attribution-results")
     plot = gr.Plot(show_label=False)
     table = gr.Dataframe(visible=False, label="Attribution per token", interactive=False, max_height=360)
-    downloads = downloads_list()
-    payload = api_payload("attribution")
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_attribution_table(answer.results)
-        files = ctx.downloads.write(session, "attribution", {"attributions": frame}, answer.payload)
-        return [views.make_attribution_html(answer.results), views.make_attribution_figure(answer.results), frame, files, answer.payload]
+        html = views.make_attribution_html(answer.results)
+        return Drawn([html, views.make_attribution_figure(answer.results), frame], {"attributions": frame})
 
-    wire_view(ctx, controls, service_fn=service.attribution, inputs=inputs, render=render,
-              outputs=[chips, plot, table, downloads, payload], state=gr.State(None, time_to_live=3600),
-              progress_on=[chips], payload=payload, heavy=True, submit=[text], first_result_id="attribution-results")
-    wire_share(ctx, controls, "explain", {"text": text, "model": model, "lang": lang, "mask": mask_index, "target": target},
-               subtab="explain-attribution")
+    wire(ctx, View(
+        "attribution", controls, service.attribution,
+        {"text": text, "model": model, "lang": lang, "mask_index": mask_index, "target": target}, draw, [chips, plot, table],
+        heavy=True, submit=[text], first_result_id="attribution-results",
+        share=Share("explain", {"text": "text", "model": "model", "lang": "lang", "mask": "mask_index", "target": "target"},
+                    subtab="explain-attribution"),
+    ))
 
 
 def _build_patching(ctx: AppContext) -> None:
@@ -104,22 +103,20 @@ def _build_patching(ctx: AppContext) -> None:
     plot = gr.Plot(show_label=False, elem_id="patching-results")
     heads = gr.Plot(show_label=False, visible=False)  # shown only when a head sweep was asked for
     table = gr.Dataframe(visible=False, label="log P(target) per layer and position", interactive=False, max_height=360)
-    downloads = downloads_list()
-    payload = api_payload("patching")
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_patching_table(answer.results)
-        files = ctx.downloads.write(session, "patching", {"effects": frame}, answer.payload)
         head_figure = views.make_head_patching_figure(answer.results)
-        return [views.make_patching_figure(answer.results), gr.update(value=head_figure, visible=head_figure is not None),
-                frame, files, answer.payload]
+        return Drawn([views.make_patching_figure(answer.results), gr.update(value=head_figure, visible=head_figure is not None),
+                      frame], {"effects": frame})
 
-    wire_view(ctx, controls, service_fn=service.patching_heads, api_fn=service.patching,
-              inputs=[text_a, text_b, model, lang, target, head_layer], render=render,
-              outputs=[plot, heads, table, downloads, payload], state=gr.State(None, time_to_live=3600), progress_on=[plot],
-              payload=payload, heavy=True, first_result_id="patching-results")
-    wire_share(ctx, controls, "explain", {"a": text_a, "b": text_b, "model": model, "lang": lang, "target": target},
-               subtab="explain-patching")
+    inputs = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target, "head_layer": head_layer}
+    wire(ctx, View(
+        "patching", controls, service.patching_heads, inputs, draw, [plot, heads, table], api="patching", heavy=True,
+        first_result_id="patching-results",
+        share=Share("explain", {"a": "text_a", "b": "text_b", "model": "model", "lang": "lang", "target": "target",
+                                "heads": "head_layer"}, subtab="explain-patching"),
+    ))
 
 
 def _build_search(ctx: AppContext) -> list[Any]:
@@ -139,20 +136,19 @@ def _build_search(ctx: AppContext) -> list[Any]:
     controls = view_controls("token-search", "Search")
     matches = gr.HTML(elem_id="token-search-results")
     table = gr.Dataframe(visible=False, label="Matches", interactive=False, wrap=True, max_height=360)
-    downloads = downloads_list()
-    payload = api_payload("token_search")
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_matches_table(answer.results)
-        files = ctx.downloads.write(session, "token-search", {"matches": frame}, answer.payload)
-        return [views.make_matches_html(answer.results), frame, files, answer.payload]
+        return Drawn([views.make_matches_html(answer.results), frame], {"matches": frame})
 
-    wire_view(ctx, controls, service_fn=service.token_search_in, api_fn=service.token_search,
-              inputs=[text, model, lang, token_index, layer, k, corpus], render=render,
-              outputs=[matches, table, downloads, payload], state=gr.State(None, time_to_live=3600), progress_on=[matches],
-              payload=payload, heavy=True, first_result_id="token-search-results")
-    wire_share(ctx, controls, "explain", {"text": text, "model": model, "lang": lang, "token": token_index, "layer": layer, "k": k},
-               subtab="explain-search")
+    inputs = {"text": text, "model": model, "lang": lang, "token_index": token_index, "layer": layer, "k": k,
+              "corpus_file": corpus}
+    wire(ctx, View(
+        "token-search", controls, service.token_search_in, inputs, draw, [matches, table], api="token_search", heavy=True,
+        first_result_id="token-search-results",
+        share=Share("explain", {"text": "text", "model": "model", "lang": "lang", "token": "token_index", "layer": "layer",
+                                "k": "k"}, subtab="explain-search"),
+    ))
     return [text, model, lang, token_index]
 
 

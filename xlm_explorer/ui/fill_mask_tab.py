@@ -14,9 +14,8 @@ from ..paths import DATA_DIR
 from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .context import AppContext
-from .share import wire_share
-from .widgets import api_payload, downloads_list, examples_that_run, language_dropdown, model_radio, view_controls
-from .wiring import wire_view
+from .widgets import examples_that_run, language_dropdown, model_radio, view_controls
+from .wiring import Drawn, Share, View, wire
 
 TAB = "fill-mask"
 EXAMPLES_FILE = DATA_DIR / "fill_mask_examples.tsv"
@@ -63,11 +62,7 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
                 table = gr.Dataframe(visible=False, label=f"{key}: top predictions", interactive=False, wrap=True, max_height=360)
             columns.append(key)
             outputs += [column, completion, plot, table]
-    downloads = downloads_list()
-    payload = api_payload("fill_mask")
-    state = gr.State(None, time_to_live=3600)
-
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         by_key = {r.model: r for r in answer.results}
         x_max = shared_x_max(answer.results)  # side-by-side panels share the probability axis
         values: list[Any] = []
@@ -80,19 +75,10 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
             table = make_fill_mask_table(result)
             tables[key] = table
             values += [gr.Column(visible=True), make_completion_html(result), make_fill_mask_figure(result, x_max), table]
-        return [*values, ctx.downloads.write(session, TAB, tables, answer.payload), answer.payload]
+        return Drawn(values, tables)
 
-    wire_view(
-        ctx,
-        controls,
-        service_fn=service.fill_mask,
-        inputs=inputs,
-        render=render,
-        outputs=[*outputs, downloads, payload],
-        state=state,
-        progress_on=[o for o in outputs if isinstance(o, (gr.Plot, gr.HTML))][:2],
-        payload=payload,
-        submit=[text],
-        first_result_id=f"{TAB}-results",
-    )
-    wire_share(ctx, controls, TAB, {"text": text, "model": choice, "lang": lang, "k": top_k})
+    wire(ctx, View(
+        TAB, controls, service.fill_mask, {"text": text, "choice": choice, "lang": lang, "top_k": top_k}, draw, outputs,
+        progress_on=[o for o in outputs if isinstance(o, (gr.Plot, gr.HTML))][:2], submit=[text],
+        first_result_id=f"{TAB}-results", share=Share(TAB, {"text": "text", "model": "choice", "lang": "lang", "k": "top_k"}),
+    ))

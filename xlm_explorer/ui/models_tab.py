@@ -9,7 +9,7 @@ import gradio as gr
 from .. import service
 from ..views.models import make_model_facts_markdown
 from .context import AppContext
-from .wiring import API_QUICK, PAGE_QUICK, api_handler, page_handler
+from .wiring import PAGE_QUICK, page_handler, wire_api
 
 
 def build_models_tab(ctx: AppContext) -> None:
@@ -21,6 +21,8 @@ def build_models_tab(ctx: AppContext) -> None:
         for key in ctx.manager.keys:
             with gr.Column(min_width=300):
                 _build_card(ctx, key)
+    model = gr.Radio(list(ctx.manager.keys), value=ctx.manager.keys[0], visible=False, label="Model")
+    wire_api(ctx, "models", "model_info", [model], gr.JSON(visible=False))  # one endpoint for both cards
 
 
 def _build_card(ctx: AppContext, key: str) -> None:
@@ -45,12 +47,4 @@ def _build_card(ctx: AppContext, key: str) -> None:
         show_progress_on=[facts],
         api_visibility="private",
         **PAGE_QUICK,
-    )
-    api_trigger = gr.Button(visible=False)
-    api_trigger.click(
-        api_handler(ctx, info, lambda answer: render(answer, "")),
-        outputs=[facts, data],
-        api_name=info.__name__,
-        api_description=f"Facts of {key} read from its loaded config (loads it on first use).",
-        **API_QUICK,
     )

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 
 from ..service import Answer
 from ..views.style import wrap_title
-from .context import AppContext, Stopped
+from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
 from .widgets import ViewControls
 
@@ -58,7 +58,7 @@ def _parameters(service_fn: Callable[..., Answer]) -> list[inspect.Parameter]:
     return [p.replace(annotation=inspect.Parameter.empty) for p in params if p.name != "progress"]
 
 
-def api_handler(ctx: AppContext, service_fn: Callable[..., Answer], to_payload: Callable[[Answer], Any] | None = None):
+def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
     """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``."""
 
     params = _parameters(service_fn)
@@ -69,7 +69,7 @@ def api_handler(ctx: AppContext, service_fn: Callable[..., Answer], to_payload: 
             answer = service_fn(ctx.ws, *values, progress=lambda fraction, message: progress(fraction, desc=message))
         except Exception as error:  # never a stack trace to the client; the server keeps serving
             raise gr.Error(user_message(error), print_exception=False) from None
-        return to_payload(answer) if to_payload is not None else answer.payload
+        return answer.payload
 
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*params, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
@@ -175,39 +175,105 @@ SCROLL_JS = """(...args) => {
   return args; }"""
 
 
-def wire_view(
-    ctx: AppContext,
-    controls: ViewControls,
-    *,
-    service_fn: Callable[..., Answer],
-    inputs: list[gr.components.Component],
-    render: Callable[[Answer, str], list[Any]],
-    outputs: list[gr.components.Component],
-    state: gr.State,
-    progress_on: list[gr.components.Component],
-    payload: gr.JSON,
-    heavy: bool = False,
-    submit: Sequence[gr.components.Component] = (),
-    first_result_id: str | None = None,
-    to_payload: Callable[[Answer], Any] | None = None,
-    api_name: str | None = None,
-    redraws: Sequence[Redraw] = (),
-    api_fn: Callable[..., Answer] | None = None,
-) -> list[Any]:
-    """Wire a view: the page pipeline on the run button and ``submit`` fields, the live redraws, Stop, and the
-    API twin (``api_fn``, default the same service function, takes the first inputs its parameters name).
-    Returns the compute events."""
-    compute = page_handler(ctx, service_fn, render, outputs)
+@dataclass
+class Drawn:
+    """What a view's ``draw`` returns: the values of its outputs, and the tables its download files hold (the
+    wiring writes them, with the JSON payload, into the session's folder)."""
+
+    values: list[Any]
+    tables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Share:
+    """How a view is shared: its tab (and sub-tab), and the URL parameter of each input a link restores."""
+
+    tab: str
+    params: dict[str, str]  # URL parameter -> service parameter
+    subtab: str | None = None
+
+
+@dataclass
+class View:
+    """A runnable view, declared. :func:`wire` builds the rest: the page event (button, Enter in ``submit`` fields,
+    Stop, progress on ``progress_on``), the redraws, the downloads list and the API JSON under the outputs, the
+    share link, and the public API twin :data:`service.ENDPOINTS[api] <xlm_explorer.service.ENDPOINTS>`.
+
+    ``inputs`` maps the service function's parameter names to components: the page call and the API twin each take
+    the components their own parameters name (no positional contract).
+    """
+
+    id: str
+    controls: ViewControls
+    service_fn: Callable[..., Answer]
+    inputs: dict[str, gr.components.Component]
+    draw: Callable[[Answer], Drawn]
+    outputs: list[gr.components.Component] = field(default_factory=list)
+    progress_on: list[gr.components.Component] = field(default_factory=list)
+    share: Share | None = None
+    #: the public endpoint this view's twin serves (a key of ``service.ENDPOINTS``; default the service function's)
+    api: str | None = None
+    heavy: bool = False
+    submit: Sequence[gr.components.Component] = ()
+    redraws: Sequence[Redraw] = ()
+    first_result_id: str | None = None
+    #: False when a redraw writes the downloads itself (the embeddings view, whose points change with the projection)
+    downloads: bool = True
+    #: given when a redraw writes them too (the embeddings view replaces its answer on a reprojection)
+    state: gr.State | None = None
+    payload: gr.JSON | None = None
+
+
+@dataclass
+class Wired:
+    """What :func:`wire` made that a view may wire further: the session's last answer and the compute events."""
+
+    state: gr.State
+    events: list[Any]
+    payload: gr.JSON
+
+
+def components_for(view: View, fn: Callable[..., Any]) -> list[gr.components.Component]:
+    """The components for ``fn``'s parameters, by name; a parameter without a component is a build error."""
+    names = [p.name for p in _parameters(fn)]
+    missing = [n for n in names if n not in view.inputs]
+    if missing:
+        raise ValueError(f"view {view.id!r}: no input component for {fn.__name__}'s parameters {missing}")
+    return [view.inputs[n] for n in names]
+
+
+def wire(ctx: AppContext, view: View) -> Wired:
+    """Wire a declared view (see :class:`View`); returns its state and events."""
+    from .. import service
+    from .share import wire_share
+    from .widgets import api_payload, downloads_list
+
+    api = view.api or view.service_fn.__name__
+    api_fn = service.ENDPOINTS[api]
+    downloads = downloads_list() if view.downloads else None
+    payload = view.payload or api_payload(api)
+    state = view.state or gr.State(None, time_to_live=RESULT_STATE_SECONDS)
+
+    def render(answer: Answer, session: str) -> list[Any]:
+        drawn = view.draw(answer)
+        files = [ctx.downloads.write(session, view.id, drawn.tables, answer.payload)] if downloads is not None else []
+        return [*drawn.values, *files, answer.payload]
+
+    outputs = [*view.outputs, *([downloads] if downloads is not None else []), payload]
+    compute = page_handler(ctx, view.service_fn, render, outputs)
+    inputs = components_for(view, view.service_fn)
     events = [
-        _wire_run(trigger, controls, compute, inputs, [state, controls.status, *outputs], progress_on, heavy, redraws, state,
-                  first_result_id)
-        for trigger in [controls.run.click, *(c.submit for c in submit)]
+        _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
+                  view.progress_on or view.outputs[:1], view.heavy, view.redraws, state, view.first_result_id)
+        for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
-    _wire_redraws(redraws, state)
-    _wire_stop(ctx, controls, events)
-    api_fn = api_fn or service_fn
-    _wire_api(ctx, controls, api_fn, inputs[: len(_parameters(api_fn))], payload, heavy, to_payload, api_name)
-    return events
+    _wire_redraws(view.redraws, state)
+    _wire_stop(ctx, view.controls, events)
+    wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
+    if view.share is not None:
+        params = {url: view.inputs[name] for url, name in view.share.params.items()}
+        wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab)
+    return Wired(state=state, events=events, payload=payload)
 
 
 def _wire_run(trigger, controls, compute, inputs, outputs, progress_on, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
@@ -254,14 +320,23 @@ def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> No
     )
 
 
-def _wire_api(ctx, controls, service_fn, inputs, payload, heavy, to_payload, api_name) -> None:  # noqa: ANN001
-    """The public twin: same inputs, the JSON payload out, plain-text errors, the API's own concurrency group."""
-    api_trigger = gr.Button(visible=False, elem_id=f"{controls.elem_id}-api")
+def wire_api(
+    ctx: AppContext, elem_id: str, api_name: str, inputs: list[gr.components.Component], payload: gr.JSON, heavy: bool = False
+) -> None:
+    """The public endpoint ``/api_name``: :data:`service.ENDPOINTS[api_name]` on ``inputs`` (its parameters, in order),
+    the JSON payload out, plain-text errors, the API's own concurrency group; registered once (``ctx.api_names``)."""
+    from .. import service
+
+    service_fn = service.ENDPOINTS[api_name]
+    if api_name in ctx.api_names:
+        raise ValueError(f"/{api_name} is registered twice")
+    ctx.api_names.append(api_name)
+    api_trigger = gr.Button(visible=False, elem_id=f"{elem_id}-api")
     api_trigger.click(
-        api_handler(ctx, service_fn, to_payload),
+        api_handler(ctx, service_fn),
         inputs=inputs,
         outputs=payload,
-        api_name=api_name or service_fn.__name__,
+        api_name=api_name,
         api_description=(service_fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
         **(API_HEAVY if heavy else API_QUICK),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from ... import service
@@ -11,9 +9,8 @@ from ...service import Answer
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, language_choices, view_controls
-from ..wiring import wire_view
+from ..widgets import language_choices, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "bias-languages"
 HELP = """The same ten occupations in each language, with the masculine and the feminine form at the mask (a pronoun,
@@ -34,18 +31,10 @@ def build_bias_languages(ctx: AppContext) -> None:
         gr.HTML(notices_html(notes))
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = downloads_list()
-    payload = api_payload("bias_languages")
-    state = gr.State(None, time_to_live=3600)
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_crosslingual_table(answer.results)
-        files = ctx.downloads.write(session, VIEW, {"log-ratio": frame}, answer.payload)
-        return [views.make_crosslingual_figure(answer.results), frame, files, answer.payload]
+        return Drawn([views.make_crosslingual_figure(answer.results), frame], {"log-ratio": frame})
 
-    wire_view(
-        ctx, controls, service_fn=service.bias_languages, inputs=[languages], render=render,
-        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
-        first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "bias", {"langs": languages}, subtab="bias-languages")
+    wire(ctx, View(VIEW, controls, service.bias_languages, {"languages": languages}, draw, [plot, table], heavy=True,
+                   first_result_id=f"{VIEW}-results", share=Share("bias", {"langs": "languages"}, subtab="bias-languages")))

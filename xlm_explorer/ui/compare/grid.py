@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, view_controls
-from ..wiring import wire_view
+from ..widgets import view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "grid"
 HELP = """One template written in several languages, one per line as `lang<TAB>sentence` or `lang: sentence`, each
@@ -33,21 +30,14 @@ def build_grid(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Fill the grid")
     table = gr.Dataframe(visible=False, label="Top predictions per language and model", interactive=False, wrap=True,
                          elem_id=f"{VIEW}-results", elem_classes=["xlm-bidi-table"])
-    downloads = downloads_list()
-    payload = api_payload("crosslingual_grid")
-    state = gr.State(None, time_to_live=3600)
     template_set.change(lambda key: shipped.get(key, ""), inputs=template_set, outputs=templates,
                         queue=False, api_visibility="private")
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         grid = answer.results
         wide = views.make_grid_table(grid, shown=grid.top_k)
-        files = ctx.downloads.write(session, VIEW, {"grid": wide, "predictions": views.make_grid_long_table(grid)}, answer.payload)
-        return [wide, files, answer.payload]
+        return Drawn([wide], {"grid": wide, "predictions": views.make_grid_long_table(grid)})
 
-    wire_view(
-        ctx, controls, service_fn=service.crosslingual_grid, inputs=[templates, top_k], render=render,
-        outputs=[table, downloads, payload], state=state, progress_on=[table], payload=payload,
-        first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "compare", {"templates": templates, "k": top_k}, subtab="compare-grid")
+    wire(ctx, View(VIEW, controls, service.crosslingual_grid, {"templates": templates, "top_k": top_k}, draw, [table],
+                   first_result_id=f"{VIEW}-results",
+                   share=Share("compare", {"templates": "templates", "k": "top_k"}, subtab="compare-grid")))

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, language_dropdown, view_controls
-from ..wiring import wire_view
+from ..widgets import language_dropdown, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "logit-lens"
 HELP = """**Per-layer predictions ("logit lens" for masked LMs):** the LM head applied to every layer's hidden state
@@ -34,18 +31,12 @@ def build_logit_lens(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Show per-layer predictions")
     plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")
     table = gr.Dataframe(visible=False, label="Top tokens per layer", interactive=False, max_height=420)
-    downloads = downloads_list()
-    payload = api_payload("logit_lens")
-    state = gr.State(None, time_to_live=3600)
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_logit_lens_table(answer.results)
-        files = ctx.downloads.write(session, VIEW, {"layers": frame}, answer.payload)
-        return [views.make_logit_lens_figure(answer.results), frame, files, answer.payload]
+        return Drawn([views.make_logit_lens_figure(answer.results), frame], {"layers": frame})
 
-    wire_view(
-        ctx, controls, service_fn=service.logit_lens, inputs=[text, lang, mask_number, top_k], render=render,
-        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, submit=[text],
-        first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "compare", {"text": text, "lang": lang, "mask": mask_number, "k": top_k}, subtab="compare-logit-lens")
+    inputs = {"text": text, "lang": lang, "mask_number": mask_number, "top_k": top_k}
+    share = Share("compare", {"text": "text", "lang": "lang", "mask": "mask_number", "k": "top_k"}, subtab="compare-logit-lens")
+    wire(ctx, View(VIEW, controls, service.logit_lens, inputs, draw, [plot, table], submit=[text],
+                   first_result_id=f"{VIEW}-results", share=share))

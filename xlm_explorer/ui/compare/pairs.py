@@ -14,9 +14,8 @@ from ...uploads import TABLE_TYPES
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, model_radio, view_controls
-from ..wiring import wire_view
+from ..widgets import model_radio, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "pairs"
 HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `sent_more` the more stereotypical,
@@ -42,9 +41,6 @@ def build_pairs(ctx: AppContext) -> None:
     plot = gr.Plot(label="PLL difference per pair", show_label=False)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = downloads_list()
-    payload = api_payload("pll_pairs")
-    state = gr.State(None, time_to_live=3600)
 
     def load_upload(upload: Any) -> list[Any]:
         if upload is None:
@@ -57,16 +53,13 @@ def build_pairs(ctx: AppContext) -> None:
 
     upload.upload(load_upload, inputs=upload, outputs=[table_text, controls.status], api_visibility="private")
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         result = answer.results
         frame = views.make_pairs_table(result, disagreeing_first=True)
         summary_frame = views.make_pairs_summary(result)
-        files = ctx.downloads.write(session, VIEW, {"summary": summary_frame, "pairs": frame}, answer.payload)
-        return [views.make_pairs_summary_figure(result), summary_frame, frame, views.make_pairs_figure(result), files, answer.payload]
+        figures = [views.make_pairs_summary_figure(result), summary_frame, frame, views.make_pairs_figure(result)]
+        return Drawn(figures, {"summary": summary_frame, "pairs": frame})
 
-    wire_view(
-        ctx, controls, service_fn=service.pll_pairs, inputs=[table_text, choice], render=render,
-        outputs=[summary_plot, summary, table, plot, downloads, payload], state=state, progress_on=[summary_plot],
-        payload=payload, heavy=True, first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "bias", {"table": table_text, "model": choice}, subtab="bias-pairs")
+    wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "choice": choice}, draw,
+                   [summary_plot, summary, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
+                   share=Share("bias", {"table": "table", "model": "choice"}, subtab="bias-pairs")))

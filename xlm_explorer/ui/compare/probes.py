@@ -14,9 +14,8 @@ from ...uploads import JSON_TYPES
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, language_dropdown, model_radio, view_controls
-from ..wiring import wire_view
+from ..widgets import language_dropdown, model_radio, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "probes"
 HELP = """A **template** with one **[MASK]** and one `{filler}`, **targets** compared at the mask (two or more) and
@@ -52,25 +51,19 @@ def build_probes(ctx: AppContext) -> None:
     table = gr.Dataframe(visible=False, label="Scores per filler and model (numbers first)", interactive=False, wrap=True, max_height=480)
     with gr.Accordion("What this can and cannot show", open=False):
         gr.Markdown(views.PROBE_CAVEATS)
-    downloads = downloads_list()
-    payload = api_payload("bias_probe")
-    state = gr.State(None, time_to_live=3600)
 
     _wire_probe_sets(probe_set, upload, sets_state, [template, targets, fillers, lang, note], controls.status)
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         result = answer.results
         frame = views.make_probe_table(result)
-        tables = {"scores": frame, "metrics": views.make_probe_metrics_table(result)}
-        return [views.make_probe_figure(result), frame, ctx.downloads.write(session, VIEW, tables, answer.payload), answer.payload]
+        return Drawn([views.make_probe_figure(result), frame], {"scores": frame, "metrics": views.make_probe_metrics_table(result)})
 
-    wire_view(
-        ctx, controls, service_fn=service.bias_probe, inputs=[template, targets, fillers, lang, choice], render=render,
-        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
-        first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "bias", {"template": template, "targets": targets, "fillers": fillers, "lang": lang, "model": choice},
-               subtab="bias-probes")
+    inputs = {"template": template, "targets": targets, "fillers": fillers, "lang": lang, "choice": choice}
+    share = Share("bias", {"template": "template", "targets": "targets", "fillers": "fillers", "lang": "lang", "model": "choice"},
+                  subtab="bias-probes")
+    wire(ctx, View(VIEW, controls, service.bias_probe, inputs, draw, [plot, table], heavy=True,
+                   first_result_id=f"{VIEW}-results", share=share))
 
 
 def _wire_probe_sets(probe_set, upload, sets_state, fields, status) -> None:  # noqa: ANN001 - components

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from ... import service
 from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, examples_that_run, language_dropdown, view_controls
-from ..wiring import wire_view
+from ..widgets import examples_that_run, language_dropdown, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "compare"
 HELP = """Type a sentence (with or without **[MASK]**): each model's tokenization, its fill-mask top-k, **overlap@k**
@@ -43,12 +40,9 @@ def build_side_by_side(ctx: AppContext) -> None:
         overlap = gr.Dataframe(visible=False, label="overlap@k between the models", interactive=False, wrap=True)
         facts = gr.Dataframe(visible=False, label="Model facts (from the loaded configs)", interactive=False)
     token_table = gr.Dataframe(visible=False, label="Tokenization", interactive=False)
-    downloads = downloads_list()
-    payload = api_payload("compare")
-    state = gr.State(None, time_to_live=3600)
     keys = list(ctx.manager.keys)
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         result = answer.results
         by_model = {t.model: t for t in result.tokenizations}
         tables = {
@@ -58,11 +52,11 @@ def build_side_by_side(ctx: AppContext) -> None:
             "tokenization": views.make_tokenization_table(result),
         }
         chips = [views.make_tokenization_html(by_model[key]) if key in by_model else "" for key in keys]
-        return [*chips, *tables.values(), ctx.downloads.write(session, VIEW, tables, answer.payload), answer.payload]
+        return Drawn([*chips, *tables.values()], tables)
 
-    wire_view(
-        ctx, controls, service_fn=service.compare, inputs=inputs, render=render,
-        outputs=[*token_html, predictions, overlap, facts, token_table, downloads, payload], state=state,
-        progress_on=token_html[:1] + [predictions], payload=payload, submit=[text], first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "compare", {"text": text, "lang": lang, "k": top_k}, subtab="compare-side-by-side")
+    wire(ctx, View(
+        VIEW, controls, service.compare, {"text": text, "lang": lang, "top_k": top_k}, draw,
+        [*token_html, predictions, overlap, facts, token_table], progress_on=token_html[:1] + [predictions], submit=[text],
+        first_result_id=f"{VIEW}-results",
+        share=Share("compare", {"text": "text", "lang": "lang", "k": "top_k"}, subtab="compare-side-by-side"),
+    ))

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from ... import service
 from ...service import Answer, shipped_languages
 from ...views import compare as views
 from ..context import AppContext
-from ..share import wire_share
-from ..widgets import api_payload, downloads_list, language_choices, language_dropdown, view_controls
-from ..wiring import wire_view
+from ..widgets import language_choices, language_dropdown, view_controls
+from ..wiring import Drawn, Share, View, wire
 
 VIEW = "similarity"
 HELP = """**Linear CKA** (Kornblith et al., 2019) between every layer of en-2048 and every layer of 100-1280, on
@@ -33,18 +30,12 @@ def build_similarity(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Compute CKA")
     plot = gr.Plot(label="Linear CKA between layers", show_label=False, elem_id=f"{VIEW}-results")
     table = gr.Dataframe(visible=False, label="CKA matrix", interactive=False)
-    downloads = downloads_list()
-    payload = api_payload("layer_similarity")
-    state = gr.State(None, time_to_live=3600)
 
-    def render(answer: Answer, session: str) -> list[Any]:
+    def draw(answer: Answer) -> Drawn:
         frame = views.make_cka_table(answer.results)
-        files = ctx.downloads.write(session, VIEW, {"matrix": frame}, answer.payload)
-        return [views.make_cka_figure(answer.results), frame, files, answer.payload]
+        return Drawn([views.make_cka_figure(answer.results), frame], {"matrix": frame})
 
-    wire_view(
-        ctx, controls, service_fn=service.layer_similarity, inputs=[langs, sentences, sentences_lang], render=render,
-        outputs=[plot, table, downloads, payload], state=state, progress_on=[plot], payload=payload, heavy=True,
-        first_result_id=f"{VIEW}-results",
-    )
-    wire_share(ctx, controls, "compare", {"langs": langs, "sentences": sentences, "lang": sentences_lang}, subtab="compare-similarity")
+    inputs = {"langs": langs, "sentences": sentences, "sentences_lang": sentences_lang}
+    share = Share("compare", {"langs": "langs", "sentences": "sentences", "lang": "sentences_lang"}, subtab="compare-similarity")
+    wire(ctx, View(VIEW, controls, service.layer_similarity, inputs, draw, [plot, table], heavy=True,
+                   first_result_id=f"{VIEW}-results", share=share))
