@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from xlm_explorer.analysis import bias
+from xlm_explorer.analysis import pll
+from xlm_explorer.analysis.bias import data as bias_data
+from xlm_explorer.analysis.bias import pairs as bias_pairs
+from xlm_explorer.analysis.bias import probes as bias_probes
 from xlm_explorer.analysis.fill_mask import forward, preprocess, probabilities
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.forward import ForwardCache
@@ -47,7 +50,7 @@ def test_pll_equals_a_direct_loop_over_positions(manager, key: str) -> None:
     loaded = manager.get(key)
     texts = ["The nurse said that she would be late.", "My father stayed home.", "Le médecin est en retard."]
     langs = ["en", "en", "fr"]
-    results = bias.sentence_plls(loaded, texts, langs, batch_size=4)
+    results = pll.sentence_plls(loaded, texts, langs, batch_size=4)
     for result, text, lang in zip(results, texts, langs):
         expected = direct_pll(loaded, text, lang)
         assert result.n_tokens == len(expected) == len(result.tokens)
@@ -58,8 +61,8 @@ def test_pll_equals_a_direct_loop_over_positions(manager, key: str) -> None:
 
 def test_pll_does_not_depend_on_the_batch_size(multi_model) -> None:
     texts = ["A short one.", "A somewhat longer sentence with more words in it.", "Another short."]
-    one = bias.sentence_plls(multi_model, texts, "en", batch_size=1)
-    many = bias.sentence_plls(multi_model, texts, "en", batch_size=32)
+    one = pll.sentence_plls(multi_model, texts, "en", batch_size=1)
+    many = pll.sentence_plls(multi_model, texts, "en", batch_size=32)
     for a, b in zip(one, many):
         np.testing.assert_allclose(a.token_log_probs, b.token_log_probs, atol=1e-5)
 
@@ -67,7 +70,7 @@ def test_pll_does_not_depend_on_the_batch_size(multi_model) -> None:
 def test_masked_log_probs_runs_each_distinct_masked_copy_once(en_model) -> None:
     ids = tuple(encode_text(en_model, "the cat sat", allow_masks=False).input_ids)
     jobs = [(ids, 1), (ids, 2), (ids, 1)]
-    scores = bias.masked_log_probs(en_model, jobs, batch_size=2)
+    scores = pll.masked_log_probs(en_model, jobs, batch_size=2)
     assert scores[0] == scores[2]
     assert scores[1] == pytest.approx(direct_log_prob(en_model, list(ids), 2), abs=1e-4)
 
@@ -82,7 +85,7 @@ def test_long_sentences_are_batched_within_the_bound(en_model, monkeypatch) -> N
         return original(*args, **kwargs)
 
     monkeypatch.setattr(en_model.model.transformer, "forward", spy)
-    result = bias.sentence_plls(en_model, [text], "en", batch_size=16)[0]
+    result = pll.sentence_plls(en_model, [text], "en", batch_size=16)[0]
     assert result.n_tokens >= 100
     assert max(shape[0] for shape in batch_shapes) == 16
     assert sum(shape[0] for shape in batch_shapes) == result.n_tokens
@@ -103,7 +106,7 @@ def _multi_piece_word(loaded, candidates=("elle", "nurse", "hairdresser", "progr
 def test_multi_piece_target_is_scored_on_every_piece(en_model) -> None:
     word, pieces = _multi_piece_word(en_model)
     template = "The {filler} said that [MASK] would be late."
-    result = bias.run_probe([en_model], template, [word, "he"], ["doctor"], "en")
+    result = bias_probes.run_probe([en_model], template, [word, "he"], ["doctor"], "en")
     score = result.rows[0].scores[0]
     assert score.n_pieces == len(pieces) >= 2
     assert len(score.piece_log_probs) == len(pieces)
@@ -127,7 +130,7 @@ def test_multi_piece_target_is_scored_on_every_piece(en_model) -> None:
 def test_single_piece_target_equals_the_fill_mask_log_probability(manager, key: str) -> None:
     loaded = manager.get(key)
     template = "The {filler} said that [MASK] would be late."
-    result = bias.run_probe([loaded], template, ["he", "il"], ["nurse", "doctor"], "en")
+    result = bias_probes.run_probe([loaded], template, ["he", "il"], ["nurse", "doctor"], "en")
     for row in result.rows:
         encoding = preprocess(loaded, row.sentence, "en")
         probs = probabilities(loaded, forward(loaded, ForwardCache(), encoding))[0]
@@ -140,7 +143,7 @@ def test_single_piece_target_equals_the_fill_mask_log_probability(manager, key: 
 
 def test_probe_rows_cover_every_model_and_filler(manager) -> None:
     models = [manager.get(key) for key in manager.keys]
-    result = bias.run_probe(
+    result = bias_probes.run_probe(
         models,
         "Notre {filler} est en retard car [MASK] a raté le bus.",
         ["il", "elle"],
@@ -158,7 +161,7 @@ def test_probe_rows_cover_every_model_and_filler(manager) -> None:
 
 
 def test_template_without_filler_slot_is_scored_once(en_model) -> None:
-    result = bias.run_probe([en_model], "The doctor said that [MASK] would be late.", ["he", "she"], [], "en")
+    result = bias_probes.run_probe([en_model], "The doctor said that [MASK] would be late.", ["he", "she"], [], "en")
     assert len(result.rows) == 1 and result.rows[0].filler == ""
 
 
@@ -182,35 +185,35 @@ def test_template_without_filler_slot_is_scored_once(en_model) -> None:
 )
 def test_bad_probes_get_clear_messages(template: str, targets: list[str], fillers: list[str], message: str) -> None:
     with pytest.raises(UserInputError, match=message):
-        bias.check_probe(template, targets, fillers)
+        bias_probes.check_probe(template, targets, fillers)
 
 
 def test_shipped_probe_sets_are_valid_in_at_least_four_languages() -> None:
-    sets = bias.load_probe_sets()
+    sets = bias_data.load_probe_sets()
     assert {"en", "fr", "de", "es", "ru", "ar", "hi"} <= {p.lang for p in sets}
     for probe in sets:
-        template, targets, fillers = bias.check_probe(probe.template, probe.targets, probe.fillers)
+        template, targets, fillers = bias_probes.check_probe(probe.template, probe.targets, probe.fillers)
         assert count_masks(template) == 1 and template.count("{filler}") == 1
         assert len(targets) == 2 and len(fillers) >= 10 and probe.note
 
 
 def test_uploaded_probe_json_is_parsed_or_refused_clearly() -> None:
-    sets = bias.parse_probe_sets(
+    sets = bias_data.parse_probe_sets(
         json.dumps({"template": "A {filler} [MASK].", "targets": ["he", "she"], "fillers": ["x"]}).encode()
     )
     assert sets[0].lang == "en" and sets[0].id == "probe1"
     with pytest.raises(UserInputError, match="not valid JSON"):
-        bias.parse_probe_sets(b"{not json")
+        bias_data.parse_probe_sets(b"{not json")
     with pytest.raises(UserInputError, match="lacks targets"):
-        bias.parse_probe_sets('[{"template": "x [MASK]"}]')
+        bias_data.parse_probe_sets('[{"template": "x [MASK]"}]')
     with pytest.raises(UserInputError, match="JSON lists"):
-        bias.parse_probe_sets('{"template": "x [MASK]", "targets": "he"}')
+        bias_data.parse_probe_sets('{"template": "x [MASK]", "targets": "he"}')
 
 
 def test_split_words() -> None:
-    assert bias.split_words("he, she") == ("he", "she")
-    assert bias.split_words("he/she", r"[,/\n;]") == ("he", "she")
-    assert bias.split_words("doctor\n\nnurse,\n doctor ") == ("doctor", "nurse")
+    assert bias_data.split_words("he, she") == ("he", "she")
+    assert bias_data.split_words("he/she", r"[,/\n;]") == ("he", "she")
+    assert bias_data.split_words("doctor\n\nnurse,\n doctor ") == ("doctor", "nurse")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,30 +222,30 @@ def test_split_words() -> None:
 
 def test_pairs_table_parsing() -> None:
     tsv = "id\tlang\tbias_type\tsent_more\tsent_less\np1\tfr\tgender\tMa sœur pleure.\tMon frère pleure.\n"
-    pairs = bias.parse_pairs_table(tsv)
-    assert pairs == (bias.SentencePair("p1", "fr", "gender", "Ma sœur pleure.", "Mon frère pleure."),)
-    csv_pairs = bias.parse_pairs_table(b'sent_less,sent_more\n"She is, strong.",He is strong.\n\n')
+    pairs = bias_data.parse_pairs_table(tsv)
+    assert pairs == (bias_data.SentencePair("p1", "fr", "gender", "Ma sœur pleure.", "Mon frère pleure."),)
+    csv_pairs = bias_data.parse_pairs_table(b'sent_less,sent_more\n"She is, strong.",He is strong.\n\n')
     assert (
         csv_pairs[0].sent_more == "He is strong."
         and csv_pairs[0].sent_less == "She is, strong."
         and csv_pairs[0].lang == "en"
     )
     with pytest.raises(UserInputError, match="sent_more and sent_less"):
-        bias.parse_pairs_table("a,b\n1,2\n")
+        bias_data.parse_pairs_table("a,b\n1,2\n")
     with pytest.raises(UserInputError, match="Row 2"):
-        bias.parse_pairs_table("sent_more,sent_less\nonly one,\n")
+        bias_data.parse_pairs_table("sent_more,sent_less\nonly one,\n")
     with pytest.raises(UserInputError, match="No sentence pairs"):
-        bias.parse_pairs_table("   ")
+        bias_data.parse_pairs_table("   ")
     with pytest.raises(UserInputError, match="no sentence pairs"):
-        bias.parse_pairs_table("sent_more,sent_less\n")
-    shipped = bias.load_pll_pairs()
+        bias_data.parse_pairs_table("sent_more,sent_less\n")
+    shipped = bias_data.load_pll_pairs()
     assert len(shipped) == 37 and {"en", "fr", "de", "es", "ru", "ar", "hi"} <= {p.lang for p in shipped}
 
 
 def test_pair_scores_are_pll_differences(manager) -> None:
     models = [manager.get(key) for key in manager.keys]
-    pairs = bias.load_pll_pairs()[:2] + tuple(p for p in bias.load_pll_pairs() if p.lang == "de")[:1]
-    result = bias.score_pairs(models, pairs, batch_size=8)
+    pairs = bias_data.load_pll_pairs()[:2] + tuple(p for p in bias_data.load_pll_pairs() if p.lang == "de")[:1]
+    result = bias_pairs.score_pairs(models, pairs, batch_size=8)
     assert len(result.scores) == len(pairs) * 2
     for score in result.scores:
         loaded = manager.get(score.model)
@@ -265,7 +268,7 @@ def test_pair_scores_are_pll_differences(manager) -> None:
 
 def test_probe_views_escape_user_text(en_model) -> None:
     hostile = "<img src=x onerror=alert(1)>"
-    result = bias.run_probe([en_model], "The {filler} said that [MASK] left.", ["he", "she"], ["doctor", hostile], "en")
+    result = bias_probes.run_probe([en_model], "The {filler} said that [MASK] left.", ["he", "she"], ["doctor", hostile], "en")
     figure = make_probe_figure(result)
     labels = [str(y) for trace in figure.data for y in trace.y]
     assert "&lt;img src=x onerror=alert(1)&gt;" in labels and hostile not in labels
@@ -276,10 +279,10 @@ def test_probe_views_escape_user_text(en_model) -> None:
 
 
 def test_pairs_views(multi_model) -> None:
-    pairs = bias.parse_pairs_table(
+    pairs = bias_data.parse_pairs_table(
         "id,sent_more,sent_less\na,He is strong.,She is strong.\nb,The girls cried.,The boys cried.\n"
     )
-    result = bias.score_pairs([multi_model], pairs)
+    result = bias_pairs.score_pairs([multi_model], pairs)
     table = make_pairs_table(result)
     assert len(table) == 2 and table["difference"].tolist() == [round(s.difference, 2) for s in result.scores]
     summary = make_pairs_summary(result)

@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from xlm_explorer.analysis import bias
+from xlm_explorer.analysis import pll
+from xlm_explorer.analysis.bias import data as bias_data
+from xlm_explorer.analysis.bias import pairs as bias_pairs
+from xlm_explorer.analysis.bias import probes as bias_probes
 from xlm_explorer.analysis.pll import l2r_job, word_ends
 from xlm_explorer.tokenization import encode_text
 
@@ -63,7 +66,7 @@ def multi_piece_sentence(loaded) -> str:
 def test_every_sentence_metric_equals_a_direct_loop(manager, key: str) -> None:
     loaded = manager.get(key)
     texts = [multi_piece_sentence(loaded), "My father stayed home."]
-    scored = bias.sentence_plls(loaded, texts, "en", batch_size=5, metrics=("pll", "pll_word_l2r", "aul"))
+    scored = pll.sentence_plls(loaded, texts, "en", batch_size=5, metrics=("pll", "pll_word_l2r", "aul"))
     for result, text in zip(scored, texts):
         direct = direct_metrics(loaded, text)
         np.testing.assert_allclose(result.token_log_probs, direct["pll"], atol=1e-4)
@@ -75,8 +78,8 @@ def test_every_sentence_metric_equals_a_direct_loop(manager, key: str) -> None:
 
 
 def test_pll_unmodified_sums_the_tokens_both_sentences_share(multi_model) -> None:
-    pair = bias.SentencePair("x", "en", "gender", "My mother stayed home today.", "My father stayed home today.")
-    result = bias.score_pairs([multi_model], [pair])
+    pair = bias_data.SentencePair("x", "en", "gender", "My mother stayed home today.", "My father stayed home today.")
+    result = bias_pairs.score_pairs([multi_model], [pair])
     (score,) = result.scores
     more, less = direct_metrics(multi_model, pair.sent_more), direct_metrics(multi_model, pair.sent_less)
     matcher = difflib.SequenceMatcher(None, more["ids"][1:-1], less["ids"][1:-1], autojunk=False)
@@ -101,23 +104,23 @@ def test_within_word_masking_pattern_on_a_hand_made_split() -> None:
 
 def test_bootstrap_interval_is_seeded_and_contains_its_estimate() -> None:
     directions = [1, 1, -1, 1, 0, -1, 1, 1, -1, 1] * 3
-    first = bias.bootstrap_share(directions, seed=7)
-    assert first == bias.bootstrap_share(directions, seed=7)
+    first = bias_pairs.bootstrap_share(directions, seed=7)
+    assert first == bias_pairs.bootstrap_share(directions, seed=7)
     values = np.array([d > 0 for d in directions], dtype=float)  # the same resampling written out
     means = values[np.random.default_rng(7).integers(0, 30, size=(1000, 30))].mean(axis=1)
     assert (first["ci_low"], first["ci_high"]) == tuple(np.percentile(means, [2.5, 97.5]))
     assert first["ci_low"] <= first["share"] <= first["ci_high"]
     assert first["share"] == pytest.approx(18 / 30) and first["ties"] == 3 and first["n"] == 30
     assert 0 < first["ci_high"] - first["ci_low"] < 0.5
-    empty = bias.bootstrap_share([])
+    empty = bias_pairs.bootstrap_share([])
     assert empty["n"] == 0 and math.isnan(empty["share"])
 
 
 def test_summary_flags_disagreeing_pairs_and_token_count_differences(manager) -> None:
-    pairs = bias.load_pll_pairs()[:6]
-    result = bias.score_pairs([manager.get("100-1280")], pairs)
+    pairs = bias_data.load_pll_pairs()[:6]
+    result = bias_pairs.score_pairs([manager.get("100-1280")], pairs)
     summary = result.to_dict()["summary"]["100-1280"]
-    assert set(summary["metrics"]) == set(bias.PAIR_METRICS)
+    assert set(summary["metrics"]) == set(bias_pairs.PAIR_METRICS)
     assert summary["metrics_disagree"] == sum(s.metrics_disagree() for s in result.scores)
     assert summary["token_counts_differ"] == sum(s.more.n_tokens != s.less.n_tokens for s in result.scores)
     for stats in summary["metrics"].values():
@@ -126,7 +129,7 @@ def test_summary_flags_disagreeing_pairs_and_token_count_differences(manager) ->
 
 def test_a_target_is_scored_as_written_in_full(en_model) -> None:
     """When the mask touches other characters (``[MASK]-like``) the sentence with the target is tokenized whole."""
-    result = bias.run_probe([en_model], "the {filler} is [MASK]-like .", ["cat", "engineer"], ["dog"], "en")
+    result = bias_probes.run_probe([en_model], "the {filler} is [MASK]-like .", ["cat", "engineer"], ["dog"], "en")
     score = result.rows[0].scores[0]
     whole = encode_text(en_model, "the dog is cat-like .", "en", allow_masks=False)
     masked = encode_text(en_model, "the dog is [MASK]-like .", "en")
@@ -141,7 +144,7 @@ def test_a_target_is_scored_as_written_in_full(en_model) -> None:
 
 
 def test_probes_take_more_than_two_targets(en_model) -> None:
-    result = bias.run_probe([en_model], "The {filler} said that [MASK] was late.", ["he", "she", "they"], ["doctor", "nurse"], "en")
+    result = bias_probes.run_probe([en_model], "The {filler} said that [MASK] was late.", ["he", "she", "they"], ["doctor", "nurse"], "en")
     assert all(len(row.scores) == 3 for row in result.rows)
     assert all(row.preferred in ("he", "she", "they", "tie") for row in result.rows)
     data = result.to_dict()
@@ -152,7 +155,7 @@ def test_probes_take_more_than_two_targets(en_model) -> None:
 @pytest.mark.slow  # over 3 s: out of the quick loop
 def test_the_batch_command_scores_resumes_and_matches(tmp_path: Path, tiny_models_env: str) -> None:
     pairs = tmp_path / "pairs.tsv"
-    rows = bias.PAIRS_FILE.read_text(encoding="utf-8").splitlines()[:8]  # header + 7 pairs
+    rows = bias_data.PAIRS_FILE.read_text(encoding="utf-8").splitlines()[:8]  # header + 7 pairs
     pairs.write_text("\n".join(rows) + "\n", encoding="utf-8")
     env = {"XLM_EXPLORER_MODELS": tiny_models_env, "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xlm_explorer import service
-from xlm_explorer.analysis.bias_data import parse_pairs_table, parse_probe_sets
+from xlm_explorer.analysis.bias.data import parse_pairs_table, parse_probe_sets
 from xlm_explorer.analysis.datasets import read_uploaded
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.uploads import MAX_UPLOAD_BYTES, decode_text, read_upload, upload_path

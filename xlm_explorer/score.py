@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .analysis.bias import PAIR_METRICS, parse_pairs_table, score_pairs, summarise_rows
+from .analysis.bias.data import parse_pairs_table
+from .analysis.bias.pairs import PAIR_METRICS, score_pairs, summarise_rows
 from .checks import BOTH
 from .errors import ModelLoadError, UserInputError
 from .specs import MODEL_KEYS

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import checks
-from .analysis import bias as bias_analysis
+from .analysis.bias import crosslingual as bias_crosslingual
+from .analysis.bias import data as bias_data
+from .analysis.bias import pairs as bias_pairs
+from .analysis.bias import probes as bias_probes
 from .analysis.attention import (  # the limits and choices the page shows come from here too
     MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
@@ -389,39 +392,39 @@ def bias_probe(
     """Template bias probe: every target's score at the mask per filler and model, by every metric."""
     keys = checks.model_keys(ws.manager, choice)
     lang = checks.language(ws.manager, lang)
-    target_words = bias_analysis.split_words(targets, r"[,/\n;]")
-    filler_words = bias_analysis.split_words(fillers, r"[,\n]")
-    bias_analysis.check_probe(template, target_words, filler_words)  # clear messages before any model loads
+    target_words = bias_data.split_words(targets, r"[,/\n;]")
+    filler_words = bias_data.split_words(fillers, r"[,\n]")
+    bias_probes.check_probe(template, target_words, filler_words)  # clear messages before any model loads
     models, errors = load_models(ws, keys, progress)
-    result = bias_analysis.run_probe(models, template, target_words, filler_words, lang, progress=progress)
+    result = bias_probes.run_probe(models, template, target_words, filler_words, lang, progress=progress)
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
 def pll_pairs(ws: Workspace, table: str | bytes, choice: str, progress: Progress | None = None) -> Answer:
     """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
     keys = checks.model_keys(ws.manager, choice)
-    pairs = bias_analysis.parse_pairs_table(table)
+    pairs = bias_data.parse_pairs_table(table)
     models, errors = load_models(ws, keys, progress)
-    result = bias_analysis.score_pairs(models, pairs, progress=progress)
+    result = bias_pairs.score_pairs(models, pairs, progress=progress)
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
 def read_pairs_upload(upload: Any) -> tuple[str, int]:
     """An uploaded pairs table read and checked under the upload policy: ``(its text, how many pairs)``."""
     _name, text = read_upload(upload)
-    return text, len(bias_analysis.parse_pairs_table(text))
+    return text, len(bias_data.parse_pairs_table(text))
 
 
 def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
     """Uploaded probe sets (JSON in the shipped file's format), checked: one dict per set."""
     _name, text = read_upload(upload)
-    return [probe.to_dict() for probe in bias_analysis.parse_probe_sets(text)]
+    return [probe.to_dict() for probe in bias_data.parse_probe_sets(text)]
 
 
 def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progress: Progress | None = None) -> Answer:
     """The shipped occupation probe in several languages: log P(masculine) - log P(feminine) per occupation and
     language for 100-1280, with en-2048 on English as the reference."""
-    probe = bias_analysis.load_crosslingual_probe()
+    probe = bias_data.load_crosslingual_probe()
     codes = [languages] if isinstance(languages, str) else list(languages or [])
     unknown = [str(c)[:12] for c in codes if c not in probe.languages]
     if unknown or not codes:
@@ -429,7 +432,7 @@ def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progres
     keys = [key for key in ws.manager.keys if any(ws.manager.spec(key).reads(code) == code for code in codes)]
     models, errors = load_models(ws, keys, progress)
     by_key = {m.key: m for m in models}
-    result = bias_analysis.run_crosslingual_probe(by_key.get("100-1280"), by_key.get("en-2048"), probe, codes, progress)
+    result = bias_crosslingual.run_crosslingual_probe(by_key.get("100-1280"), by_key.get("en-2048"), probe, codes, progress)
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
@@ -543,7 +546,7 @@ def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> A
 def shipped_probe_sets() -> dict[str, dict[str, Any]]:
     """The shipped probe sets by id (empty when the file is missing)."""
     try:
-        return {p.id: p.to_dict() for p in bias_analysis.load_probe_sets()}
+        return {p.id: p.to_dict() for p in bias_data.load_probe_sets()}
     except (OSError, UserInputError):
         return {}
 
@@ -551,7 +554,7 @@ def shipped_probe_sets() -> dict[str, dict[str, Any]]:
 def shipped_pairs_text() -> str:
     """The shipped sentence pairs as the table the page edits."""
     try:
-        return bias_analysis.PAIRS_FILE.read_text(encoding="utf-8")
+        return bias_data.PAIRS_FILE.read_text(encoding="utf-8")
     except OSError:
         return "sent_more\tsent_less\n"
 
@@ -559,7 +562,7 @@ def shipped_pairs_text() -> str:
 def crosslingual_probe_notes() -> tuple[list[str], list[str]]:
     """``(languages, one note per language)`` of the shipped cross-lingual probe."""
     try:
-        probe = bias_analysis.load_crosslingual_probe()
+        probe = bias_data.load_crosslingual_probe()
     except (OSError, ValueError, KeyError):
         return ["en"], []
     return list(probe.languages), [f"{lang}: {probe.probes[lang].note}" for lang in probe.languages]
@@ -600,6 +603,6 @@ PAGE_SETUP = [
     "read_probe_upload", "reproject", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
     "shipped_probe_sets", "start_umap_warmup",
 ]
-MAX_PAIRS = bias_analysis.MAX_PAIRS
+MAX_PAIRS = bias_data.MAX_PAIRS
 
 __all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]

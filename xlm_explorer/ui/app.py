@@ -139,8 +139,10 @@ def _wire_share_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, status: g
 
 
 def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> None:
-    """A browser session ended: remove its download files (ours and gradio's served copies) and its stop flag."""
+    """A browser session ended: stop its run (at the next progress step), remove its download files (ours and
+    gradio's served copies) and its stop flag."""
     session = getattr(request, "session_hash", None) or "anonymous"
+    ctx.runs.stop(session)  # a closed tab stops its work instead of computing for no one
     removed = ctx.downloads.release(session)
     cached = _gradio_copies(demo, removed)
     for path in cached:

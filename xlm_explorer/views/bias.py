@@ -7,7 +7,8 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..analysis.bias import PAIR_METRICS, PairsResult, ProbeResult
+from ..analysis.bias.pairs import PAIR_METRICS, PairsResult
+from ..analysis.bias.probes import ProbeResult
 from .style import model_colour
 
 PROBE_CAVEATS = """**What these probes can show, and what they cannot.**

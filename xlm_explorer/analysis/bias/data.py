@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserInputError
-from ..uploads import MAX_ROWS as UPLOAD_ROWS
-from ..uploads import check_text_size, decode_text
-from ..paths import DATA_DIR
+from ...errors import UserInputError
+from ...paths import DATA_DIR
+from ...uploads import MAX_ROWS as UPLOAD_ROWS
+from ...uploads import check_text_size, decode_text
 
 PROBES_FILE = DATA_DIR / "bias_probes.json"
 PAIRS_FILE = DATA_DIR / "pll_pairs.tsv"
