@@ -386,12 +386,12 @@ def bench_attention(loaded: Any, n_tokens: int, reps: int, sync: Callable[[], No
     encoding = encode_text(loaded, text, "en")
     try:  # another engineer's modules: time them when present
         from xlm_explorer.analysis.attention import analyze_attention
-        from xlm_explorer.views.attention import bertviz_for_result
+        from xlm_explorer.views.bertviz import bertviz_for_result
 
         def render(cache: Any) -> str:
             return bertviz_for_result(analyze_attention(loaded, cache, text, "en"), "head").html
 
-        how = "analysis.attention.analyze_attention + views.attention.bertviz_for_result('head')"
+        how = "analysis.attention.analyze_attention + views.bertviz.bertviz_for_result('head')"
     except ImportError:
         from bertviz import head_view
 

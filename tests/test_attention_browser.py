@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from xlm_explorer.views.attention import bertviz_iframe, make_bertviz_document
+from xlm_explorer.views.bertviz import bertviz_iframe, make_bertviz_document
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]

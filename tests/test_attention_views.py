@@ -13,17 +13,19 @@ import pytest
 
 from xlm_explorer.analysis.attention import AttentionResult, analyze_attention, head_statistics
 from xlm_explorer.errors import UserInputError
+from xlm_explorer.paths import VENDOR_DIR
 from xlm_explorer.views.attention import (
-    BERTVIZ_MAX_TOKENS,
-    VENDOR_DIR,
-    VENDOR_SCRIPTS,
-    bertviz_for_result,
-    bertviz_iframe,
-    make_bertviz_document,
     make_grid_table,
     make_head_heatmap,
     make_statistic_figure,
     make_statistics_table,
+)
+from xlm_explorer.views.bertviz import (
+    BERTVIZ_MAX_TOKENS,
+    VENDOR_SCRIPTS,
+    bertviz_for_result,
+    bertviz_iframe,
+    make_bertviz_document,
     plan_bertviz,
     safe_script_json,
 )
@@ -214,7 +216,12 @@ def test_statistic_figure_side_by_side_and_tables() -> None:
 
 def test_language_views_of_averaged_statistics() -> None:
     from xlm_explorer.analysis.attention import AveragedStatistics, LanguageStatistics
-    from xlm_explorer.views.attention import AVERAGE_COLUMNS, make_average_table, make_language_figure, make_language_profile
+    from xlm_explorer.views.attention import (
+        AVERAGE_COLUMNS,
+        make_average_table,
+        make_language_figure,
+        make_language_profile,
+    )
 
     n = 4
     uniform = head_statistics(np.full((2, 3, n, n), 1 / n), [True, False, False, True])

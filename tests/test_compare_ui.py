@@ -194,7 +194,7 @@ def test_messages_reach_api_clients_as_plain_text(client) -> None:
 
 
 def test_probe_notes_are_escaped() -> None:
-    from xlm_explorer.ui.compare.probes import note_html
+    from xlm_explorer.ui.bias.probes import note_html
 
     assert (
         note_html('<img src=x onerror="alert(1)">')

@@ -13,7 +13,8 @@ from ..paths import ASSETS_DIR
 from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
 from .attention_tab import build_attention_tab
-from .compare import build_bias_tab, build_compare_tab
+from .bias import build_bias_tab
+from .compare import build_compare_tab
 from .context import AppContext
 from .embeddings_tab import build_embeddings_tab
 from .explain import TOKEN_CLICK_JS, build_explain_tab

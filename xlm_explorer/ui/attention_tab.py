@@ -24,9 +24,6 @@ from ..service import (
     parallel_languages,
 )
 from ..views.attention import (
-    BERTVIZ_MAX_TOKENS,
-    bertviz_for_result,
-    bertviz_iframe,
     make_average_table,
     make_grid_table,
     make_head_heatmap,
@@ -36,6 +33,7 @@ from ..views.attention import (
     make_statistic_figure,
     make_statistics_table,
 )
+from ..views.bertviz import BERTVIZ_MAX_TOKENS, bertviz_for_result, bertviz_iframe
 from .context import AppContext
 from .widgets import examples_that_run, language_choices, language_dropdown, model_radio, view_controls
 from .wiring import Drawn, Redraw, Share, View, wire
