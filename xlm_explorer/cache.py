@@ -1,6 +1,6 @@
 """One bounded cache for everything the app remembers: :class:`BoundedLRU`.
 
-Every cache of the app (forward passes, embedding sets, projections and metrics) is one of these: an LRU
+Every cache of the app (forward passes, embedding sets, projections and metrics, token indexes) is one of these: an LRU
 bounded in **bytes**, safe to share between threads, that computes a missing value once even when several
 requests ask for it together ("single flight"). Sizes come from :func:`nbytes_of`, which understands
 numpy arrays, torch tensors, dataclasses and containers of them.

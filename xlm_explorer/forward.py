@@ -365,7 +365,8 @@ class _Waiting:
 
 
 class ForwardCache(LRUBacked):
-    """Body passes per input, shared by every view, in a byte-bounded LRU; concurrent requests batched.
+    """Body passes per input, shared by every view (each keeping the parts asked for), in a byte-bounded LRU;
+    concurrent requests batched.
 
     Each entry holds only the parts some request asked for (:data:`PARTS`; the last layer always). A request that
     needs a part its input's entry lacks runs the input again with the union and replaces the entry. Identical

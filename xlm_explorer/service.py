@@ -504,7 +504,8 @@ def token_search(
     progress: Progress | None = None,
 ) -> Answer:
     """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
-    ``text`` (a position in the encoded ids, ``<s>`` = 0); the corpus is the shipped parallel sentences."""
+    ``text`` (a position in the encoded ids, ``<s>`` = 0), in the ``--corpus-index`` written for this model and
+    layer when there is one, else in the shipped parallel sentences."""
     return token_search_in(ws, text, model, lang, token_index, layer, k, None, progress)
 
 

@@ -1,6 +1,7 @@
 """Attention inspector: what every head attends to, on one input, a sentence pair, or a set of sentences.
 
-All numbers come from the attentions of the shared forward pass (``manager.forward_cache``):
+All numbers come from the attentions of the shared forward pass (``ws.forward_cache``, asked for with
+``attentions=True``):
 ``(n_layers, heads, T, T)`` float32, row ``i`` = how query token ``i`` spreads its attention over the
 key tokens (every row sums to 1). Each head statistic is a per-row quantity averaged over the rows
 (query tokens) of the input:

@@ -11,8 +11,8 @@ from .logit_lens import build_logit_lens
 from .side_by_side import build_side_by_side
 from .similarity import build_similarity
 
-INTRO = """Both models on the same input, side by side, and what each layer does. One forward pass per model and
-input is shared by the comparison, the logit lens and the fill-mask tab."""
+INTRO = """Both models on the same input, side by side, and what each layer does. The comparison and the fill-mask
+tab share one cached forward pass per model and input; the logit lens keeps every layer's states."""
 
 def build_compare_tab(ctx: AppContext) -> None:
     """Components and events of the Compare tab (inside an open ``gr.Tab``)."""
