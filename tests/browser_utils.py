@@ -315,6 +315,11 @@ def error_toasts(session: BrowserSession) -> list[str]:
     )
 
 
+def status_errors(session: BrowserSession) -> list[str]:
+    """Refused-input messages on the views' status lines (the page shows them there and in a warning toast)."""
+    return session.page.evaluate("() => Array.from(document.querySelectorAll('.xlm-status li.xlm-error')).map((e) => e.innerText)")
+
+
 def all_toasts(session: BrowserSession) -> list[str]:
     return session.page.evaluate(
         "() => Array.from(document.querySelectorAll('.toast-body, [data-testid=\"toast-body\"]')).map((e) => e.innerText)"

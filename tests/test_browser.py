@@ -33,6 +33,7 @@ from browser_utils import (
     own_element,
     record_toasts,
     recorded_toasts,
+    status_errors,
     require_chromium,
     safe_name,
     select_tab,
@@ -210,8 +211,8 @@ def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, se
         clear_toasts(session)
         try:
             seen = run_unit(session, path, panel)
-            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]]
-            assert not errors, f"error toast(s): {errors}"
+            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]] + status_errors(session)
+            assert not errors, f"error toast(s) or refused input: {errors}"
             TAB_CHECKS.get(name, check_generic)(session, seen["panel"], seen)
             download = try_download(session, seen["panel"])
             if download is not None:
@@ -267,6 +268,7 @@ def test_first_use_shows_a_loading_message(tiny_models_env: str, session: Browse
         toasts = recorded_toasts(session)
     assert any("Loading en-2048" in text for text in seen), seen
     assert not any(" error" in t.split(" :: ")[0] for t in toasts), toasts
+    assert not status_errors(session), status_errors(session)
     assert cold.is_loaded("en-2048") and not cold.is_loaded("100-1280")
 
 
@@ -298,8 +300,8 @@ def test_screenshots_at_projector_and_phone_widths(browser_app: str, label: str,
             panel = open_path(session, path)
             clear_toasts(session)
             run_unit(session, path, panel)
-            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]]
-            assert not errors, f"{path}: error toast(s): {errors}"
+            errors = [t for t in recorded_toasts(session) if " error" in t.split(" :: ")[0]] + status_errors(session)
+            assert not errors, f"{path}: error toast(s) or refused input: {errors}"
             page_width = session.page.evaluate("document.documentElement.scrollWidth")
             assert page_width <= viewport[0], f"{path}: the page is {page_width} px wide on a {viewport[0]} px screen"
             docs_png(panel, SCREENSHOTS_DIR / f"{safe_name(' / '.join(path).lower())}-{label}.png", png_width, max_height)

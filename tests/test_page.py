@@ -14,6 +14,7 @@ from browser_utils import (
     BrowserSession,
     browser_session,
     launched_app,
+    TOAST_RECORDER_JS,
     record_toasts,
     recorded_toasts,
     require_chromium,
@@ -223,3 +224,32 @@ def test_clicking_a_token_starts_a_search(page_app: str, session: BrowserSession
     page.wait_for_timeout(800)
     assert page.get_by_role("tab", name="Token search", exact=True).first.get_attribute("aria-selected") == "true"
     assert page.locator("#token-search-results .xlm-matches li").count() >= 1
+
+
+def test_after_a_refused_input_the_view_is_usable_at_once(page_app: str, session: BrowserSession) -> None:
+    """An empty sentence is refused with a message; the button comes back, Stop goes, and the corrected input runs."""
+    page = open_page(session, page_app)
+    box = page.locator("#fill-mask-text textarea")
+    box.fill("")
+    page.locator("#fill-mask-run").click()
+    page.wait_for_selector('[data-testid="toast-body"]', timeout=10_000)
+    assert "empty" in page.locator('[data-testid="toast-body"]').first.inner_text()
+    page.wait_for_function("() => !document.querySelector('#fill-mask-run').disabled", timeout=3_000)
+    assert not page.locator("#fill-mask-stop").is_visible(), "Stop stays shown after a refused input"
+    box.fill("The cat sat on the [MASK].")
+    run_view(session, "fill-mask")
+    completion = page.locator("#fill-mask-results .xlm-completion").first.inner_text()
+    assert "cat sat on the" in completion, completion
+
+
+def test_an_embeddings_share_link_restores_every_control_and_runs(page_app: str, session: BrowserSession) -> None:
+    query = urlencode({"tab": "embeddings", "source": "words", "langs": '["en", "fr"]', "model": "100-1280",
+                       "method": "pca", "dims": "3", "seed": "7", "run": "1"})
+    session.page.add_init_script(f"document.addEventListener('DOMContentLoaded', () => ({TOAST_RECORDER_JS})())")
+    page = open_page(session, page_app + "?" + query)
+    wait_idle(session, timeout_s=120)
+    page.locator("#embeddings-scatter .js-plotly-plot").first.wait_for(state="attached", timeout=60_000)
+    assert recorded_toasts(session) == [], recorded_toasts(session)  # was: "Value: '2' (type: ..." twice
+    checked = page.locator("#embeddings-dims label:has(input:checked)")
+    assert checked.count() == 1 and checked.first.inner_text().strip() == "3"
+    assert page.locator("#embeddings-run").is_enabled()

@@ -29,6 +29,8 @@ from xlm_explorer.ui.wiring import page_handler, redraw_handler
         (gr.CheckboxGroup(["en", "fr", "de"]), ["fr", "de"]),
         (gr.Dropdown(["middle", "last", "0"], multiselect=True), ["middle", "0"]),
         (gr.Radio(["2", "3"]), "3"),
+        (gr.Radio([2, 3]), 3),  # the embeddings' Dimensions: a number comes back a number (it came back "3")
+        (gr.Radio([("Both, side by side", "both"), ("en-2048", "en-2048")]), "both"),
     ],
 )
 def test_share_values_survive_the_round_trip_through_a_url(component, value) -> None:
@@ -74,9 +76,9 @@ def test_stop_ends_a_run_at_its_next_progress_step(workspace) -> None:
                 ctx.runs.stop("me")  # the Stop button, from another event
         return Answer({}, None)
 
-    handler = page_handler(ctx, long_run, lambda answer, session: [])
-    with pytest.raises(gr.Error, match="Stopped"):
-        handler(100, _progress, _request("me"))
+    handler = page_handler(ctx, long_run, lambda answer, session: [None], outputs=[gr.Plot()])
+    state, status, plot = handler(100, _progress, _request("me"))  # a neutral state, not an error toast
+    assert state == gr.skip() and plot == gr.skip() and "Stopped" in status and "xlm-stopped" in status
     assert started.is_set() and steps == [0, 1, 2]  # stopped at the step after Stop, not at the end
     assert handler(1, _progress, _request("me"))[0].payload == {}  # the next run starts with the flag cleared
 
@@ -108,3 +110,19 @@ def test_a_view_must_name_a_component_for_every_parameter_of_its_endpoint(worksp
         view = View("x", view_controls("x", "Run"), service.fill_mask, {"text": text}, lambda a: Drawn([]))
         with pytest.raises(ValueError, match=r"parameters \['choice', 'lang', 'top_k'\]"):
             wire(ctx, view)
+
+
+def test_refused_input_is_a_message_on_the_status_line_and_the_event_succeeds(workspace) -> None:
+    """A refused input must not fail the page event (a failed event left the button disabled, issue 24)."""
+    from xlm_explorer.errors import UserInputError
+
+    ctx = AppContext(ws=workspace)
+
+    def refuse(ws, text, progress=None):  # noqa: ANN001, ANN202 - a service function's shape
+        raise UserInputError("The text is empty: type a sentence first. <b>")
+
+    handler = page_handler(ctx, refuse, lambda answer, session: [None], outputs=[gr.Plot()])
+    with pytest.warns(UserWarning):  # gr.Warning outside an event warns: on the page it is a toast
+        state, status, plot = handler("", _progress, _request("me"))
+    assert state == gr.skip() and plot == gr.skip()
+    assert "xlm-error" in status and "The text is empty" in status and "&lt;b&gt;" in status and "<b>" not in status

@@ -143,7 +143,7 @@ def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]
             center = gr.Checkbox(value=False, label="Centre per language (remove the language-identity component)")
             with gr.Row():
                 method = gr.Radio(METHOD_CHOICES, value="umap", label="Projection", min_width=150)
-                dims = gr.Radio([2, 3], value=2, label="Dimensions", min_width=100)
+                dims = gr.Radio([2, 3], value=2, label="Dimensions", min_width=100, elem_id=f"{TAB}-dims")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", min_width=80)
             join = gr.Checkbox(value=False, label="Join translations with lines")
     return choice, [layers, pooling, center, method, dims, seed], join

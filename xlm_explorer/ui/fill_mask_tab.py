@@ -44,7 +44,8 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
     """Components and events of the fill-mask tab (inside an open ``gr.Tab``)."""
     gr.Markdown(INTRO, elem_classes=["xlm-intro"])
     with gr.Row(equal_height=False):
-        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3)
+        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3,
+                          elem_id=f"{TAB}-text")
         with gr.Column(scale=2, min_width=260):
             choice = model_radio()
             with gr.Row():

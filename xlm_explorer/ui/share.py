@@ -31,6 +31,15 @@ def encode_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _as_choice(component: gr.components.Component, text: str) -> Any:
+    """The choice of ``component`` that ``text`` spells (a Radio of numbers gets the number back), else ``text``."""
+    for choice in getattr(component, "choices", None) or []:
+        value = choice[1] if isinstance(choice, (list, tuple)) else choice
+        if str(value) == text:
+            return value
+    return text
+
+
 def decode_value(component: gr.components.Component, text: str) -> Any:
     """A URL parameter back into a value for ``component`` (the inverse of :func:`encode_value`)."""
     if isinstance(component, gr.Checkbox):
@@ -45,8 +54,8 @@ def decode_value(component: gr.components.Component, text: str) -> Any:
             value = json.loads(text)
         except ValueError:
             value = [part for part in text.split(",") if part]
-        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-    return text
+        return [_as_choice(component, str(v)) for v in (value if isinstance(value, list) else [value])]
+    return _as_choice(component, text)
 
 
 def share_query(tab: str, subtab: str | None, names: Sequence[str], values: Sequence[Any]) -> str:

@@ -58,15 +58,50 @@ def _parameters(service_fn: Callable[..., Answer]) -> list[inspect.Parameter]:
     return [p.replace(annotation=inspect.Parameter.empty) for p in params if p.name != "progress"]
 
 
+#: What the status line says after Stop (the results of the previous run, if any, stay in view).
+STOPPED_MESSAGE = "Stopped before it finished."
+
+
+def event_cancelled() -> bool:
+    """Whether the queue event this thread works for was cancelled (``job.cancel()``, ``/cancel``, the page's Stop)
+    or has ended: gradio drops a cancelled event's id from its queue, but cannot stop the thread running it, so the
+    work asks at every progress step. False outside a queued event (a direct call)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return False
+    return event_id not in queue.event_ids_to_events
+
+
+def stoppable(progress: Any, flag: Any = None) -> Callable[[float, str], None]:
+    """The one cancellation rule, for the page and the API: ``progress(fraction, message)`` that raises
+    :class:`Stopped` when the session pressed Stop or left (``flag``) or the event was cancelled. The fraction shown
+    never goes back (a later phase that restarts its own count does not make the bar jump down)."""
+    shown = [0.0]
+
+    def report(fraction: float, message: str) -> None:
+        if (flag is not None and flag.is_set()) or event_cancelled():
+            raise Stopped()
+        shown[0] = max(shown[0], min(1.0, float(fraction)))
+        progress(shown[0], desc=message)
+
+    return report
+
+
 def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
-    """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``."""
+    """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``; a cancelled
+    call stops at its next progress step."""
 
     params = _parameters(service_fn)
 
     def handler(*args: Any) -> Any:  # gradio passes the inputs, then the Progress it inserted
         values, progress = args[: len(params)], args[len(params)]
         try:
-            answer = service_fn(ctx.ws, *values, progress=lambda fraction, message: progress(fraction, desc=message))
+            answer = service_fn(ctx.ws, *values, progress=stoppable(progress))
+        except Stopped:
+            raise gr.Error("Cancelled before it finished.", print_exception=False) from None
         except Exception as error:  # never a stack trace to the client; the server keeps serving
             raise gr.Error(user_message(error), print_exception=False) from None
         return answer.payload
@@ -94,19 +129,15 @@ def page_handler(
         values, progress, request = args[: len(params)], args[len(params)], args[len(params) + 1]
         session = getattr(request, "session_hash", None) or "anonymous"
         flag = ctx.runs.begin(session)
-
-        def report(fraction: float, message: str) -> None:
-            if flag.is_set():
-                raise Stopped()
-            progress(max(0.0, min(1.0, fraction)), desc=message)
-
         try:
-            answer = service_fn(ctx.ws, *values, progress=report)
+            answer = service_fn(ctx.ws, *values, progress=stoppable(progress, flag))
             return [answer, notices_html(answer.notices), *reveal(outputs, render(answer, session))]
-        except Stopped:
-            raise gr.Error("Stopped: the run was cancelled before it finished.", duration=4, print_exception=False) from None
-        except Exception as error:
-            raise gr.Error(toast_text(user_message(error)), print_exception=False) from None
+        except Stopped:  # a neutral state, not a failure: the last results stay, the status line says so
+            return [gr.skip(), notices_html([STOPPED_MESSAGE], kind="stopped"), *[gr.skip()] * len(outputs)]
+        except Exception as error:  # refused input: the message in a toast and on the status line; the event
+            message = user_message(error)  # itself succeeds, so the button comes back and the view stays usable
+            gr.Warning(toast_text(message))
+            return [gr.skip(), notices_html([message], kind="error"), *[gr.skip()] * len(outputs)]
 
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -310,12 +341,14 @@ def _wire_redraws(redraws: Sequence[Redraw], state: gr.State) -> None:
 
 
 def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> None:
-    """Stop cancels the run: the flag stops the work at its next progress step, and gradio drops the event."""
+    """Stop cancels the run: gradio drops the event, the work stops at its next progress step (the flag and the
+    cancelled event both tell it), the status line says "Stopped" (a neutral state: the last results stay)."""
 
-    def stop(request: gr.Request) -> None:
+    def stop(request: gr.Request) -> str:
         ctx.runs.stop(getattr(request, "session_hash", None) or "anonymous")
+        return notices_html([STOPPED_MESSAGE], kind="stopped")
 
-    controls.stop.click(stop, cancels=events, queue=False, api_visibility="private").then(
+    controls.stop.click(stop, outputs=controls.status, cancels=events, queue=False, api_visibility="private").then(
         _end_run, outputs=[controls.run, controls.stop], queue=False, api_visibility="private"
     )
 
