@@ -133,6 +133,14 @@ def test_api_explains_a_binary_upload_and_keeps_serving(client, tmp_path: Path) 
     assert call(client, pasted="en\tstill serving")["dataset"]["rows"] == 1
 
 
+def test_an_upload_without_a_file_name_is_read_by_its_content(client, tmp_path: Path) -> None:
+    """What the JS client's handle_file(Buffer) sends: a file named 'blob', no extension (was 'Invalid file type')."""
+    nameless = tmp_path / "blob"
+    nameless.write_text("id,lang,text\n1,en,The cat sleeps.\n1,fr,Le chat dort.\n", encoding="utf-8")
+    result = call(client, source="upload", upload=handle_file(str(nameless)))
+    assert result["dataset"]["rows"] == 2 and result["dataset"]["languages"] == ["en", "fr"]
+
+
 # ---- views -------------------------------------------------------------------------------------------
 
 

@@ -353,6 +353,15 @@ def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> No
     )
 
 
+def _api_input(component: gr.components.Component) -> gr.components.Component:
+    """The API's input for a page component. A file picker's ``file_types`` would make gradio refuse an upload sent
+    without a file name (the JS client's ``handle_file``); the API gets a hidden twin without them, and the service
+    judges the file by its content (``uploads.py``)."""
+    if isinstance(component, gr.File) and component.file_types:
+        return gr.File(visible=False, label=component.label, type=component.type, file_count=component.file_count)
+    return component
+
+
 def wire_api(
     ctx: AppContext, elem_id: str, api_name: str, inputs: list[gr.components.Component], payload: gr.JSON, heavy: bool = False
 ) -> None:
@@ -367,7 +376,7 @@ def wire_api(
     api_trigger = gr.Button(visible=False, elem_id=f"{elem_id}-api")
     api_trigger.click(
         api_handler(ctx, service_fn),
-        inputs=inputs,
+        inputs=[_api_input(c) for c in inputs],
         outputs=payload,
         api_name=api_name,
         api_description=(service_fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
