@@ -124,3 +124,22 @@ def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path,
     nothing = Workspace.from_sources({"en-2048": str(tmp_path / "a"), "100-1280": str(tmp_path / "b")}, device="cpu")
     with pytest.raises(ModelLoadError, match="en-2048"):  # no model answers: an error, not an empty result
         service.fill_mask(nothing, "A [MASK].", "both", "en", 3)
+
+
+def test_every_optional_parameter_has_a_default_for_every_client(client) -> None:
+    """No parameter the service gives a default is required from a client (gradio also reports a parameter whose page
+    component starts with a value as optional, with that value)."""
+    import inspect
+
+    from xlm_explorer import service
+
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name, fn in service.ENDPOINTS.items():
+        wanted = [p.name for p in list(inspect.signature(fn).parameters.values())[1:]
+                  if p.name != "progress" and p.default is inspect.Parameter.empty]
+        required = [p["parameter_name"] for p in endpoints[f"/{name}"]["parameters"] if not p["parameter_has_default"]]
+        assert set(required) <= set(wanted), (name, required, wanted)
+    answer = client.predict(text="The cat sat on the [MASK].", api_name="/fill_mask")  # everything else left out
+    assert [r["model"] for r in answer["results"]] == ["en-2048", "100-1280"]
+    search = client.predict(text="The cat sleeps.", api_name="/token_search")  # layer: the middle one
+    assert search["matches"]

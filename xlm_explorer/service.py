@@ -118,7 +118,10 @@ def load_models(ws: Workspace, keys: Sequence[str], progress: Progress | None = 
 # ------------------------------------------------------------------------------------------------ fill mask
 
 
-def fill_mask(ws: Workspace, text: str, choice: str, lang: str, top_k: float, progress: Progress | None = None) -> Answer:
+def fill_mask(
+    ws: Workspace, text: str, choice: str = checks.BOTH, lang: str = "en", top_k: float = DEFAULT_TOP_K,
+    progress: Progress | None = None,
+) -> Answer:
     """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
     keys = checks.model_keys(ws.manager, choice)
     lang = checks.language(ws.manager, lang)
@@ -136,10 +139,10 @@ def fill_mask(ws: Workspace, text: str, choice: str, lang: str, top_k: float, pr
 def attention(
     ws: Workspace,
     text: str,
-    text_pair: str | None,
-    choice: str,
-    lang: str,
-    lang_pair: str | None,
+    text_pair: str | None = None,
+    choice: str = checks.BOTH,
+    lang: str = "en",
+    lang_pair: str | None = None,
     heads: str | None = "",
     progress: Progress | None = None,
 ) -> Answer:
@@ -172,12 +175,12 @@ def attention(
 
 def attention_average(
     ws: Workspace,
-    choice: str,
-    source: str,
-    languages: Sequence[str] | None,
-    per_language: float,
-    pasted: str | None,
-    default_lang: str,
+    choice: str = "100-1280",
+    source: str = "shipped",
+    languages: Sequence[str] | None = ("en", "fr", "de", "ru", "zh"),
+    per_language: float = 8,
+    pasted: str | None = None,
+    default_lang: str = "en",
     progress: Progress | None = None,
 ) -> Answer:
     """Head statistics averaged per language over the shipped parallel set or pasted lines, per chosen model."""
@@ -223,18 +226,18 @@ def embedding_dataset(
 
 def embeddings(
     ws: Workspace,
-    source: str,
-    languages: Sequence[str] | None,
-    max_items: float | None,
-    pasted: str | None,
-    upload: Any,
-    choice: str,
-    layers: Sequence[str] | str,
-    pooling: str,
-    center: bool,
-    method: str,
-    dims: float,
-    seed: float,
+    source: str = "sentences",
+    languages: Sequence[str] | None = ("en", "fr", "de"),
+    max_items: float | None = None,
+    pasted: str | None = None,
+    upload: Any = None,
+    choice: str = "100-1280",
+    layers: Sequence[str] | str = ("middle", "last"),
+    pooling: str = "mean",
+    center: bool = False,
+    method: str = "pca",
+    dims: float = 2,
+    seed: float = 0,
     progress: Progress | None = None,
 ) -> Answer:
     """Embed a data set with the chosen models (cached), project the chosen layers, measure alignment."""
@@ -312,7 +315,7 @@ def neighbours(previous: Answer, picked: str, count: float) -> Answer:
 # ------------------------------------------------------------------------------------------------ compare
 
 
-def compare(ws: Workspace, text: str, lang: str, top_k: float, progress: Progress | None = None) -> Answer:
+def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Both models on one input: tokenization, fill-mask top-k, overlap@k and facts."""
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
@@ -324,7 +327,7 @@ def compare(ws: Workspace, text: str, lang: str, top_k: float, progress: Progres
 
 
 def logit_lens(
-    ws: Workspace, text: str, lang: str, mask_number: float, top_k: float, progress: Progress | None = None
+    ws: Workspace, text: str, lang: str = "en", mask_number: float = 1, top_k: float = 5, progress: Progress | None = None
 ) -> Answer:
     """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state)."""
     lang = checks.language(ws.manager, lang)
@@ -346,9 +349,9 @@ def logit_lens(
 
 def layer_similarity(
     ws: Workspace,
-    langs: Sequence[str] | str | None,
-    sentences: str | None,
-    sentences_lang: str,
+    langs: Sequence[str] | str | None = ("en",),
+    sentences: str | None = None,
+    sentences_lang: str = "en",
     progress: Progress | None = None,
 ) -> Answer:
     """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``langs``) or
@@ -367,7 +370,7 @@ def layer_similarity(
     return Answer(result.to_dict() | {"errors": errors}, result, _unique(list(errors.values())))
 
 
-def crosslingual_grid(ws: Workspace, templates: str, top_k: float, progress: Progress | None = None) -> Answer:
+def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Top predictions of both models for one template written in several languages."""
     parsed = parse_grid_templates(templates, ws.manager.languages("100-1280"))
     top_k = check_top_k(top_k)
@@ -385,8 +388,8 @@ def bias_probe(
     template: str,
     targets: str | Sequence[str],
     fillers: str | Sequence[str],
-    lang: str,
-    choice: str,
+    lang: str = "en",
+    choice: str = checks.BOTH,
     progress: Progress | None = None,
 ) -> Answer:
     """Template bias probe: every target's score at the mask per filler and model, by every metric."""
@@ -400,7 +403,7 @@ def bias_probe(
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
-def pll_pairs(ws: Workspace, table: str | bytes, choice: str, progress: Progress | None = None) -> Answer:
+def pll_pairs(ws: Workspace, table: str | bytes, choice: str = checks.BOTH, progress: Progress | None = None) -> Answer:
     """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
     keys = checks.model_keys(ws.manager, choice)
     pairs = bias_data.parse_pairs_table(table)
@@ -421,7 +424,10 @@ def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
     return [probe.to_dict() for probe in bias_data.parse_probe_sets(text)]
 
 
-def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progress: Progress | None = None) -> Answer:
+def bias_languages(
+    ws: Workspace, languages: Sequence[str] | str | None = ("en", "fr", "de", "es", "ru", "ar", "hi"),
+    progress: Progress | None = None,
+) -> Answer:
     """The shipped occupation probe in several languages: log P(masculine) - log P(feminine) per occupation and
     language for 100-1280, with en-2048 on English as the reference."""
     probe = bias_data.load_crosslingual_probe()
@@ -440,7 +446,8 @@ def bias_languages(ws: Workspace, languages: Sequence[str] | str | None, progres
 
 
 def attribution(
-    ws: Workspace, text: str, model: str, lang: str, mask_index: float, target: str, progress: Progress | None = None
+    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_index: float = 0, target: str = "",
+    progress: Progress | None = None,
 ) -> Answer:
     """Token attribution for one mask's prediction: integrated gradients and gradient x input over the input tokens,
     per chosen model (``target`` a piece or word; empty for the top prediction)."""
@@ -460,7 +467,8 @@ def attribution(
 
 
 def patching(
-    ws: Workspace, text_a: str, text_b: str, model: str, lang: str, target: str, progress: Progress | None = None
+    ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
+    progress: Progress | None = None,
 ) -> Answer:
     """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
     replaced by B's (sentences of equal token length, one [MASK] at the same place)."""
@@ -500,12 +508,13 @@ def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus 
 
 
 def token_search(
-    ws: Workspace, text: str, model: str, lang: str, token_index: float, layer: float, k: float,
-    progress: Progress | None = None,
+    ws: Workspace, text: str, model: str = "100-1280", lang: str = "en", token_index: float = 1,
+    layer: float | None = None, k: float = 10, progress: Progress | None = None,
 ) -> Answer:
     """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
-    ``text`` (a position in the encoded ids, ``<s>`` = 0), in the ``--corpus-index`` written for this model and
-    layer when there is one, else in the shipped parallel sentences."""
+    ``text`` (a position in the encoded ids, ``<s>`` = 0; default the first token after it), in the
+    ``--corpus-index`` written for this model and layer when there is one, else in the shipped parallel sentences.
+    ``layer`` None: the model's middle layer."""
     return token_search_in(ws, text, model, lang, token_index, layer, k, None, progress)
 
 
@@ -525,6 +534,7 @@ def token_search_in(
         corpus = parse_corpus(content, lang, ws.manager.languages("100-1280"), name=name)
     models, _errors = load_models(ws, [key], progress)
     loaded = models[0]
+    layer = loaded.n_layers // 2 if layer is None else layer
     index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)
     result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, k, index)
     return Answer(result.to_dict(), result, ())

@@ -92,12 +92,15 @@ def stoppable(progress: Any, flag: Any = None) -> Callable[[float, str], None]:
 
 def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
     """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``; a cancelled
-    call stops at its next progress step."""
+    call stops at its next progress step. Every parameter the service gives a default is optional for every client
+    (its signature default is None, which gradio reports as optional; None means the service's default)."""
 
     params = _parameters(service_fn)
+    defaults = [p.default for p in params]
 
     def handler(*args: Any) -> Any:  # gradio passes the inputs, then the Progress it inserted
-        values, progress = args[: len(params)], args[len(params)]
+        values, progress = list(args[: len(params)]), args[len(params)]
+        values = [d if v is None and d is not inspect.Parameter.empty else v for v, d in zip(values, defaults)]
         try:
             answer = service_fn(ctx.ws, *values, progress=stoppable(progress))
         except Stopped:
@@ -106,8 +109,9 @@ def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
             raise gr.Error(user_message(error), print_exception=False) from None
         return answer.payload
 
+    optional = [p.replace(default=None) if p.default is not inspect.Parameter.empty else p for p in params]
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*params, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+        [*optional, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
     )
     handler.__name__ = service_fn.__name__
     handler.__doc__ = service_fn.__doc__
