@@ -94,7 +94,7 @@ def test_average_over_pasted_lines_and_refusals(client) -> None:
     assert [item["lang"] for item in data["results"][0]["languages"]] == ["fr", "en"]
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("100-1280", "shipped", ["xx"], 2, "", "en", api_name="/attention_average")
-    with pytest.raises(AppError, match="greater than maximum"):
+    with pytest.raises(AppError, match="from 1 to 48, not 99"):  # the service names the range
         client.predict("100-1280", "shipped", ["en"], 99, "", "en", api_name="/attention_average")
 
 

@@ -359,10 +359,13 @@ def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> No
 
 def _api_input(component: gr.components.Component) -> gr.components.Component:
     """The API's input for a page component. A file picker's ``file_types`` would make gradio refuse an upload sent
-    without a file name (the JS client's ``handle_file``); the API gets a hidden twin without them, and the service
-    judges the file by its content (``uploads.py``)."""
+    without a file name (the JS client's ``handle_file``), and a slider refuses ``null`` with a TypeError: the API gets
+    hidden twins without those checks, and the service checks the values itself, with messages that say what to
+    change (the file by its content, ``uploads.py``; numbers by ``checks.whole_number``)."""
     if isinstance(component, gr.File) and component.file_types:
         return gr.File(visible=False, label=component.label, type=component.type, file_count=component.file_count)
+    if isinstance(component, gr.Slider):
+        return gr.Number(visible=False, label=component.label, value=component.value)
     return component
 
 
