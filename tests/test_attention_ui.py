@@ -23,7 +23,7 @@ def test_only_the_two_attention_endpoints_are_public(client) -> None:
     names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {name for name in names if "attention" in name} == {"/attention", "/attention_average"}
     parameters = [p["parameter_name"] for p in names["/attention"]["parameters"]]
-    assert parameters == ["text", "text_pair", "choice", "lang", "lang_pair", "heads"]
+    assert parameters == ["text", "text_pair", "model", "lang", "lang_pair", "heads"]
 
 
 def test_statistics_and_a_head_matrix_equal_a_direct_run(client, en_model) -> None:

@@ -14,8 +14,8 @@ ENDPOINTS = {
     "/logit_lens": ["text", "lang", "mask_number", "top_k"],
     "/layer_similarity": ["langs", "sentences", "sentences_lang"],
     "/crosslingual_grid": ["templates", "top_k"],
-    "/bias_probe": ["template", "targets", "fillers", "lang", "choice"],
-    "/pll_pairs": ["table", "choice"],
+    "/bias_probe": ["template", "targets", "fillers", "lang", "model"],
+    "/pll_pairs": ["table", "model"],
     "/bias_languages": ["languages"],
 }
 

@@ -108,7 +108,7 @@ def test_a_view_must_name_a_component_for_every_parameter_of_its_endpoint(worksp
     with gr.Blocks():
         text = gr.Textbox()
         view = View("x", view_controls("x", "Run"), service.fill_mask, {"text": text}, lambda a: Drawn([]))
-        with pytest.raises(ValueError, match=r"parameters \['choice', 'lang', 'top_k'\]"):
+        with pytest.raises(ValueError, match=r"parameters \['model', 'lang', 'top_k'\]"):
             wire(ctx, view)
 
 

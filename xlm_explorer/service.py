@@ -119,11 +119,11 @@ def load_models(ws: Workspace, keys: Sequence[str], progress: Progress | None = 
 
 
 def fill_mask(
-    ws: Workspace, text: str, choice: str = checks.BOTH, lang: str = "en", top_k: float = DEFAULT_TOP_K,
+    ws: Workspace, text: str, model: str = checks.BOTH, lang: str = "en", top_k: float = DEFAULT_TOP_K,
     progress: Progress | None = None,
 ) -> Answer:
     """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     top_k = check_top_k(top_k)
@@ -140,7 +140,7 @@ def attention(
     ws: Workspace,
     text: str,
     text_pair: str | None = None,
-    choice: str = checks.BOTH,
+    model: str = checks.BOTH,
     lang: str = "en",
     lang_pair: str | None = None,
     heads: str | None = "",
@@ -148,7 +148,7 @@ def attention(
 ) -> Answer:
     """Attention of every chosen model on one input or a sentence pair; ``heads`` ("0:1, 2:3") adds those
     heads' T x T matrices to the payload."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     pair = checks.check_text(text_pair, what="second sentence") if isinstance(text_pair, str) and text_pair.strip() else None
@@ -175,7 +175,7 @@ def attention(
 
 def attention_average(
     ws: Workspace,
-    choice: str = "100-1280",
+    model: str = "100-1280",
     source: str = "shipped",
     languages: Sequence[str] | None = ("en", "fr", "de", "ru", "zh"),
     per_language: float = 8,
@@ -184,7 +184,7 @@ def attention_average(
     progress: Progress | None = None,
 ) -> Answer:
     """Head statistics averaged per language over the shipped parallel set or pasted lines, per chosen model."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     source = checks.one_of(source, ATTENTION_SOURCES, "sentence source")
     if source == "shipped":
         shipped = parallel_languages()
@@ -231,7 +231,7 @@ def embeddings(
     max_items: float | None = None,
     pasted: str | None = None,
     upload: Any = None,
-    choice: str = "100-1280",
+    model: str = "100-1280",
     layers: Sequence[str] | str = ("middle", "last"),
     pooling: str = "mean",
     center: bool = False,
@@ -241,7 +241,7 @@ def embeddings(
     progress: Progress | None = None,
 ) -> Answer:
     """Embed a data set with the chosen models (cached), project the chosen layers, measure alignment."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     check_method(method), check_dims(dims), check_seed(seed)
     dataset = embedding_dataset(ws, source, languages, max_items, pasted, upload)
     models, errors = load_models(ws, keys, progress)
@@ -389,11 +389,11 @@ def bias_probe(
     targets: str | Sequence[str],
     fillers: str | Sequence[str],
     lang: str = "en",
-    choice: str = checks.BOTH,
+    model: str = checks.BOTH,
     progress: Progress | None = None,
 ) -> Answer:
     """Template bias probe: every target's score at the mask per filler and model, by every metric."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     target_words = bias_data.split_words(targets, r"[,/\n;]")
     filler_words = bias_data.split_words(fillers, r"[,\n]")
@@ -403,9 +403,9 @@ def bias_probe(
     return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
 
 
-def pll_pairs(ws: Workspace, table: str | bytes, choice: str = checks.BOTH, progress: Progress | None = None) -> Answer:
+def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progress: Progress | None = None) -> Answer:
     """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
-    keys = checks.model_keys(ws.manager, choice)
+    keys = checks.model_keys(ws.manager, model)
     pairs = bias_data.parse_pairs_table(table)
     models, errors = load_models(ws, keys, progress)
     result = bias_pairs.score_pairs(models, pairs, progress=progress)

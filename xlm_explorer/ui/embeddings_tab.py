@@ -116,7 +116,7 @@ def build_embeddings_tab(ctx: AppContext) -> None:
         again = service.reproject(ctx.ws, answer, *values)
         return [again, *draw_views(ctx, again, session, join_lines)]
 
-    names = ["source", "languages", "max_items", "pasted", "upload", "choice", "layers", "pooling", "center", "method",
+    names = ["source", "languages", "max_items", "pasted", "upload", "model", "layers", "pooling", "center", "method",
              "dims", "seed"]
     share_names = ["source", "langs", "items", None, None, "model", "layers", "pooling", "center", "method", "dims", "seed"]
     wire(ctx, View(

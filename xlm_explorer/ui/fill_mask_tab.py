@@ -79,7 +79,7 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
         return Drawn(values, tables)
 
     wire(ctx, View(
-        TAB, controls, service.fill_mask, {"text": text, "choice": choice, "lang": lang, "top_k": top_k}, draw, outputs,
+        TAB, controls, service.fill_mask, {"text": text, "model": choice, "lang": lang, "top_k": top_k}, draw, outputs,
         progress_on=[o for o in outputs if isinstance(o, (gr.Plot, gr.HTML))][:2], submit=[text],
-        first_result_id=f"{TAB}-results", share=Share(TAB, {"text": "text", "model": "choice", "lang": "lang", "k": "top_k"}),
+        first_result_id=f"{TAB}-results", share=Share(TAB, {"text": "text", "model": "model", "lang": "lang", "k": "top_k"}),
     ))

@@ -60,6 +60,6 @@ def build_pairs(ctx: AppContext) -> None:
         figures = [views.make_pairs_summary_figure(result), summary_frame, frame, views.make_pairs_figure(result)]
         return Drawn(figures, {"summary": summary_frame, "pairs": frame})
 
-    wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "choice": choice}, draw,
+    wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "model": choice}, draw,
                    [summary_plot, summary, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
-                   share=Share("bias", {"table": "table", "model": "choice"}, subtab="bias-pairs")))
+                   share=Share("bias", {"table": "table", "model": "model"}, subtab="bias-pairs")))
