@@ -12,7 +12,7 @@ out.fill_models = fill.data[0].results.map((r) => r.model);
 
 // an upload without a file name (handle_file of a Buffer), judged by its content
 const table = Buffer.from("id,lang,text\n1,en,The cat sleeps.\n1,fr,Le chat dort.\n", "utf-8");
-const emb = await client.predict("/embeddings", { source: "upload", upload: handle_file(table), choice: "100-1280",
+const emb = await client.predict("/embeddings", { source: "upload", upload: handle_file(table), model: "100-1280",
                                                   layers: ["last"], method: "pca" });
 out.upload_rows = emb.data[0].dataset.rows;
 
@@ -31,7 +31,7 @@ out.info_key = info.data[0].key;
 // a heavy job, cancelled once it reports progress
 const rows = ["sent_more\tsent_less"];
 for (let i = 0; i < 100; i++) rows.push(`the doctor ${i} said that he was tired after the long shift .\tthe doctor ${i} said that she was tired after the long shift .`);
-const job = client.submit("/pll_pairs", { table: rows.join("\n"), choice: "both" });
+const job = client.submit("/pll_pairs", { table: rows.join("\n"), model: "both" });
 let sawProgress = false;
 for await (const message of job) {
   if (message.type === "status" && message.progress_data && message.progress_data.length) {
