@@ -143,6 +143,10 @@ class LoadedModel:
         """The language this model tokenizes ``lang`` in: itself for the multilingual model, English for en-2048."""
         return self.spec.reads(lang)
 
+    def read_language(self, lang: str) -> str:
+        """The language this model reads ``lang`` in (:meth:`reads`), checked against the languages it knows."""
+        return self.check_language(self.reads(lang))
+
     def check_language(self, lang: str) -> str:
         """Return ``lang`` if the model knows it; English-only models accept only ``en``."""
         if not isinstance(lang, str) or lang not in self.lang2id:

@@ -153,7 +153,7 @@ def encode_text(
     (then the input is cut to fit, keeping ``</s>``, with a notice).
     """
     asked = (lang, lang_pair or lang) if text_pair is not None else (lang,)
-    lang = loaded.check_language(loaded.reads(lang))
+    lang = loaded.read_language(lang)
     tokenizer = loaded.tokenizer
     if allow_masks:
         pieces_a, notices = _pieces_with_masks(loaded, text, lang)
@@ -161,7 +161,7 @@ def encode_text(
         pieces_a, notices = tokenize_words(loaded, text, lang)
     ids_a = tokenizer.convert_tokens_to_ids(pieces_a)
     if text_pair is not None:
-        lang_b = loaded.check_language(loaded.reads(lang_pair or lang))
+        lang_b = loaded.read_language(lang_pair or lang)
         if allow_masks:
             pieces_b, notices_b = _pieces_with_masks(loaded, text_pair, lang_b)
         else:

@@ -76,8 +76,8 @@ def read_upload(upload: Any, missing: str = "No file was uploaded.") -> tuple[st
     file = Path(path)
     if not file.is_file():
         raise UserInputError("The uploaded file could not be found; upload it again.")
-    check_size(file.stat().st_size, f"The file {file.name!r}")
-    return file.name, decode_text(file.read_bytes(), f"The file {file.name!r}")
+    check_size(file.stat().st_size, f"The file {file.name!r}")  # before reading it
+    return file.name, decode_text(file.read_bytes(), f"The file {file.name!r}", limited=False)
 
 
 def check_text_size(text: str, what: str = "The pasted text") -> str:

@@ -458,7 +458,7 @@ def average_statistics(
         )
     langs = list(dict.fromkeys(lang for lang, _text in sentences))
     for lang in langs:
-        loaded.check_language(loaded.reads(lang))
+        loaded.read_language(lang)
     notices: list[str] = reading_notices(loaded, langs, "sentence of every language")
     per_language: dict[str, list[HeadStatistics]] = {}
     tokens: dict[str, int] = {}

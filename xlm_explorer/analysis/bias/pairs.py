@@ -219,7 +219,7 @@ def score_pairs(
     for model_index, loaded in enumerate(models):
         langs = [pair.lang for pair in pairs]
         for code in dict.fromkeys(langs):
-            loaded.check_language(loaded.reads(code))
+            loaded.read_language(code)
         notices += reading_notices(loaded, langs, "non-English pairs", "Its scores for them mean little.")
 
         def model_progress(fraction: float, message: str, _i: int = model_index) -> None:

@@ -237,7 +237,7 @@ def run_probe(
     notices: list[str] = []
     rows: list[ProbeRow] = []
     for model_index, loaded in enumerate(models):
-        model_lang = loaded.check_language(loaded.reads(lang))
+        model_lang = loaded.read_language(lang)
         notices += reading_notices(loaded, [lang], f"{lang} probe", "Its scores mean little.")
         sentences = [(f, fill_template(template, f)) for f in (fillers or ("",))]
         spans: dict[tuple[str, str], tuple[tuple[int, ...], int, int]] = {}
