@@ -202,7 +202,7 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
     share = Share(TAB, {"text": "text", "pair": "text_pair", "model": "model", "lang": "lang", "lang_b": "lang_pair"})
     state = wire(ctx, View(TAB, controls, service.attention, inputs, draw, progress_on=[grid_plot],
                            submit=[inputs["text"], inputs["text_pair"]], first_result_id=f"{TAB}-results", redraws=redraws,
-                           share=share)).state
+                           share=share))
     for panel in panels:
         panel.table.select(pick_cell, inputs=[state], outputs=[layer, head], queue=False, api_visibility="private").then(
             redraws[1].handler(), inputs=[state, layer, head], outputs=redraws[1].outputs, queue=False, api_visibility="private"

@@ -15,7 +15,7 @@ from ..service import Answer
 from ..uploads import TABLE_TYPES
 from ..views import explain as views
 from .context import AppContext
-from .widgets import examples_that_run, language_dropdown, model_radio, view_controls
+from .widgets import build_subtabs, examples_that_run, language_dropdown, model_radio, view_controls
 from .wiring import Drawn, Share, View, wire
 
 INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
@@ -39,15 +39,11 @@ TOKEN_CLICK_JS = """() => {
 
 
 def build_explain_tab(ctx: AppContext) -> None:
-    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
-    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
-        ctx.subtabs["explain"] = tabs
-        with gr.Tab("Attribution", id="explain-attribution"):
-            _build_attribution(ctx)
-        with gr.Tab("Patching", id="explain-patching"):
-            _build_patching(ctx)
-        with gr.Tab("Token search", id="explain-search"):
-            search_inputs = _build_search(ctx)
+    tabs, (_, _, search_inputs) = build_subtabs(ctx, "explain", INTRO, [
+        ("Attribution", "explain-attribution", _build_attribution),
+        ("Patching", "explain-patching", _build_patching),
+        ("Token search", "explain-search", _build_search),
+    ])
     _wire_token_clicks(ctx, tabs, search_inputs)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +93,18 @@ def examples_that_run(elem_id: str, inputs: list[gr.components.Component], sampl
         None, js=f"() => {{ document.querySelector('#{elem_id}-run')?.click(); }}", queue=False, api_visibility="private"
     )
     return examples
+
+
+def build_subtabs(
+    ctx: AppContext, tab: str, intro: str, subtabs: Sequence[tuple[str, str, Callable[[AppContext], Any]]]
+) -> tuple[gr.Tabs, list[Any]]:
+    """A tab's intro and its sub-tabs ``(label, id, build)``, registered so a share link can open one; returns the
+    ``gr.Tabs`` and what each ``build(ctx)`` returned."""
+    gr.Markdown(intro, elem_classes=["xlm-intro"])
+    built = []
+    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
+        ctx.subtabs[tab] = tabs
+        for label, subtab_id, build in subtabs:
+            with gr.Tab(label, id=subtab_id):
+                built.append(build(ctx))
+    return tabs, built

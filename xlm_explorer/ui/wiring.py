@@ -15,11 +15,13 @@ from typing import Any
 
 import gradio as gr
 
+from .. import service
 from ..service import Answer
 from ..views.style import wrap_title
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
-from .widgets import ViewControls
+from .share import wire_share
+from .widgets import ViewControls, api_payload, downloads_list
 
 #: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
 #: batcher, which runs the requests for one model that arrive together as one padded batch (the model itself
@@ -259,15 +261,6 @@ class View:
     payload: gr.JSON | None = None
 
 
-@dataclass
-class Wired:
-    """What :func:`wire` made that a view may wire further: the session's last answer and the compute events."""
-
-    state: gr.State
-    events: list[Any]
-    payload: gr.JSON
-
-
 def components_for(view: View, fn: Callable[..., Any]) -> list[gr.components.Component]:
     """The components for ``fn``'s parameters, by name; a parameter without a component is a build error."""
     names = [p.name for p in _parameters(fn)]
@@ -277,12 +270,9 @@ def components_for(view: View, fn: Callable[..., Any]) -> list[gr.components.Com
     return [view.inputs[n] for n in names]
 
 
-def wire(ctx: AppContext, view: View) -> Wired:
-    """Wire a declared view (see :class:`View`); returns its state and events."""
-    from .. import service
-    from .share import wire_share
-    from .widgets import api_payload, downloads_list
-
+def wire(ctx: AppContext, view: View) -> gr.State:
+    """Wire a declared view (see :class:`View`); returns the state holding the session's last answer (for events a
+    view wires further, such as a click on a table cell)."""
     api = view.api or view.service_fn.__name__
     api_fn = service.ENDPOINTS[api]
     downloads = downloads_list() if view.downloads else None
@@ -308,7 +298,7 @@ def wire(ctx: AppContext, view: View) -> Wired:
     if view.share is not None:
         params = {url: view.inputs[name] for url, name in view.share.params.items()}
         wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab)
-    return Wired(state=state, events=events, payload=payload)
+    return state
 
 
 def _wire_run(trigger, controls, compute, inputs, outputs, progress_on, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
@@ -374,8 +364,6 @@ def wire_api(
 ) -> None:
     """The public endpoint ``/api_name``: :data:`service.ENDPOINTS[api_name]` on ``inputs`` (its parameters, in order),
     the JSON payload out, plain-text errors, the API's own concurrency group; registered once (``ctx.api_names``)."""
-    from .. import service
-
     service_fn = service.ENDPOINTS[api_name]
     if api_name in ctx.api_names:
         raise ValueError(f"/{api_name} is registered twice")

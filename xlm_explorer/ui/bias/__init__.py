@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..context import AppContext
+from ..widgets import build_subtabs
 from .languages import build_bias_languages
 from .pairs import build_pairs
 from .probes import build_probes
@@ -16,15 +17,11 @@ answer can depend on the metric. Read *what this can and cannot show* under each
 
 def build_bias_tab(ctx: AppContext) -> None:
     """Components and events of the Bias tab (inside an open ``gr.Tab``)."""
-    gr.Markdown(BIAS_INTRO, elem_classes=["xlm-intro"])
-    with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
-        ctx.subtabs["bias"] = tabs
-        with gr.Tab("Probes", id="bias-probes"):
-            build_probes(ctx)
-        with gr.Tab("Sentence pairs", id="bias-pairs"):
-            build_pairs(ctx)
-        with gr.Tab("Across languages", id="bias-languages"):
-            build_bias_languages(ctx)
+    build_subtabs(ctx, "bias", BIAS_INTRO, [
+        ("Probes", "bias-probes", build_probes),
+        ("Sentence pairs", "bias-pairs", build_pairs),
+        ("Across languages", "bias-languages", build_bias_languages),
+    ])
 
 
 __all__ = ["build_bias_tab"]
