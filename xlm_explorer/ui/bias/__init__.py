@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gradio as gr
 
 from ..context import AppContext
 from ..widgets import build_subtabs

@@ -3,7 +3,6 @@ sub-tab."""
 
 from __future__ import annotations
 
-import gradio as gr
 
 from ..context import AppContext
 from ..widgets import build_subtabs
