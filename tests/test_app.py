@@ -72,7 +72,7 @@ def test_demo_builds_without_loading_models(fresh_manager) -> None:
 def test_fill_mask_api_end_to_end(client) -> None:
     data = client.predict("The cat sat on the [MASK].", "both", "en", 5, api_name="/fill_mask")
     assert [r["model"] for r in data["results"]] == ["en-2048", "100-1280"]
-    assert data["errors"] == {}
+    assert data["errors"] == [] and data["endpoint"] == "fill_mask"
     for result in data["results"]:
         (mask,) = result["masks"]
         assert len(mask["predictions"]) == 5
@@ -105,8 +105,9 @@ def test_fill_mask_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(c
 
 
 def test_model_info_api(client) -> None:
-    facts = client.predict("100-1280", api_name="/model_info")  # one endpoint, one JSON object
-    assert facts["key"] == "100-1280" and facts["layers"] == 3 and facts["license"] == "CC-BY-NC-4.0"
+    answer = client.predict("100-1280", api_name="/model_info")  # one endpoint, one JSON object
+    (facts,) = answer["results"]
+    assert facts["model"] == "100-1280" and facts["n_layers"] == 3 and facts["license"] == "CC-BY-NC-4.0"
 
 
 def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path, tiny_dirs) -> None:
@@ -118,7 +119,8 @@ def test_side_by_side_keeps_answering_when_one_model_cannot_load(tmp_path: Path,
     answer = service.fill_mask(workspace, "A [MASK].", "both", "en", 3)
     data, results = answer.payload, answer.results
     assert [r.model for r in results] == ["100-1280"]
-    assert "en-2048" in data["errors"] and "XLM_EXPLORER_MODELS" in data["errors"]["en-2048"]
+    (error,) = data["errors"]
+    assert error["model"] == "en-2048" and "XLM_EXPLORER_MODELS" in error["message"]
     with pytest.raises(ModelLoadError, match="en-2048"):
         service.fill_mask(workspace, "A [MASK].", "en-2048", "en", 3)
     nothing = Workspace.from_sources({"en-2048": str(tmp_path / "a"), "100-1280": str(tmp_path / "b")}, device="cpu")
@@ -142,4 +144,4 @@ def test_every_optional_parameter_has_a_default_for_every_client(client) -> None
     answer = client.predict(text="The cat sat on the [MASK].", api_name="/fill_mask")  # everything else left out
     assert [r["model"] for r in answer["results"]] == ["en-2048", "100-1280"]
     search = client.predict(text="The cat sleeps.", api_name="/token_search")  # layer: the middle one
-    assert search["matches"]
+    assert search["results"][0]["matches"]

@@ -20,7 +20,7 @@ LAYERS = [
     {"forward"},
     {"analysis"},
     {"workspace", "downloads"},
-    {"service", "score", "index"},
+    {"contract", "schemas", "service", "score", "index"},
     {"views"},
     {"ui"},
 ]

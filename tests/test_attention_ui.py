@@ -44,14 +44,14 @@ def test_statistics_and_a_head_matrix_equal_a_direct_run(client, en_model) -> No
 
 def test_pair_mode_on_both_models(client, multi_model) -> None:
     data = attention(client, "The cat sleeps on the sofa.", "Le chat dort sur le canapé.", "both", "en", "fr")
-    assert [r["model"] for r in data["results"]] == ["en-2048", "100-1280"] and data["errors"] == {}
+    assert [r["model"] for r in data["results"]] == ["en-2048", "100-1280"] and data["errors"] == []
     en, multi = data["results"]
-    assert (en["layers"], multi["layers"]) == (2, multi_model.n_layers)
+    assert (en["n_layers"], multi["n_layers"]) == (2, multi_model.n_layers)
     for result in (en, multi):
         b_start = result["sentence_b_start"]
         assert result["tokens"][b_start - 1] == "</s>" and result["boundary_positions"][-1] == len(result["tokens"]) - 1
         cross = np.array(result["statistics"]["cross_share"])
-        assert cross.shape == (result["layers"], result["heads"]) and ((0 < cross) & (cross < 1)).all()
+        assert cross.shape == (result["n_layers"], result["n_heads"]) and ((0 < cross) & (cross < 1)).all()
     assert multi["lang_pair"] == "fr" and en["lang_pair"] == "en"
     assert any("English-only" in notice for notice in en["notices"])
 
@@ -82,7 +82,7 @@ def test_the_server_keeps_serving_after_errors(client) -> None:
 
 def test_average_over_the_shipped_parallel_set(client) -> None:
     data = client.predict("100-1280", "shipped", ["en", "fr"], 2, "", "en", api_name="/attention_average")
-    assert data["n_sentences"] == 4 and data["errors"] == {}
+    assert data["shared"]["n_sentences"] == 4 and data["errors"] == []
     (result,) = data["results"]
     assert [(item["lang"], item["n_sentences"]) for item in result["languages"]] == [("en", 2), ("fr", 2)]
     grid = np.array(result["languages"][1]["statistics"]["same_share"], dtype=float)

@@ -101,13 +101,13 @@ def test_patching_and_attribution_beside_other_requests_change_no_answer(manager
     pair = ("The doctor said that [MASK] was tired.", "The lawyer said that [MASK] was tired.")
     alone_fill = [probabilities(predict_masks(loaded, ForwardCache(gather_ms=0), t, "en", 10)) for t in TEXTS]
     alone_patch = patch(loaded, ForwardCache(), *pair, "en", "", head_layer=1).effects
-    alone_ig = np.array(attribute(loaded, ForwardCache(), pair[0], "en", 0, "").integrated_gradients)
+    alone_ig = np.array(attribute(loaded, ForwardCache(), pair[0], "en", 1, "").integrated_gradients)
 
     def job(i: int):
         if i % 4 == 0:
             return patch(loaded, ForwardCache(), *pair, "en", "", head_layer=1).effects
         if i % 4 == 1:
-            return np.array(attribute(loaded, ForwardCache(), pair[0], "en", 0, "").integrated_gradients)
+            return np.array(attribute(loaded, ForwardCache(), pair[0], "en", 1, "").integrated_gradients)
         return [probabilities(predict_masks(loaded, ForwardCache(gather_ms=0), t, "en", 10)) for t in TEXTS]
 
     for _ in range(3):

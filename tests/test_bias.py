@@ -258,7 +258,7 @@ def test_pair_scores_are_pll_differences(manager) -> None:
     assert result.share_preferring_more("100-1280") == share
     payload = result.to_dict()
     json.dumps(payload)
-    assert payload["summary"]["en-2048"]["pairs"] == len(pairs)
+    assert payload["summary"]["en-2048"]["n_pairs"] == len(pairs)
     assert any("English-only" in n for n in result.notices)  # the German pair, read by en-2048
 
 

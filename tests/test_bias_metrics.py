@@ -175,7 +175,7 @@ def test_the_batch_command_scores_resumes_and_matches(tmp_path: Path, tiny_model
     assert score(resumed).returncode == 0
     a, b = json.loads(straight.read_text()), json.loads(resumed.read_text())
     assert a == b  # identical, to the last digit
-    assert a["pairs"] == 7 and len(a["rows"]) == 14 and set(a["summary"]) == {"en-2048", "100-1280"}
+    assert a["n_pairs"] == 7 and len(a["rows"]) == 14 and set(a["summary"]) == {"en-2048", "100-1280"}
     assert {"pll_word_l2r_more", "aul_less", "pll_unmodified_more", "metrics_disagree"} <= set(a["rows"][0])
     bad = subprocess.run([sys.executable, "-m", "xlm_explorer.score", str(pairs), "--model", "gpt2", "--out", str(tmp_path / "x.json")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -144,7 +144,7 @@ def test_overlap_at_k_constructed_cases() -> None:
 def test_a_model_compared_with_itself_overlaps_fully(multi_model) -> None:
     result = compare_models([multi_model, multi_model], ForwardCache(), "Le [MASK] dort sur le [MASK].", "fr", top_k=10)
     assert {o.k for o in result.overlaps} == {1, 3, 5, 10}
-    assert {o.mask_index for o in result.overlaps} == {0, 1}
+    assert {o.mask_number for o in result.overlaps} == {1, 2}
     assert all(o.overlap == 1.0 for o in result.overlaps)
 
 
@@ -152,7 +152,7 @@ def test_compare_reports_both_models_in_columns(manager) -> None:
     models = [manager.get(key) for key in manager.keys]
     result = compare_models(models, ForwardCache(), "Le chat dort sur le [MASK].", "fr", top_k=5)
     assert result.models == ("en-2048", "100-1280")
-    assert [f["key"] for f in result.facts] == ["en-2048", "100-1280"]
+    assert [f["model"] for f in result.facts] == ["en-2048", "100-1280"]
     assert any("English-only" in n for n in result.notices)
     table = make_side_by_side_table(result)
     assert list(table.columns) == [

@@ -12,7 +12,7 @@ from xlm_explorer import service
 ENDPOINTS = {
     "/compare": ["text", "lang", "top_k"],
     "/logit_lens": ["text", "lang", "mask_number", "top_k"],
-    "/layer_similarity": ["langs", "sentences", "sentences_lang"],
+    "/layer_similarity": ["languages", "sentences", "lang"],
     "/crosslingual_grid": ["templates", "top_k"],
     "/bias_probe": ["template", "targets", "fillers", "lang", "model"],
     "/pll_pairs": ["table", "model"],
@@ -29,37 +29,41 @@ def test_endpoints_are_named_and_documented(client) -> None:
 
 def test_api_compare(client) -> None:
     data = client.predict("Le chat dort sur le [MASK].", "fr", 5, api_name="/compare")
-    assert data["models"] == ["en-2048", "100-1280"]
-    assert data["tokenization"]["en-2048"]["lang"] == "en" and data["tokenization"]["100-1280"]["lang"] == "fr"
-    for key in data["models"]:
-        assert len(data["fill_mask"][key]["masks"][0]["predictions"]) == 5
-        assert data["facts"][key]["key"] == key
-    assert {row["k"] for row in data["overlap"]} == {1, 3, 5}
-    assert all(0.0 <= row["overlap"] <= 1.0 for row in data["overlap"])
+    en, multi = data["results"]
+    assert (en["model"], multi["model"]) == ("en-2048", "100-1280")
+    assert en["tokenization"]["lang"] == "en" and multi["tokenization"]["lang"] == "fr"
+    for result in data["results"]:
+        assert len(result["fill_mask"]["masks"][0]["predictions"]) == 5
+        assert result["facts"]["model"] == result["model"]
+    overlap = data["shared"]["overlap"]
+    assert {row["k"] for row in overlap} == {1, 3, 5} and {row["mask_number"] for row in overlap} == {1}
+    assert all(0.0 <= row["overlap"] <= 1.0 for row in overlap)
 
 
 def test_api_logit_lens_last_layer_equals_api_fill_mask(client) -> None:
     text = "The [MASK] sat on the [MASK]."
     lens = client.predict(text, "en", 2, 5, api_name="/logit_lens")
     fill = client.predict(text, "both", "en", 5, api_name="/fill_mask")
+    by_model = {r["model"]: r for r in lens["results"]}
     for result in fill["results"]:
-        layers = lens["results"][result["model"]]["layers"]
-        assert len(layers) == lens["results"][result["model"]]["n_layers"] + 1
+        layers = by_model[result["model"]]["layers"]
+        assert len(layers) == by_model[result["model"]]["n_layers"] + 1
         assert layers[-1]["relative_depth"] == 1.0
         last = [(p["piece"], p["probability"]) for p in layers[-1]["top"]]
         assert last == [(p["piece"], p["probability"]) for p in result["masks"][1]["predictions"]]
-    assert lens["depth_alignment"][0] == [0, 0] and lens["depth_alignment"][-1] == [2, 3]
+    assert lens["shared"]["depth_alignment"][0] == [0, 0] and lens["shared"]["depth_alignment"][-1] == [2, 3]
 
 
 def test_api_layer_similarity(client) -> None:
     data = client.predict(["en"], "", "en", api_name="/layer_similarity")
-    assert data["n_sentences"] == 48
-    assert len(data["cka"]) == 3 and all(len(row) == 4 for row in data["cka"])
-    assert all(0.0 <= v <= 1.0 for row in data["cka"] for v in row)
+    cka = data["shared"]["cka"]
+    assert data["shared"]["n_sentences"] == 48 and [r["model"] for r in data["results"]] == ["en-2048", "100-1280"]
+    assert len(cka) == 3 and all(len(row) == 4 for row in cka)
+    assert all(0.0 <= v <= 1.0 for row in cka for v in row)
     custom = client.predict(
         [], "One cat.\nTwo dogs.\nThree birds.\nA house.\nThe sun is hot.", "en", api_name="/layer_similarity"
     )
-    assert custom["n_sentences"] == 5 and custom["sentence_set"] == "custom"
+    assert custom["shared"]["n_sentences"] == 5 and custom["request"]["sentence_set"] == "custom"
 
 
 def test_layer_similarity_reuses_the_embedding_sets(fresh_workspace) -> None:
@@ -74,13 +78,11 @@ def test_api_crosslingual_grid(client) -> None:
         3,
         api_name="/crosslingual_grid",
     )
-    assert [(row["lang"], row["model"]) for row in data["rows"]] == [
-        ("en", "en-2048"),
-        ("en", "100-1280"),
-        ("de", "en-2048"),
-        ("de", "100-1280"),
+    assert [(r["model"], [row["lang"] for row in r["rows"]]) for r in data["results"]] == [
+        ("en-2048", ["en", "de"]),
+        ("100-1280", ["en", "de"]),
     ]
-    assert all(len(row["predictions"]) == 3 for row in data["rows"])
+    assert all(len(row["predictions"]) == 3 for r in data["results"] for row in r["rows"])
 
 
 def test_api_bias_probe(client) -> None:
@@ -92,18 +94,17 @@ def test_api_bias_probe(client) -> None:
         "both",
         api_name="/bias_probe",
     )
-    assert data["targets"] == ["he", "she"] and data["models"] == ["en-2048", "100-1280"]
-    assert [(r["model"], r["filler"]) for r in data["rows"]] == [
-        (m, f) for m in data["models"] for f in ("doctor", "nurse", "hairdresser")
-    ]
-    for row in data["rows"]:
+    assert data["request"]["targets"] == ["he", "she"] and [r["model"] for r in data["results"]] == ["en-2048", "100-1280"]
+    for result in data["results"]:
+        assert [row["filler"] for row in result["rows"]] == ["doctor", "nurse", "hairdresser"]
+    for row in [row for result in data["results"] for row in result["rows"]]:
         first, second = row["targets"]
         assert row["log_ratio"] == pytest.approx(first["log_prob"] - second["log_prob"])
         assert first["log_prob"] == pytest.approx(sum(first["piece_log_probs"]))
     only_multi = client.predict(
         "The {filler} said that [MASK] left.", "he/she", "doctor", "en", "100-1280", api_name="/bias_probe"
     )
-    assert only_multi["models"] == ["100-1280"]
+    assert [r["model"] for r in only_multi["results"]] == ["100-1280"]
 
 
 @pytest.mark.parametrize(
@@ -124,16 +125,14 @@ def test_api_bad_probes_get_clear_messages(client, template: str, targets: str, 
 def test_api_pll_pairs(client) -> None:
     table = "id\tlang\tbias_type\tsent_more\tsent_less\np1\ten\tgender\tHe fixed the car.\tShe fixed the car.\np2\tfr\tage\tLe vieil homme oublie tout.\tLe jeune homme oublie tout.\n"
     data = client.predict(table, "both", api_name="/pll_pairs")
-    assert [(r["id"], r["model"]) for r in data["rows"]] == [
-        ("p1", "en-2048"),
-        ("p2", "en-2048"),
-        ("p1", "100-1280"),
-        ("p2", "100-1280"),
+    assert [(r["model"], [row["id"] for row in r["rows"]]) for r in data["results"]] == [
+        ("en-2048", ["p1", "p2"]),
+        ("100-1280", ["p1", "p2"]),
     ]
-    for row in data["rows"]:
+    for row in [row for result in data["results"] for row in result["rows"]]:
         assert row["difference"] == pytest.approx(row["pll_more"] - row["pll_less"])
         assert row["preferred"] == ("more" if row["difference"] > 0 else "less")
-    assert data["summary"]["100-1280"]["pairs"] == 2
+    assert data["results"][1]["summary"]["n_pairs"] == 2
     with pytest.raises(AppError, match="sent_more and sent_less"):
         client.predict("a,b\n1,2\n", "both", api_name="/pll_pairs")
 
@@ -145,7 +144,7 @@ def test_api_bad_inputs_keep_the_server_serving(client) -> None:
         client.predict("The [MASK].", "en", 4, 5, api_name="/logit_lens")
     with pytest.raises(AppError, match="exactly one"):
         client.predict("en\tNo mask here.", 3, api_name="/crosslingual_grid")
-    assert client.predict("The cat.", "en", 3, api_name="/compare")["fill_mask"] == {}
+    assert [r["fill_mask"] for r in client.predict("The cat.", "en", 3, api_name="/compare")["results"]] == [None, None]
 
 
 def test_every_view_of_the_compare_and_bias_tabs_draws_its_answer(workspace) -> None:

@@ -8,16 +8,22 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from xlm_explorer import service
+from xlm_explorer import schemas, service
 
 pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 
-def documented_examples() -> dict[str, list]:
+def validate(name: str, payload: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schemas.endpoint_schema(name))
+    return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(payload)]
+
+
+def documented_examples() -> dict[str, dict]:
     text = DOC.read_text(encoding="utf-8")
     block = text.split("## Plain HTTP (curl)", 1)[1].split("```text", 1)[1].split("```", 1)[0]
     examples = {}
@@ -33,7 +39,7 @@ def curl(*args: str) -> str:
     return done.stdout
 
 
-def call(app_url: str, name: str, data: list) -> tuple[str, str]:
+def call(app_url: str, name: str, data: list | dict) -> tuple[str, str]:
     base = app_url.rstrip("/")
     posted = curl("-X", "POST", f"{base}/gradio_api/call/{name}", "-H", "Content-Type: application/json",
                   "-d", json.dumps({"data": data}))
@@ -57,7 +63,7 @@ def test_every_endpoint_has_a_curl_example_that_works(app_url: str, has_curl: No
         kind, payload = call(app_url, name, data)
         assert kind == "complete", (name, payload[:300])
         answer = json.loads(payload)[0]
-        assert isinstance(answer, dict) and answer, name
+        assert validate(name, answer) == [], name  # the published schema
 
 
 def test_the_curl_upload_recipe_and_a_plain_error(app_url: str, has_curl: None, tmp_path: Path) -> None:
@@ -65,7 +71,7 @@ def test_the_curl_upload_recipe_and_a_plain_error(app_url: str, has_curl: None, 
     mine.write_text("id,lang,text\n1,en,The cat sleeps.\n1,fr,Le chat dort.\n", encoding="utf-8")
     path = json.loads(curl("-F", f"files=@{mine}", f"{app_url.rstrip('/')}/gradio_api/upload"))[0]
     upload = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    kind, payload = call(app_url, "embeddings", ["upload", [], None, "", upload, "100-1280", ["last"], "mean", False, "pca", 2, 0])
-    assert kind == "complete" and json.loads(payload)[0]["dataset"]["rows"] == 2
+    kind, payload = call(app_url, "embeddings", {"source": "upload", "upload": upload, "layers": ["last"]})
+    assert kind == "complete" and json.loads(payload)[0]["shared"]["dataset"]["n_rows"] == 2
     kind, payload = call(app_url, "fill_mask", ["No mask here.", "both", "en", 5])
     assert kind == "error" and "No mask found" in payload and "&lt;" not in payload

@@ -57,9 +57,9 @@ class _Counter:
 
 def test_api_returns_points_for_each_layer_and_metrics_for_every_layer(client) -> None:
     data = call(client, pasted=_paste("shape"), model="both", layers=["0", "last"], dims=3)
-    assert data["dataset"] == {"name": "pasted", "rows": 12, "items": 4, "languages": ["en", "fr", "de"]}
-    assert data["settings"]["dims"] == 3 and data["errors"] == {}
-    by_model = {m["model"]: m for m in data["models"]}
+    assert data["shared"]["dataset"] == {"source": "paste", "name": "pasted", "n_rows": 12, "n_items": 4, "languages": ["en", "fr", "de"]}
+    assert data["request"]["dims"] == 3 and data["errors"] == []
+    by_model = {m["model"]: m for m in data["results"]}
     assert set(by_model) == {"en-2048", "100-1280"}
     for model in by_model.values():
         n_layers = model["n_layers"]
@@ -89,7 +89,7 @@ def test_api_runs_the_model_once_when_only_layer_pooling_or_projection_change(cl
         call(client, pasted=pasted, layers=["1"], pooling="first")
         again = call(client, pasted=pasted, layers=["last"])
         assert counter.calls == 1
-        assert again["models"][0]["panels"] == first["models"][0]["panels"]
+        assert again["results"][0]["panels"] == first["results"][0]["panels"]
     finally:
         counter.handle.remove()
 
@@ -99,14 +99,14 @@ def test_api_accepts_an_uploaded_csv(client, tmp_path: Path) -> None:
     path.write_text('id,lang,text\n1,en,"Good morning, friends"\n1,es,Buenos días amigos\n2,en,Thank you\n2,es,Gracias\n',
                     encoding="utf-8")
     data = call(client, source="upload", upload=handle_file(str(path)), layers=["middle"])
-    assert data["dataset"]["name"] == "mine.csv" and data["dataset"]["rows"] == 4
-    assert [p["text"] for p in data["models"][0]["panels"][0]["points"]][:2] == ["Good morning, friends", "Buenos días amigos"]
+    assert data["shared"]["dataset"]["name"] == "mine.csv" and data["shared"]["dataset"]["n_rows"] == 4
+    assert [p["text"] for p in data["results"][0]["panels"][0]["points"]][:2] == ["Good morning, friends", "Buenos días amigos"]
 
 
 def test_api_shipped_data(client) -> None:
     data = call(client, source="words", languages=["en", "ru", "zh"], max_items=3, model="100-1280")
-    assert data["dataset"]["rows"] == 9 and data["dataset"]["languages"] == ["en", "ru", "zh"]
-    assert {p["id"] for p in data["models"][0]["panels"][0]["points"]} == {"num_1", "num_2", "num_3"}
+    assert data["shared"]["dataset"]["n_rows"] == 9 and data["shared"]["dataset"]["languages"] == ["en", "ru", "zh"]
+    assert {p["id"] for p in data["results"][0]["panels"][0]["points"]} == {"num_1", "num_2", "num_3"}
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_api_explains_a_binary_upload_and_keeps_serving(client, tmp_path: Path) 
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     with pytest.raises(AppError, match="not a text file"):
         call(client, source="upload", upload=handle_file(str(image)))
-    assert call(client, pasted="en\tstill serving")["dataset"]["rows"] == 1
+    assert call(client, pasted="en\tstill serving")["shared"]["dataset"]["n_rows"] == 1
 
 
 def test_an_upload_without_a_file_name_is_read_by_its_content(client, tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_an_upload_without_a_file_name_is_read_by_its_content(client, tmp_path: 
     nameless = tmp_path / "blob"
     nameless.write_text("id,lang,text\n1,en,The cat sleeps.\n1,fr,Le chat dort.\n", encoding="utf-8")
     result = call(client, source="upload", upload=handle_file(str(nameless)))
-    assert result["dataset"]["rows"] == 2 and result["dataset"]["languages"] == ["en", "fr"]
+    assert result["shared"]["dataset"]["n_rows"] == 2 and result["shared"]["dataset"]["languages"] == ["en", "fr"]
 
 
 # ---- views -------------------------------------------------------------------------------------------

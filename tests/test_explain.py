@@ -30,7 +30,7 @@ TEXT_A, TEXT_B = "The cat said that [MASK] was tired.", "The dog said that [MASK
 @pytest.mark.parametrize("key", ["en-2048", "100-1280"])
 @pytest.mark.parametrize("target", ["", "she"])
 def test_integrated_gradients_are_complete_within_one_percent(manager, key: str, target: str) -> None:
-    result = attribute(manager.get(key), ForwardCache(), "The doctor said that [MASK] was tired.", "en", 0, target)
+    result = attribute(manager.get(key), ForwardCache(), "The doctor said that [MASK] was tired.", "en", 1, target)
     difference = result.target_logit - result.baseline_logit
     assert len(result.integrated_gradients) == len(result.input_ids) == len(result.tokens)
     assert abs(sum(result.integrated_gradients) - difference) <= 0.01 * abs(difference)
@@ -39,7 +39,7 @@ def test_integrated_gradients_are_complete_within_one_percent(manager, key: str,
 
 
 def test_gradient_x_input_equals_a_direct_autograd_computation(en_model) -> None:
-    result = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
+    result = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 1, "")
     ids = torch.tensor([result.input_ids])
     embeds = en_model.model.transformer.embeddings(ids).detach().requires_grad_(True)
     logits = en_model.model(inputs_embeds=embeds).logits[0, result.position, result.target_id]
@@ -55,8 +55,8 @@ def test_attribution_is_the_same_through_onednn_packed_layers(en_model) -> None:
     model = copy.deepcopy(en_model.model)
     assert pack_linear_layers(model, min_weights=0) > 0
     packed = load_model("en-2048", (model, en_model.tokenizer), en_model.device, en_model.dtype)
-    plain = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
-    fast = attribute(packed, ForwardCache(), "The cat sat on the [MASK].", "en", 0, "")
+    plain = attribute(en_model, ForwardCache(), "The cat sat on the [MASK].", "en", 1, "")
+    fast = attribute(packed, ForwardCache(), "The cat sat on the [MASK].", "en", 1, "")
     np.testing.assert_allclose(fast.integrated_gradients, plain.integrated_gradients, atol=1e-4)
 
 
@@ -129,22 +129,22 @@ def test_the_index_command_gives_the_app_s_matches_and_resumes(tmp_path: Path, t
     from xlm_explorer.workspace import Workspace
 
     with_index = Workspace(workspace.manager, corpus_index=out)
-    in_app = service.token_search_in(workspace, "Le chat dort.", "100-1280", "fr", 2, 1, 8, str(corpus_file))
+    in_app = service.token_search(workspace, "Le chat dort.", "100-1280", "fr", 2, 1, 8, str(corpus_file))
     from_file = service.token_search(with_index, "Le chat dort.", "100-1280", "fr", 2, 1, 8)
-    assert from_file.payload["matches"] == in_app.payload["matches"]
-    assert from_file.payload["corpus_tokens"] == in_app.payload["corpus_tokens"]
+    assert from_file.payload["results"][0]["matches"] == in_app.payload["results"][0]["matches"]
+    assert from_file.payload["shared"]["n_corpus_tokens"] == in_app.payload["shared"]["n_corpus_tokens"]
 
 
 def test_the_three_endpoints_through_the_api(client) -> None:
-    data = client.predict("The capital of France is [MASK].", "en-2048", "en", 0, "", api_name="/attribution")
-    assert {"input_ids", "tokens", "target_id", "methods"} <= set(data)
+    (data,) = client.predict("The capital of France is [MASK].", "en-2048", "en", 1, "", api_name="/attribution")["results"]
+    assert {"input_ids", "tokens", "target_id", "methods"} <= set(data) and data["mask_number"] == 1
     ig = data["methods"]["integrated_gradients"]
     assert {"attributions", "target_logit", "baseline_logit", "baseline_token_id", "n_steps", "completeness_gap"} <= set(ig)
     assert len(data["methods"]["gradient_x_input"]["attributions"]) == len(data["tokens"])
-    patched = client.predict(TEXT_A, TEXT_B, "en-2048", "en", "", api_name="/patching")
-    assert {"input_ids_a", "input_ids_b", "target_id", "logprob_a", "logprob_b", "effects"} <= set(patched)
+    (patched,) = client.predict(TEXT_A, TEXT_B, "en-2048", "en", "", api_name="/patching")["results"]
+    assert {"input_ids_a", "input_ids_b", "target_id", "log_prob_a", "log_prob_b", "effects"} <= set(patched)
     assert len(patched["effects"]) == 3 and len(patched["effects"][0]) == len(patched["input_ids_a"])
-    found = client.predict("The cat sleeps on the sofa.", "100-1280", "en", 2, 1, 4, api_name="/token_search")
+    (found,) = client.predict("The cat sleeps on the sofa.", "100-1280", "en", 2, 1, 4, api_name="/token_search")["results"]
     assert len(found["matches"]) == 4 and set(found["matches"][0]) == {"text", "lang", "token", "token_index", "cosine"}
     with pytest.raises(AppError, match="equal token length"):
         client.predict(TEXT_A, "The hairdresser said that [MASK] was tired.", "en-2048", "en", "", api_name="/patching")

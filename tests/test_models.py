@@ -189,10 +189,10 @@ def test_languages_come_from_the_config(multi_model, en_model, fresh_manager: Mo
 def test_model_facts_are_read_from_the_loaded_config(multi_model) -> None:
     facts = multi_model.facts()
     config = multi_model.model.config
-    assert facts["layers"] == config.n_layers == 3
-    assert facts["hidden_size"] == config.emb_dim and facts["heads"] == config.n_heads
+    assert facts["n_layers"] == config.n_layers == 3
+    assert facts["hidden_size"] == config.emb_dim and facts["n_heads"] == config.n_heads
     assert facts["vocab_size"] == config.vocab_size
-    assert facts["parameters"] == sum(p.numel() for p in multi_model.model.parameters())
-    assert facts["languages"] == len(config.lang2id)
+    assert facts["n_parameters"] == sum(p.numel() for p in multi_model.model.parameters())
+    assert facts["n_languages"] == len(config.lang2id)
     assert facts["license"] == MODEL_SPECS["100-1280"].license == "CC-BY-NC-4.0"
     assert not facts["language_embeddings"]

@@ -89,3 +89,14 @@ def check_text(text: object, *, what: str = "text") -> str:
             "(and 512 token positions)."
         )
     return text
+
+
+def check_mask_number(mask_number: object, n_masks: int) -> int:
+    """A 1-based mask number within 1..n_masks, or a clear :class:`UserInputError`."""
+    return whole_number(
+        mask_number,
+        1,
+        n_masks,
+        "The mask number",
+        out_of_range="The mask number must be from {low} to {high} (the text has {high} masks), not {value}.",
+    )

@@ -157,16 +157,16 @@ class LoadedModel:
     def facts(self) -> dict[str, Any]:
         """Facts read from the loaded config, next to the model-card facts."""
         return {
-            "key": self.key,
+            "model": self.key,
             "source": public_source(self.source),
-            "layers": self.n_layers,
+            "n_layers": self.n_layers,
             "hidden_size": self.hidden_size,
-            "heads": self.n_heads,
+            "n_heads": self.n_heads,
             "ffn_size": 4 * self.hidden_size,
             "vocab_size": self.vocab_size,
-            "parameters": self.n_parameters,
+            "n_parameters": self.n_parameters,
             "max_positions": self.max_positions,
-            "languages": len(self.lang2id),
+            "n_languages": len(self.lang2id),
             "language_embeddings": self.uses_lang_embeddings,
             "lowercases": self.spec.do_lowercase_and_remove_accent,
             "device": str(self.device),

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\nstopped after {ran} chunk(s) ({ENV_STOP_AFTER}); run again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
     rows = [row for key in keys for index in range(n_chunks) for row in done[(key, index)]]
-    output = {"pairs": len(pairs), "models": keys, "metrics": metrics, "summary": summarise_rows(rows, metrics), "rows": rows}
+    output = {"n_pairs": len(pairs), "models": keys, "metrics": metrics, "summary": summarise_rows(rows, metrics), "rows": rows}
     args.out.write_text(json.dumps(output, ensure_ascii=False, indent=1), encoding="utf-8")
     partial.unlink(missing_ok=True)
     print(f"\n{len(rows)} rows ({len(pairs)} pairs x {len(keys)} models) in {time.perf_counter() - started:.0f} s -> {args.out}",

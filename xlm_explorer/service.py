@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import checks
+from .contract import by_model, envelope, errors_of
 from .analysis.bias import crosslingual as bias_crosslingual
 from .analysis.bias import data as bias_data
 from .analysis.bias import pairs as bias_pairs
@@ -83,6 +84,17 @@ def _unique(notices: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in notices if n))
 
 
+def _answer(
+    endpoint: str, request: dict[str, Any], items: Sequence[dict[str, Any]], results: Any, errors: dict[str, str],
+    notices: Sequence[str] = (), shared: dict[str, Any] | None = None,
+) -> Answer:
+    """The endpoint's :func:`~xlm_explorer.contract.envelope` and the objects the views draw; the page's notices
+    are the answer's notices and then the load errors, the payload keeps the errors apart."""
+    unique = _unique(notices)
+    payload = envelope(endpoint, request, items, errors, [n for n in unique if n not in errors.values()], shared)
+    return Answer(payload, results, _unique([*unique, *errors.values()]))
+
+
 def _report(progress: Progress | None, start: float, end: float) -> Progress | None:
     """``progress`` rescaled so that 0..1 of a part maps to ``start..end`` of the whole run."""
     if progress is None:
@@ -129,8 +141,8 @@ def fill_mask(
     top_k = check_top_k(top_k)
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
-    payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+    request = {"text": text, "model": model, "lang": lang, "top_k": top_k}
+    return _answer("fill_mask", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
 
 # ------------------------------------------------------------------------------------------------ attention
@@ -161,16 +173,11 @@ def attention(
     for result in results:
         for layer, head in matrices:
             check_head(result, layer, head)
-    payload = {
-        "text": text,
-        "text_pair": pair,
-        "lang": lang,
-        "lang_pair": lang_b,
-        "statistics_help": {name: STATISTIC_LABELS[name] for name in STATISTIC_NAMES},
-        "results": [r.to_dict(matrices) for r in results],
-        "errors": errors,
-    }
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+    request = {"text": text, "text_pair": pair, "model": model, "lang": lang, "lang_pair": lang_b,
+               "heads": [list(m) for m in matrices]}
+    shared = {"statistics_help": {name: STATISTIC_LABELS[name] for name in STATISTIC_NAMES}}
+    return _answer("attention", request, [r.to_dict(matrices) for r in results], results, errors,
+                   [n for r in results for n in r.notices], shared)
 
 
 def attention_average(
@@ -180,10 +187,11 @@ def attention_average(
     languages: Sequence[str] | None = ("en", "fr", "de", "ru", "zh"),
     per_language: float = 8,
     pasted: str | None = None,
-    default_lang: str = "en",
+    lang: str = "en",
     progress: Progress | None = None,
 ) -> Answer:
-    """Head statistics averaged per language over the shipped parallel set or pasted lines, per chosen model."""
+    """Head statistics averaged per language over the shipped parallel set or pasted lines (``lang`` for lines
+    without a language of their own), per chosen model."""
     keys = checks.model_keys(ws.manager, model)
     source = checks.one_of(source, ATTENTION_SOURCES, "sentence source")
     if source == "shipped":
@@ -194,7 +202,7 @@ def attention_average(
             raise UserInputError(f"The shipped set has no sentences in: {', '.join(u[:8] for u in unknown)}.")
         sentences = select_parallel_sentences(wanted, per_language)
     else:
-        sentences = parse_sentence_lines(pasted, checks.language(ws.manager, default_lang))
+        sentences = parse_sentence_lines(pasted, checks.language(ws.manager, lang))
     models, errors = load_models(ws, keys, progress)
     results = [
         average_statistics(
@@ -202,8 +210,9 @@ def attention_average(
         )
         for i, loaded in enumerate(models)
     ]
-    payload = {"source": source, "n_sentences": len(sentences), "results": [r.to_dict() for r in results], "errors": errors}
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+    request = {"model": model, "source": source, "languages": sorted({code for code, _text in sentences}), "per_language": per_language}
+    return _answer("attention_average", request, [r.to_dict() for r in results], results, errors,
+                   [n for r in results for n in r.notices], {"n_sentences": len(sentences)})
 
 
 # ------------------------------------------------------------------------------------------------ embeddings
@@ -249,8 +258,8 @@ def embeddings(
         ws.embeddings.get(loaded, dataset, _report(progress, i / len(models), (i + 1) / len(models)))
         for i, loaded in enumerate(models)
     ]
-    info = {"name": dataset.name, "rows": len(dataset), "items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
-    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed)
+    info = {"source": source, "name": dataset.name, "n_rows": len(dataset), "n_items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
+    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed, model)
 
 
 def explore_embeddings(
@@ -264,24 +273,17 @@ def explore_embeddings(
     method: str,
     dims: float,
     seed: float,
+    model: str,
 ) -> Answer:
     """Project and measure embedding sets already computed (no model runs): the embeddings answer."""
     method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
     explorations = [explore(e, layers, pooling, center, method, dims_value, seed_value, ws.derived) for e in embedded]
-    payload = {
-        "dataset": dict(dataset),
-        "settings": {
-            "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
-            "pooling": pooling,
-            "centered": bool(center),
-            "method": method,
-            "dims": dims_value,
-            "seed": seed_value,
-        },
-        "models": [e.to_dict() for e in explorations],
-        "errors": errors,
+    request = {
+        "source": dataset["source"], "model": model, "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
+        "pooling": pooling, "center": bool(center), "method": method, "dims": dims_value, "seed": seed_value,
     }
-    return Answer(payload, explorations, _unique([n for e in explorations for n in e.notices] + list(errors.values())))
+    return _answer("embeddings", request, [e.to_dict() for e in explorations], explorations, errors,
+                   [n for e in explorations for n in e.notices], {"dataset": dict(dataset)})
 
 
 def reproject(
@@ -289,8 +291,8 @@ def reproject(
 ) -> Answer:
     """An embeddings answer under other layers, pooling, centring or projection: the same embedding sets, no model run."""
     return explore_embeddings(
-        ws, [e.embeddings for e in previous.results], previous.payload["dataset"], previous.payload["errors"],
-        layers, pooling, center, method, dims, seed,
+        ws, [e.embeddings for e in previous.results], previous.payload["shared"]["dataset"], errors_of(previous.payload),
+        layers, pooling, center, method, dims, seed, previous.payload["request"]["model"],
     )
 
 
@@ -322,8 +324,11 @@ def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_T
     top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     result = compare_models(models, ws.forward_cache, text, lang, top_k)
-    payload = result.to_dict() | {"errors": errors}
-    return Answer(payload, result, _unique([*result.notices, *errors.values()]))
+    data = result.to_dict()
+    items = [{"model": key, "tokenization": data["tokenization"][key], "fill_mask": data["fill_mask"].get(key),
+              "facts": data["facts"][key]} for key in data["models"]]
+    return _answer("compare", {"text": text, "lang": lang, "top_k": top_k}, items, result, errors, result.notices,
+                   {"overlap": data["overlap"]})
 
 
 def logit_lens(
@@ -336,30 +341,24 @@ def logit_lens(
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k) for m in models]
     alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
-    payload = {
-        "text": text,
-        "lang": lang,
-        "mask_number": results[0].mask_number,
-        "results": {r.model: r.to_dict() for r in results},
-        "depth_alignment": [list(pair) for pair in alignment],
-        "errors": errors,
-    }
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+    request = {"text": text, "lang": lang, "mask_number": results[0].mask_number, "top_k": top_k}
+    return _answer("logit_lens", request, [r.to_dict() for r in results], results, errors,
+                   [n for r in results for n in r.notices], {"depth_alignment": [list(pair) for pair in alignment]})
 
 
 def layer_similarity(
     ws: Workspace,
-    langs: Sequence[str] | str | None = ("en",),
+    languages: Sequence[str] | str | None = ("en",),
     sentences: str | None = None,
-    sentences_lang: str = "en",
+    lang: str = "en",
     progress: Progress | None = None,
 ) -> Answer:
-    """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``langs``) or
-    on pasted sentences (one per line, in ``sentences_lang``)."""
+    """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``languages``) or
+    on pasted sentences (one per line, in ``lang``)."""
     if sentences and sentences.strip():
-        sentence_set = parse_sentences(sentences, checks.language(ws.manager, sentences_lang))
+        sentence_set = parse_sentences(sentences, checks.language(ws.manager, lang))
     else:
-        codes = checks.languages(ws.manager, langs)
+        codes = checks.languages(ws.manager, languages)
         if not codes:
             raise UserInputError("Choose at least one language of the parallel set, or paste your own sentences.")
         sentence_set = load_parallel_sentences(codes)
@@ -367,7 +366,11 @@ def layer_similarity(
     if len(models) < 2:
         raise UserInputError(f"Layer similarity compares two models, and {', '.join(errors)} could not be loaded: {next(iter(errors.values()))}")
     result = cka_between(models[0], models[1], sentence_set, ws.embeddings, progress)
-    return Answer(result.to_dict() | {"errors": errors}, result, _unique(list(errors.values())))
+    data = result.to_dict()
+    items = [{"model": data["model_a"], "layers": data["layers_a"]}, {"model": data["model_b"], "layers": data["layers_b"]}]
+    request = {"languages": sorted(set(sentence_set.languages)), "sentence_set": data["sentence_set"]}
+    shared = {"n_sentences": data["n_sentences"], "cka": data["cka"]}
+    return _answer("layer_similarity", request, items, result, errors, (), shared)
 
 
 def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
@@ -377,7 +380,9 @@ def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     grid = fill_grid(models, ws.forward_cache, parsed, top_k)
     notices = without([n for c in grid.cells for n in c.notices], ENGLISH_ONLY)  # the grid marks those cells
-    return Answer(grid.to_dict() | {"errors": errors}, grid, _unique(notices + list(errors.values())))
+    data = grid.to_dict()
+    return _answer("crosslingual_grid", {"n_templates": len(parsed), "top_k": top_k}, by_model(data["rows"], data["models"]),
+                   grid, errors, notices)
 
 
 # ------------------------------------------------------------------------------------------------ bias
@@ -400,7 +405,10 @@ def bias_probe(
     bias_probes.check_probe(template, target_words, filler_words)  # clear messages before any model loads
     models, errors = load_models(ws, keys, progress)
     result = bias_probes.run_probe(models, template, target_words, filler_words, lang, progress=progress)
-    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+    data = result.to_dict()
+    request = {"template": template, "targets": data["targets"], "fillers": data["fillers"], "lang": lang, "model": model}
+    return _answer("bias_probe", request, by_model(data["rows"], data["models"]), result, errors, result.notices,
+                   {"metrics": data["metrics"]})
 
 
 def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progress: Progress | None = None) -> Answer:
@@ -409,7 +417,10 @@ def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progr
     pairs = bias_data.parse_pairs_table(table)
     models, errors = load_models(ws, keys, progress)
     result = bias_pairs.score_pairs(models, pairs, progress=progress)
-    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+    data = result.to_dict()
+    items = [item | {"summary": data["summary"][item["model"]]} for item in by_model(data["rows"], data["models"])]
+    return _answer("pll_pairs", {"n_pairs": len(pairs), "model": model}, items, result, errors, result.notices,
+                   {"metrics": data["metrics"]})
 
 
 def read_pairs_upload(upload: Any) -> tuple[str, int]:
@@ -439,18 +450,25 @@ def bias_languages(
     models, errors = load_models(ws, keys, progress)
     by_key = {m.key: m for m in models}
     result = bias_crosslingual.run_crosslingual_probe(by_key.get("100-1280"), by_key.get("en-2048"), probe, codes, progress)
-    return Answer(result.to_dict() | {"errors": errors}, result, _unique([*result.notices, *errors.values()]))
+    data = result.to_dict()
+    items = []
+    for key in dict.fromkeys(c["model"] for c in data["columns"]):
+        picked = [i for i, c in enumerate(data["columns"]) if c["model"] == key]
+        items.append({"model": key, "columns": [{k: v for k, v in data["columns"][i].items() if k != "model"} for i in picked],
+                      "log_ratio": [[row[i] for i in picked] for row in data["log_ratio"]]})
+    shared = {"probe": data["probe"], "concepts": data["concepts"], "notes": data["notes"]}
+    return _answer("bias_languages", {"languages": codes}, items, result, errors, result.notices, shared)
 
 
 # ------------------------------------------------------------------------------------------------ explain
 
 
 def attribution(
-    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_index: float = 0, target: str = "",
+    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
     progress: Progress | None = None,
 ) -> Answer:
-    """Token attribution for one mask's prediction: integrated gradients and gradient x input over the input tokens,
-    per chosen model (``target`` a piece or word; empty for the top prediction)."""
+    """Token attribution for one mask's prediction (``mask_number`` 1 = the first [MASK]): integrated gradients and
+    gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction)."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
@@ -459,27 +477,18 @@ def attribution(
     for i, loaded in enumerate(models):
         if progress is not None:
             progress(i / len(models), f"{loaded.key}: integrated gradients")
-        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_index, target))
-    payload = {"text": text, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
-    if len(results) == 1:
-        payload |= results[0].to_dict()  # one model: its fields at the top, as documented
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target))
+    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or ""}
+    return _answer("attribution", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
 
 def patching(
     ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
-    progress: Progress | None = None,
+    head_layer: float | None = 0, progress: Progress | None = None,
 ) -> Answer:
     """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
-    replaced by B's (sentences of equal token length, one [MASK] at the same place)."""
-    return patching_heads(ws, text_a, text_b, model, lang, target, None, progress)
-
-
-def patching_heads(
-    ws: Workspace, text_a: str, text_b: str, model: str, lang: str, target: str, head_layer: float | None,
-    progress: Progress | None = None,
-) -> Answer:
-    """:func:`patching`, plus per attention head at ``head_layer`` (1..n_layers; 0 or None: none)."""
+    replaced by B's (sentences of equal token length, one [MASK] at the same place); also per attention head at
+    ``head_layer`` (1..n_layers; 0 or None: none)."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text_a, what="sentence A")
@@ -489,10 +498,9 @@ def patching_heads(
         patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer, _report(progress, i / len(models), (i + 1) / len(models)))
         for i, loaded in enumerate(models)
     ]
-    payload = {"text_a": text_a, "text_b": text_b, "lang": lang, "results": [r.to_dict() for r in results], "errors": errors}
-    if len(results) == 1:
-        payload |= results[0].to_dict()
-    return Answer(payload, results, _unique([n for r in results for n in r.notices] + list(errors.values())))
+    request = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target or "",
+               "head_layer": int(head_layer or 0)}
+    return _answer("patching", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
 
 def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus | None, progress: Progress | None) -> TokenIndex:
@@ -509,20 +517,13 @@ def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus 
 
 def token_search(
     ws: Workspace, text: str, model: str = "100-1280", lang: str = "en", token_index: float = 1,
-    layer: float | None = None, k: float = 10, progress: Progress | None = None,
+    layer: float | None = None, top_k: float = 10, corpus_file: Any = None, progress: Progress | None = None,
 ) -> Answer:
-    """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
+    """The ``top_k`` corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
     ``text`` (a position in the encoded ids, ``<s>`` = 0; default the first token after it), in the
-    ``--corpus-index`` written for this model and layer when there is one, else in the shipped parallel sentences.
-    ``layer`` None: the model's middle layer."""
-    return token_search_in(ws, text, model, lang, token_index, layer, k, None, progress)
-
-
-def token_search_in(
-    ws: Workspace, text: str, model: str, lang: str, token_index: float, layer: float, k: float,
-    corpus_file: Any = None, progress: Progress | None = None,
-) -> Answer:
-    """:func:`token_search` over an uploaded corpus (CSV/TSV with a text column, or plain lines) when given."""
+    ``--corpus-index`` written for this model and layer when there is one, else in the shipped parallel sentences;
+    in ``corpus_file`` (an upload: CSV/TSV with a text column, or plain lines) when given. ``layer`` None: the
+    model's middle layer."""
     if model == checks.BOTH:
         raise UserInputError("Token search runs on one model at a time: pick en-2048 or 100-1280.")
     key = ws.manager.check_key(model)
@@ -536,8 +537,12 @@ def token_search_in(
     loaded = models[0]
     layer = loaded.n_layers // 2 if layer is None else layer
     index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)
-    result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, k, index)
-    return Answer(result.to_dict(), result, ())
+    result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, top_k, index)
+    data = result.to_dict()
+    request = {"text": text, "model": key, "lang": lang, "token_index": data["token_index"], "layer": data["layer"],
+               "top_k": len(data["matches"])}
+    shared = {"corpus": data.pop("corpus"), "n_corpus_tokens": data.pop("corpus_tokens")}
+    return _answer("token_search", request, [data], result, {}, (), shared)
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -545,9 +550,10 @@ def token_search_in(
 
 def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> Answer:
     """Facts of one model read from its loaded config (loading it if needed)."""
-    models, _errors = load_models(ws, [ws.manager.check_key(model)], progress)
+    key = ws.manager.check_key(model)
+    models, _errors = load_models(ws, [key], progress)
     facts = models[0].facts()
-    return Answer(facts, facts)
+    return _answer("model_info", {"model": key}, [facts], facts, {})
 
 
 # ------------------------------------------------------------------------------------------------ page setup

@@ -14,7 +14,7 @@ out.fill_models = fill.data[0].results.map((r) => r.model);
 const table = Buffer.from("id,lang,text\n1,en,The cat sleeps.\n1,fr,Le chat dort.\n", "utf-8");
 const emb = await client.predict("/embeddings", { source: "upload", upload: handle_file(table), model: "100-1280",
                                                   layers: ["last"], method: "pca" });
-out.upload_rows = emb.data[0].dataset.rows;
+out.upload_rows = emb.data[0].shared.dataset.n_rows;
 
 // a refused input: a plain-text message, and the server keeps serving
 try {
@@ -26,7 +26,7 @@ try {
 
 // the one model-info endpoint
 const info = await client.predict("/model_info", { model: "en-2048" });
-out.info_key = info.data[0].key;
+out.info_key = info.data[0].results[0].model;
 
 // a heavy job, cancelled once it reports progress
 const rows = ["sent_more\tsent_less"];

@@ -223,8 +223,8 @@ class AttentionResult:
             "input_ids": list(self.input_ids),
             "sentence_b_start": self.sentence_b_start,
             "boundary_positions": list(self.boundary_positions),
-            "layers": self.n_layers,
-            "heads": self.n_heads,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
             "statistics": self.statistics.to_dict(decimals),
             "matrices": [
                 {"layer": layer, "head": head, "attention": np.round(self.head(layer, head).astype(np.float64), decimals).tolist()}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..checks import whole_number
+from ..checks import check_mask_number
 from ..errors import UserInputError
 from ..forward import run_with_hooks, word_embeddings
 from ..tokenization import display_piece, tokenize_words
@@ -41,7 +41,7 @@ class AttributionResult:
     text: str
     tokens: tuple[str, ...]
     input_ids: tuple[int, ...]
-    mask_index: int
+    mask_number: int
     position: int
     target_id: int
     target_token: str
@@ -61,7 +61,7 @@ class AttributionResult:
             "text": self.text,
             "input_ids": list(self.input_ids),
             "tokens": list(self.tokens),
-            "mask_index": self.mask_index,
+            "mask_number": self.mask_number,
             "position": self.position,
             "target_id": self.target_id,
             "target_token": self.target_token,
@@ -133,13 +133,13 @@ def integrated_gradients(
 
 
 def attribute(
-    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_index: object = 0, target: str = ""
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: object = 1, target: str = ""
 ) -> AttributionResult:
-    """Integrated gradients and gradient × input of one mask's target logit over the input tokens."""
+    """Integrated gradients and gradient × input of one mask's target logit over the input tokens (``mask_number``
+    1 = the first [MASK])."""
     encoding = preprocess(loaded, text, lang)
-    index = whole_number(mask_index, 0, len(encoding.mask_positions) - 1, "The mask index",
-                         out_of_range="The mask index counts masks from 0: this text has masks 0 to {high}, not {value}.")
-    position = encoding.mask_positions[index]
+    number = check_mask_number(mask_number, len(encoding.mask_positions))
+    position = encoding.mask_positions[number - 1]
     lang_id = loaded.lang2id.get(encoding.lang)
     logits = cache.logits_at(loaded, cache.get(loaded, encoding.input_ids, lang_id, (position,)), [position])[0]
     target_id, notices = resolve_target(loaded, target, encoding.lang, logits)
@@ -166,7 +166,7 @@ def attribute(
     piece = loaded.tokenizer.convert_ids_to_tokens([target_id])[0]
     return AttributionResult(
         model=loaded.key, lang=encoding.lang, text=text, tokens=tuple(display_piece(t) for t in encoding.tokens),
-        input_ids=encoding.input_ids, mask_index=index, position=position, target_id=target_id,
+        input_ids=encoding.input_ids, mask_number=number, position=position, target_id=target_id,
         target_token=display_piece(piece), integrated_gradients=tuple(float(v) for v in attributions.cpu()),
         target_logit=target_logit, baseline_logit=baseline_logit, baseline_token_id=pad_id, n_steps=steps,
         completeness_gap=gap, gradient_x_input=tuple(float(v) for v in grad_x_input.cpu()),

@@ -136,7 +136,7 @@ def comparable_form(token: str) -> str:
 class Overlap:
     """overlap@k of one mask: |top-k(A) ∩ top-k(B)| / k on :func:`comparable_form`s."""
 
-    mask_index: int
+    mask_number: int
     k: int
     overlap: float
     shared: tuple[str, ...]
@@ -164,7 +164,7 @@ def overlaps(result_a: FillMaskResult, result_b: FillMaskResult, top_k: int) -> 
         tokens_b = [p.token for p in mask_b.predictions]
         for k in ks:
             value, shared = overlap_at_k(tokens_a, tokens_b, k)
-            rows.append(Overlap(mask_index=mask_a.mask_index, k=k, overlap=value, shared=shared))
+            rows.append(Overlap(mask_number=mask_a.mask_number, k=k, overlap=value, shared=shared))
     return tuple(rows)
 
 
@@ -195,7 +195,7 @@ class CompareResult:
             "tokenization": {t.model: t.to_dict() for t in self.tokenizations},
             "fill_mask": {r.model: r.to_dict() for r in self.fill_masks},
             "overlap": [asdict(o) | {"shared": list(o.shared)} for o in self.overlaps],
-            "facts": {f["key"]: f for f in self.facts},
+            "facts": {f["model"]: f for f in self.facts},
             "notices": list(self.notices),
         }
 

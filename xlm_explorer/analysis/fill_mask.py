@@ -43,9 +43,9 @@ class TokenScore:
 
 @dataclass(frozen=True)
 class MaskPrediction:
-    """Ranked candidates for one mask: ``mask_index`` counts masks from 0, ``position`` indexes the tokens."""
+    """Ranked candidates for one mask: ``mask_number`` counts masks from 1, ``position`` indexes the tokens."""
 
-    mask_index: int
+    mask_number: int
     position: int
     predictions: tuple[TokenScore, ...]
 
@@ -118,11 +118,11 @@ def postprocess(loaded: "LoadedModel", encoding: Encoding, text: str, logits: to
     values, indices = top_probabilities(loaded, logits, k)
     tokenizer = loaded.tokenizer
     masks = []
-    for mask_index, (position, row_values, row_ids) in enumerate(zip(encoding.mask_positions, values, indices)):
+    for mask_number, (position, row_values, row_ids) in enumerate(zip(encoding.mask_positions, values, indices), start=1):
         pieces = tokenizer.convert_ids_to_tokens(row_ids.tolist())
         masks.append(
             MaskPrediction(
-                mask_index=mask_index,
+                mask_number=mask_number,
                 position=position,
                 predictions=tuple(
                     TokenScore(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..checks import whole_number
+from ..checks import check_mask_number
 from ..errors import UserInputError
 from ..forward import lm_head_logits
 from ..tokenization import display_piece, is_word_final
@@ -87,17 +87,6 @@ class LogitLensResult:
             ],
             "notices": list(self.notices),
         }
-
-
-def check_mask_number(mask_number: object, n_masks: int) -> int:
-    """A 1-based mask number within 1..n_masks, or a clear :class:`UserInputError`."""
-    return whole_number(
-        mask_number,
-        1,
-        n_masks,
-        "The mask number",
-        out_of_range="The mask number must be from {low} to {high} (the text has {high} masks), not {value}.",
-    )
 
 
 def _scores(loaded: LoadedModel, probs: torch.Tensor, ids: Sequence[int]) -> tuple[TokenScore, ...]:

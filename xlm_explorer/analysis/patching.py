@@ -71,8 +71,8 @@ class PatchingResult:
             "position": self.position,
             "target_id": self.target_id,
             "target_token": self.target_token,
-            "logprob_a": self.logprob_a,
-            "logprob_b": self.logprob_b,
+            "log_prob_a": self.logprob_a,
+            "log_prob_b": self.logprob_b,
             "effects": np.round(self.effects.astype(np.float64), 6).tolist(),
             "notices": list(self.notices),
         }

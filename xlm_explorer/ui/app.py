@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ..downloads import DownloadStore
 from ..paths import ASSETS_DIR
@@ -19,8 +20,9 @@ from .context import AppContext
 from .embeddings_tab import build_embeddings_tab
 from .explain import TOKEN_CLICK_JS, build_explain_tab
 from .fill_mask_tab import build_fill_mask_tab
+from .http import PlainHttp
 from .models_tab import build_models_tab
-from .share import decode_value
+from .share import decode_value, link_values
 from .spaces import wrap_model_events_for_gpu
 from .widgets import model_status_markdown
 
@@ -112,9 +114,8 @@ def _wire_share_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, status: g
         run_id = ""
         target = ctx.share_targets.get(params.get("view") or params.get("tab") or "")
         if target is not None:
-            for name, component in target.inputs.items():
-                if name in params:
-                    values[id(component)] = decode_value(component, params[name])
+            for name, text in link_values(params, list(target.inputs), target.legacy).items():
+                values[id(target.inputs[name])] = decode_value(target.inputs[name], text)
             selected["main"] = gr.Tabs(selected=target.tab)
             if target.subtab is not None:
                 selected[target.tab] = gr.Tabs(selected=target.subtab)
@@ -186,4 +187,5 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         "show_error": True,
         "js": TOKEN_CLICK_JS,
         "state_session_capacity": STATE_SESSION_CAPACITY,
+        "app_kwargs": {"middleware": [Middleware(PlainHttp)]},  # named / short data, plain 422s (ui/http.py)
     }

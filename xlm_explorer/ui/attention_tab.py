@@ -199,7 +199,7 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
         Redraw(lambda a, lays, hds: bertviz_views(a.results, lays, hds, bertviz), [bertviz.layers, bertviz.heads],
                [output for _key, _kind, output in bertviz.outputs]),
     ]
-    share = Share(TAB, {"text": "text", "pair": "text_pair", "model": "model", "lang": "lang", "lang_b": "lang_pair"})
+    share = Share(TAB, ["text", "text_pair", "model", "lang", "lang_pair"])
     state = wire(ctx, View(TAB, controls, service.attention, inputs, draw, progress_on=[grid_plot],
                            submit=[inputs["text"], inputs["text_pair"]], first_result_id=f"{TAB}-results", redraws=redraws,
                            share=share))
@@ -244,6 +244,6 @@ def _build_average(ctx: AppContext) -> None:
         return [make_language_profile(answer.results, name), *figures]
 
     inputs = {"model": choice, "source": source, "languages": languages, "per_language": per_language, "pasted": pasted,
-              "default_lang": default_lang}
+              "lang": default_lang}
     wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables, progress_on=[profile], heavy=True,
                    first_result_id=f"{TAB}-average-results", redraws=[Redraw(draw, [statistic], [profile, *plots])]))

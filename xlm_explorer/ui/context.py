@@ -51,6 +51,8 @@ class ShareTarget:
     inputs: dict[str, gr.components.Component]
     run_id: str
     subtab: str | None = None
+    #: older links' URL names this view reads its own way: old name -> (input, text -> text)
+    legacy: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -118,13 +118,12 @@ def build_embeddings_tab(ctx: AppContext) -> None:
 
     names = ["source", "languages", "max_items", "pasted", "upload", "model", "layers", "pooling", "center", "method",
              "dims", "seed"]
-    share_names = ["source", "langs", "items", None, None, "model", "layers", "pooling", "center", "method", "dims", "seed"]
     wire(ctx, View(
         TAB, controls, service.embeddings, dict(zip(names, [*data_inputs, choice, *settings])), lambda _answer: Drawn([]),
         progress_on=[view.summary, view.scatter], heavy=True, first_result_id=f"{TAB}-results", downloads=False,
         state=state, payload=view.payload,
         redraws=[Redraw(redraw, [join, *settings], [state, *view.drawn], slow=True, with_session=True)],
-        share=Share(TAB, {url: name for url, name in zip(share_names, names) if url}),
+        share=Share(TAB, [name for name in names if name not in ("pasted", "upload")]),
     ))
     _wire_neighbours(view, state)
     source, languages, max_items, pasted, upload = data_inputs
@@ -172,7 +171,7 @@ def draw_views(ctx: AppContext, answer: Answer, session: str, join_lines: bool) 
     metrics = [e.metrics for e in answer.results]
     tables = {"points": make_points_table(answer.results), "metrics": make_metrics_table(metrics)}
     return [
-        make_summary_html(answer.results, answer.payload["dataset"]["name"]),
+        make_summary_html(answer.results, answer.payload["shared"]["dataset"]["name"]),
         make_projection_figure(answer.results, join_lines),
         make_alignment_figure(metrics),
         make_metrics_summary(metrics),

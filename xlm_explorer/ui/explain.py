@@ -16,6 +16,7 @@ from ..uploads import TABLE_TYPES
 from ..views import explain as views
 from .context import AppContext
 from .widgets import build_subtabs, examples_that_run, language_dropdown, model_radio, view_controls
+from .share import one_based
 from .wiring import Drawn, Share, View, wire
 
 INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
@@ -54,13 +55,13 @@ def _build_attribution(ctx: AppContext) -> None:
             model = model_radio("en-2048")
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
-                mask_index = gr.Number(value=0, precision=0, minimum=0, label="Mask index (0 = first)", min_width=100)
+                mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=100)
             target = gr.Textbox(label="Target (a word or piece; empty = the top prediction)", value="")
-    inputs = [text, model, lang, mask_index, target]
+    inputs = [text, model, lang, mask_number, target]
     examples_that_run("attribution", inputs, [
-        ["The capital of France is [MASK].", "en-2048", "en", 0, ""],
-        ["The doctor said that [MASK] was tired.", "both", "en", 0, "she"],
-        ["La capitale de la France est [MASK].", "100-1280", "fr", 0, "Paris"],
+        ["The capital of France is [MASK].", "en-2048", "en", 1, ""],
+        ["The doctor said that [MASK] was tired.", "both", "en", 1, "she"],
+        ["La capitale de la France est [MASK].", "100-1280", "fr", 1, "Paris"],
     ])
     controls = view_controls("attribution", "Attribute")
     chips = gr.HTML(elem_id="attribution-results")
@@ -74,10 +75,10 @@ def _build_attribution(ctx: AppContext) -> None:
 
     wire(ctx, View(
         "attribution", controls, service.attribution,
-        {"text": text, "model": model, "lang": lang, "mask_index": mask_index, "target": target}, draw, [chips, plot, table],
+        {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target}, draw, [chips, plot, table],
         heavy=True, submit=[text], first_result_id="attribution-results",
-        share=Share("explain", {"text": "text", "model": "model", "lang": "lang", "mask": "mask_index", "target": "target"},
-                    subtab="explain-attribution"),
+        share=Share("explain", ["text", "model", "lang", "mask_number", "target"], subtab="explain-attribution",
+                    legacy={"mask": ("mask_number", one_based)}),  # links before Dec 2026 counted masks from 0
     ))
 
 
@@ -108,10 +109,9 @@ def _build_patching(ctx: AppContext) -> None:
 
     inputs = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target, "head_layer": head_layer}
     wire(ctx, View(
-        "patching", controls, service.patching_heads, inputs, draw, [plot, heads, table], api="patching", heavy=True,
+        "patching", controls, service.patching, inputs, draw, [plot, heads, table], heavy=True,
         first_result_id="patching-results",
-        share=Share("explain", {"a": "text_a", "b": "text_b", "model": "model", "lang": "lang", "target": "target",
-                                "heads": "head_layer"}, subtab="explain-patching"),
+        share=Share("explain", list(inputs), subtab="explain-patching"),
     ))
 
 
@@ -126,7 +126,7 @@ def _build_search(ctx: AppContext) -> list[Any]:
             with gr.Row():
                 middle = ctx.manager.shape("100-1280")["n_layers"] // 2
                 layer = gr.Number(value=middle, precision=0, minimum=0, label="Layer (0 = embeddings)", min_width=80)
-                k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
+                top_k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
     corpus = gr.File(label="Your own corpus (optional): CSV/TSV with a text column (lang optional) or plain lines; ≤ 5,000 sentences",
                      file_types=list(TABLE_TYPES), type="filepath")
     controls = view_controls("token-search", "Search")
@@ -137,13 +137,12 @@ def _build_search(ctx: AppContext) -> list[Any]:
         frame = views.make_matches_table(answer.results)
         return Drawn([views.make_matches_html(answer.results), frame], {"matches": frame})
 
-    inputs = {"text": text, "model": model, "lang": lang, "token_index": token_index, "layer": layer, "k": k,
+    inputs = {"text": text, "model": model, "lang": lang, "token_index": token_index, "layer": layer, "top_k": top_k,
               "corpus_file": corpus}
     wire(ctx, View(
-        "token-search", controls, service.token_search_in, inputs, draw, [matches, table], api="token_search", heavy=True,
+        "token-search", controls, service.token_search, inputs, draw, [matches, table], heavy=True,
         first_result_id="token-search-results",
-        share=Share("explain", {"text": "text", "model": "model", "lang": "lang", "token": "token_index", "layer": "layer",
-                                "k": "k"}, subtab="explain-search"),
+        share=Share("explain", ["text", "model", "lang", "token_index", "layer", "top_k"], subtab="explain-search"),
     ))
     return [text, model, lang, token_index]
 

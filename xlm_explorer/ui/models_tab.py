@@ -39,7 +39,7 @@ def _build_card(ctx: AppContext, key: str) -> None:
     info.__name__ = f"model_info_{key.replace('-', '_')}"
 
     def render(answer: service.Answer, _session: str) -> list[Any]:
-        return [make_model_facts_markdown(spec, answer.payload, answer.payload["source"]), answer.payload]
+        return [make_model_facts_markdown(spec, answer.results, answer.results["source"]), answer.payload]
 
     button.click(
         page_handler(ctx, info, render),

@@ -1,9 +1,12 @@
-"""Share links: a view's inputs as URL parameters (``?tab=...&view=...&<name>=<value>&run=1``) and back."""
+"""Share links: a view's inputs as URL parameters (``?tab=...&view=...&<name>=<value>&run=1``) and back.
+
+A link names each input by its API parameter name (``top_k``, ``text_pair``, ``mask_number``...). Links made
+before Dec 2026 used short names; :data:`LEGACY_NAMES` still reads them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +21,33 @@ COPY_LINK_JS = """(query) => {
   try { navigator.clipboard && navigator.clipboard.writeText(url); } catch (e) {}
   try { history.replaceState(null, '', query); } catch (e) {}
   return url; }"""
+
+
+#: URL names of links made before Dec 2026 -> the API name each view now uses (a view may read one differently:
+#: ``Share.legacy``, e.g. attribution's ``mask`` counted from 0).
+LEGACY_NAMES = {"k": "top_k", "pair": "text_pair", "lang_b": "lang_pair", "langs": "languages", "items": "max_items",
+                "a": "text_a", "b": "text_b", "token": "token_index", "heads": "head_layer", "mask": "mask_number"}
+
+
+def one_based(text: str) -> str:
+    """A 0-based count of an old link as the 1-based number links now carry."""
+    try:
+        return str(int(float(text)) + 1)
+    except ValueError:
+        return text
+
+
+def link_values(
+    params: dict[str, str], names: Sequence[str], legacy: dict[str, tuple[str, Callable[[str], str]]] | None = None
+) -> dict[str, str]:
+    """The URL text for each of ``names`` a link holds, reading older links' names too (a current name wins)."""
+    found: dict[str, str] = {}
+    readers = {old: (new, lambda text: text) for old, new in LEGACY_NAMES.items()} | dict(legacy or {})
+    for old, (new, read) in readers.items():
+        if old in params and new in names and old not in names:
+            found[new] = read(params[old])
+    found.update({name: params[name] for name in names if name in params})
+    return found
 
 
 def encode_value(value: Any) -> str:
@@ -67,7 +97,8 @@ def share_query(tab: str, subtab: str | None, names: Sequence[str], values: Sequ
 
 
 def wire_share(
-    ctx: AppContext, controls: ViewControls, tab: str, named_inputs: dict[str, gr.components.Component], subtab: str | None = None
+    ctx: AppContext, controls: ViewControls, tab: str, named_inputs: dict[str, gr.components.Component],
+    subtab: str | None = None, legacy: dict[str, tuple[str, Callable[[str], str]]] | None = None,
 ) -> None:
     """The view's "Copy link" button, and the view registered for links that open it."""
     names = list(named_inputs)
@@ -78,4 +109,6 @@ def wire_share(
     controls.share.click(
         make_link, inputs=list(named_inputs.values()), outputs=controls.link, queue=False, api_visibility="private"
     ).then(None, inputs=controls.link, outputs=controls.link, js=COPY_LINK_JS, queue=False, api_visibility="private")
-    ctx.share_targets[subtab or tab] = ShareTarget(tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run")
+    ctx.share_targets[subtab or tab] = ShareTarget(
+        tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run", legacy=dict(legacy or {})
+    )

@@ -9,6 +9,7 @@ concurrency groups, so scripts calling the API never starve the people on the pa
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,13 +222,23 @@ class Drawn:
     tables: dict[str, Any] = field(default_factory=dict)
 
 
+def plain_doc(doc: str | None) -> str:
+    """A docstring's first paragraph as plain text for API clients (no reStructuredText roles or literals)."""
+    text = (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+    text = re.sub(r":\w+:`~?([^`<]+?)(?:\s*<[^>]*>)?`", r"\1", text)
+    return re.sub(r"\s+", " ", text.replace("``", ""))
+
+
 @dataclass
 class Share:
-    """How a view is shared: its tab (and sub-tab), and the URL parameter of each input a link restores."""
+    """How a view is shared: its tab (and sub-tab), and the inputs a link restores, each under its API name
+    (the URL parameter is the service parameter: one vocabulary). ``legacy`` reads a URL name that older links
+    used and this view reads differently from :data:`~xlm_explorer.ui.share.LEGACY_NAMES`."""
 
     tab: str
-    params: dict[str, str]  # URL parameter -> service parameter
+    params: Sequence[str]
     subtab: str | None = None
+    legacy: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,8 +307,8 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     _wire_stop(ctx, view.controls, events)
     wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
     if view.share is not None:
-        params = {url: view.inputs[name] for url, name in view.share.params.items()}
-        wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab)
+        params = {name: view.inputs[name] for name in view.share.params}
+        wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab, legacy=view.share.legacy)
     return state
 
 
@@ -374,6 +385,6 @@ def wire_api(
         inputs=[_api_input(c) for c in inputs],
         outputs=payload,
         api_name=api_name,
-        api_description=(service_fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+        api_description=plain_doc(service_fn.__doc__),
         **(API_HEAVY if heavy else API_QUICK),
     )

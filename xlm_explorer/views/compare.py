@@ -21,12 +21,12 @@ from .style import isolate, number, percent
 CHIP_STYLE = "display:inline-block;margin:2px;padding:0 5px;border:1px solid #ccc;border-radius:4px;background:#f4f6fa;"
 
 FACT_ROWS = (
-    ("layers", "Layers"),
+    ("n_layers", "Layers"),
     ("hidden_size", "Hidden size"),
-    ("heads", "Attention heads"),
+    ("n_heads", "Attention heads"),
     ("vocab_size", "Vocabulary"),
-    ("parameters", "Parameters"),
-    ("languages", "Languages"),
+    ("n_parameters", "Parameters"),
+    ("n_languages", "Languages"),
     ("lowercases", "Lowercases / strips accents"),
     ("language_embeddings", "Language embeddings used"),
     ("max_positions", "Max positions"),
@@ -96,7 +96,7 @@ def make_side_by_side_table(result: CompareResult) -> pd.DataFrame:
     first = result.fill_masks[0]
     for mask in first.masks:
         for rank in range(1, result.top_k + 1):
-            data["mask"].append(mask.mask_index + 1)
+            data["mask"].append(mask.mask_number)
             data["rank"].append(rank)
     for fill in result.fill_masks:
         tokens, probs = [], []
@@ -110,7 +110,7 @@ def make_side_by_side_table(result: CompareResult) -> pd.DataFrame:
 
 
 def make_overlap_table(result: CompareResult) -> pd.DataFrame:
-    rows = [(o.mask_index + 1, o.k, round(o.overlap, 4), ", ".join(o.shared)) for o in result.overlaps]
+    rows = [(o.mask_number, o.k, round(o.overlap, 4), ", ".join(o.shared)) for o in result.overlaps]
     return pd.DataFrame(rows, columns=["mask", "k", "overlap@k", "shared predictions"])
 
 
@@ -128,7 +128,7 @@ def make_facts_table(result: CompareResult) -> pd.DataFrame:
                 if isinstance(value, int)
                 else str(value)
             )
-        data[str(facts["key"])] = values
+        data[str(facts["model"])] = values
     return pd.DataFrame(data)
 
 

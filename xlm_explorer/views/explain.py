@@ -46,7 +46,7 @@ def make_attribution_html(results: Sequence[AttributionResult]) -> str:
         data = {"xlm-text": r.text, "xlm-lang": r.lang, "xlm-model": r.model}
         parts.append(
             f'<div class="xlm-attribution"><div class="xlm-model">{html.escape(r.model)}: why <b>{isolate(html.escape(r.target_token))}</b> '
-            f"at mask {r.mask_index} (logit {r.target_logit:.2f}; baseline {r.baseline_logit:.2f}; {r.n_steps} steps, "
+            f"at mask {r.mask_number} (logit {r.target_logit:.2f}; baseline {r.baseline_logit:.2f}; {r.n_steps} steps, "
             f"completeness gap {r.completeness_gap:.1e}). Click a token to search for it.</div>"
             f"{token_chips(r.tokens, r.integrated_gradients, r.position, data)}</div>"
         )

@@ -22,7 +22,7 @@ def make_fill_mask_figure(result: FillMaskResult, x_max: float | None = None) ->
     fig = make_subplots(
         rows=n,
         cols=1,
-        subplot_titles=[f"Mask {m.mask_index + 1} (token position {m.position})" for m in result.masks] or None,
+        subplot_titles=[f"Mask {m.mask_number} (token position {m.position})" for m in result.masks] or None,
         vertical_spacing=min(0.12, 0.4 / n),
     )
     colour = model_colour(result.model)
@@ -38,7 +38,7 @@ def make_fill_mask_figure(result: FillMaskResult, x_max: float | None = None) ->
                 textposition="auto",
                 customdata=[[html.escape(p.piece), p.token_id, percent(p.probability)] for p in preds],
                 hovertemplate="%{y}<br>piece %{customdata[0]} (id %{customdata[1]})<br>p = %{customdata[2]}<extra></extra>",
-                name=f"mask {mask.mask_index + 1}",
+                name=f"mask {mask.mask_number}",
                 showlegend=False,
             ),
             row=row,
@@ -59,7 +59,7 @@ def make_fill_mask_figure(result: FillMaskResult, x_max: float | None = None) ->
 def make_fill_mask_table(result: FillMaskResult) -> pd.DataFrame:
     """Rows (mask, rank, token, probability as a percentage, piece, token id), ranked within each mask."""
     rows = [
-        (m.mask_index + 1, rank, p.token, percent(p.probability), p.piece, p.token_id)
+        (m.mask_number, rank, p.token, percent(p.probability), p.piece, p.token_id)
         for m in result.masks
         for rank, p in enumerate(m.predictions, start=1)
     ]
@@ -93,7 +93,7 @@ def make_completion_html(result: FillMaskResult, alternatives: int = 3) -> str:
     ]
     if result.masks and alternatives > 1:
         items = "".join(
-            f"<li>mask {m.mask_index + 1}: "
+            f"<li>mask {m.mask_number}: "
             + ", ".join(f"{bdi(p.token)} ({percent(p.probability)})" for p in m.predictions[:alternatives])
             + "</li>"
             for m in result.masks

@@ -25,14 +25,14 @@ def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, sou
         lines.append("| Status | not loaded yet (loads on first use) |")
         return "\n".join(lines)
     rows = [
-        ("Layers", facts["layers"]),
+        ("Layers", facts["n_layers"]),
         ("Hidden size", facts["hidden_size"]),
-        ("Attention heads", facts["heads"]),
+        ("Attention heads", facts["n_heads"]),
         ("FFN size", facts["ffn_size"]),
         ("Vocabulary", f"{facts['vocab_size']:,}"),
-        ("Parameters", f"{facts['parameters']:,} ({facts['parameters'] / 1e6:.0f}M)"),
+        ("Parameters", f"{facts['n_parameters']:,} ({facts['n_parameters'] / 1e6:.0f}M)"),
         ("Max positions", facts["max_positions"]),
-        ("Languages", facts["languages"]),
+        ("Languages", facts["n_languages"]),
         ("Language embeddings used", "yes" if facts["language_embeddings"] else "no"),
         ("Lowercases / strips accents", "yes" if facts["lowercases"] else "no"),
         ("Device / dtype", f"{facts['device']} / {facts['dtype']}"),

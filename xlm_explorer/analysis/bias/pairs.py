@@ -148,13 +148,13 @@ def row_direction(row: dict[str, Any], metric: str) -> int:
 
 
 def summarise_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PAIR_METRICS, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
-    """Per model: ``pairs``, ``share_preferring_more`` (PLL), per metric the share with its seeded 95% bootstrap
+    """Per model: ``n_pairs``, ``share_preferring_more`` (PLL), per metric the share with its seeded 95% bootstrap
     interval and ties, and how many pairs the metrics disagree on or differ in token count (from pair rows)."""
     summary: dict[str, Any] = {}
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         summary[model] = {
-            "pairs": len(mine),
+            "n_pairs": len(mine),
             "share_preferring_more": sum(row_direction(r, "pll") > 0 for r in mine) / len(mine),
             "metrics": {m: bootstrap_share([row_direction(r, m) for r in mine], seed=seed) for m in metrics},
             "metrics_disagree": sum(bool(r["metrics_disagree"]) for r in mine),

@@ -37,4 +37,4 @@ def build_bias_languages(ctx: AppContext) -> None:
         return Drawn([views.make_crosslingual_figure(answer.results), frame], {"log-ratio": frame})
 
     wire(ctx, View(VIEW, controls, service.bias_languages, {"languages": languages}, draw, [plot, table], heavy=True,
-                   first_result_id=f"{VIEW}-results", share=Share("bias", {"langs": "languages"}, subtab="bias-languages")))
+                   first_result_id=f"{VIEW}-results", share=Share("bias", ["languages"], subtab="bias-languages")))

@@ -62,4 +62,4 @@ def build_pairs(ctx: AppContext) -> None:
 
     wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "model": choice}, draw,
                    [summary_plot, summary, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
-                   share=Share("bias", {"table": "table", "model": "model"}, subtab="bias-pairs")))
+                   share=Share("bias", ["table", "model"], subtab="bias-pairs")))

@@ -60,7 +60,7 @@ def build_probes(ctx: AppContext) -> None:
         return Drawn([views.make_probe_figure(result), frame], {"scores": frame, "metrics": views.make_probe_metrics_table(result)})
 
     inputs = {"template": template, "targets": targets, "fillers": fillers, "lang": lang, "model": choice}
-    share = Share("bias", {"template": "template", "targets": "targets", "fillers": "fillers", "lang": "lang", "model": "model"},
+    share = Share("bias", ["template", "targets", "fillers", "lang", "model"],
                   subtab="bias-probes")
     wire(ctx, View(VIEW, controls, service.bias_probe, inputs, draw, [plot, table], heavy=True,
                    first_result_id=f"{VIEW}-results", share=share))

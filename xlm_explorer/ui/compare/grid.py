@@ -40,4 +40,4 @@ def build_grid(ctx: AppContext) -> None:
 
     wire(ctx, View(VIEW, controls, service.crosslingual_grid, {"templates": templates, "top_k": top_k}, draw, [table],
                    first_result_id=f"{VIEW}-results",
-                   share=Share("compare", {"templates": "templates", "k": "top_k"}, subtab="compare-grid")))
+                   share=Share("compare", ["templates", "top_k"], subtab="compare-grid")))

@@ -37,6 +37,6 @@ def build_logit_lens(ctx: AppContext) -> None:
         return Drawn([views.make_logit_lens_figure(answer.results), frame], {"layers": frame})
 
     inputs = {"text": text, "lang": lang, "mask_number": mask_number, "top_k": top_k}
-    share = Share("compare", {"text": "text", "lang": "lang", "mask": "mask_number", "k": "top_k"}, subtab="compare-logit-lens")
+    share = Share("compare", list(inputs), subtab="compare-logit-lens")
     wire(ctx, View(VIEW, controls, service.logit_lens, inputs, draw, [plot, table], submit=[text],
                    first_result_id=f"{VIEW}-results", share=share))

@@ -35,7 +35,7 @@ def build_similarity(ctx: AppContext) -> None:
         frame = views.make_cka_table(answer.results)
         return Drawn([views.make_cka_figure(answer.results), frame], {"matrix": frame})
 
-    inputs = {"langs": langs, "sentences": sentences, "sentences_lang": sentences_lang}
-    share = Share("compare", {"langs": "langs", "sentences": "sentences", "lang": "sentences_lang"}, subtab="compare-similarity")
+    inputs = {"languages": langs, "sentences": sentences, "lang": sentences_lang}
+    share = Share("compare", ["languages", "sentences", "lang"], subtab="compare-similarity")
     wire(ctx, View(VIEW, controls, service.layer_similarity, inputs, draw, [plot, table], heavy=True,
                    first_result_id=f"{VIEW}-results", share=share))
