@@ -33,8 +33,12 @@ def log_prob(loaded, masked: list[int], position: int, target: int) -> float:
 
 def direct_metrics(loaded, text: str, lang: str = "en") -> dict[str, list[float]]:
     """Every metric's per-token terms, one unbatched forward pass per masked copy."""
-    enc = encode_text(loaded, text, lang if loaded.spec.multilingual else "en", allow_masks=False)
-    ids, pieces = list(enc.input_ids), list(enc.tokens)
+    code = lang if loaded.spec.multilingual else "en"
+    enc = encode_text(loaded, text, code, allow_masks=False)
+    ids = list(enc.input_ids)
+    # word ends from the BPE pieces before the vocabulary lookup, as minicons reads word ids (an <unk> keeps its word)
+    pieces = ["<s>", *loaded.tokenizer.tokenize(text, lang=code), "</s>"]
+    assert loaded.tokenizer.convert_tokens_to_ids(pieces[1:-1]) == ids[1:-1]
     mask = loaded.mask_token_id
     pll, l2r = [], []
     for p in range(1, len(ids) - 1):
@@ -42,7 +46,7 @@ def direct_metrics(loaded, text: str, lang: str = "en") -> dict[str, list[float]
         one[p] = mask
         pll.append(log_prob(loaded, one, p, ids[p]))
         end = p
-        while end < len(ids) - 2 and not pieces[end].endswith("</w>") and ids[end] not in loaded.special_ids:
+        while end < len(ids) - 2 and not pieces[end].endswith("</w>"):
             end += 1
         rest = list(ids)
         for q in range(p, end + 1):
@@ -77,6 +81,24 @@ def test_every_sentence_metric_equals_a_direct_loop(manager, key: str) -> None:
     assert multi.word_l2r_log_probs != multi.token_log_probs  # a split word: the two metrics differ
 
 
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+@pytest.mark.parametrize("text", ["He fiɮed the car.", "He fixɮ the car.", "The ɮɮ cat sat."])
+def test_within_word_l2r_around_pieces_outside_the_vocabulary(manager, key: str, text: str) -> None:
+    """'ɮ' is outside the tiny vocabularies: inside a word (fi ɮ ed</w>), at a word's end (fi x ɮ</w>), twice.
+    The word ends where its pieces say, not where <unk> (which has no </w>) would end it."""
+    loaded = manager.get(key)
+    encoding = encode_text(loaded, text, "en", allow_masks=False)
+    assert loaded.tokenizer.unk_token_id in encoding.input_ids
+    pieces = ["<s>", *loaded.tokenizer.tokenize(text, lang="en"), "</s>"]
+    assert list(encoding.word_final) == [i in (0, len(pieces) - 1) or p.endswith("</w>") for i, p in enumerate(pieces)]
+    (scored,) = pll.sentence_plls(loaded, [text], "en", metrics=("pll", "pll_word_l2r"))
+    np.testing.assert_allclose(scored.word_l2r_log_probs, direct_metrics(loaded, text)["l2r"], atol=1e-4)
+    probe = bias_probes.run_probe([loaded], "[MASK] sat.", [text.rstrip("."), "cat"], [], "en")
+    direct = direct_metrics(loaded, text.rstrip(".") + " sat.")
+    first = probe.rows[0].scores[0]
+    assert first.metric("pll_word_l2r") == pytest.approx(sum(direct["l2r"][: len(first.pieces)]), abs=1e-3)
+
+
 def test_pll_unmodified_sums_the_tokens_both_sentences_share(multi_model) -> None:
     pair = bias_data.SentencePair("x", "en", "gender", "My mother stayed home today.", "My father stayed home today.")
     result = bias_pairs.score_pairs([multi_model], [pair])
@@ -94,9 +116,8 @@ def test_pll_unmodified_sums_the_tokens_both_sentences_share(multi_model) -> Non
 
 
 def test_within_word_masking_pattern_on_a_hand_made_split() -> None:
-    pieces = ["<s>", "un", "believ", "able</w>", "cat</w>", "</s>"]
-    special = [True, False, False, False, False, True]
-    assert word_ends(pieces, special) == [0, 3, 3, 3, 4, 5]
+    word_final = [True, False, False, True, True, True]  # <s> un believ able</w> cat</w> </s>
+    assert word_ends(word_final) == [0, 3, 3, 3, 4, 5]
     ids = tuple(range(10, 16))
     assert l2r_job(ids, 1, 3).masked == (2, 3) and l2r_job(ids, 2, 3).masked == (3,) and l2r_job(ids, 3, 3).masked == ()
     assert l2r_job(ids, 1, 3).copy(5) == (10, 5, 5, 5, 14, 15)

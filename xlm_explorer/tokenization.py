@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,9 @@ class Encoding:
     """One encoded input: ``<s> A </s>`` or ``<s> A </s> B </s>``.
 
     ``input_ids`` and ``tokens`` have length T; ``mask_positions`` index into them;
-    ``sentence_b_start`` is the index of B's first token in a pair, else None.
+    ``sentence_b_start`` is the index of B's first token in a pair, else None. ``word_final[i]``: token ``i`` ends
+    its word, read from the BPE pieces *before* the vocabulary lookup (a piece outside the vocabulary becomes
+    ``<unk>`` and loses its ``</w>``; its word still ends where the piece did). Special tokens end their own word.
     """
 
     input_ids: tuple[int, ...]
@@ -45,6 +47,7 @@ class Encoding:
     lang: str
     notices: tuple[str, ...] = ()
     sentence_b_start: int | None = None
+    word_final: tuple[bool, ...] = ()
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -136,6 +139,12 @@ def _unknown_notice(loaded: "LoadedModel", ids: list[int]) -> list[str]:
     )]
 
 
+def _word_final(loaded: "LoadedModel", pieces: Sequence[str]) -> list[bool]:
+    """Per BPE piece: does it end its word (``</w>``, or a special token such as the mask)?"""
+    special = set(loaded.tokenizer.all_special_tokens)
+    return [piece in special or is_word_final(piece) for piece in pieces]
+
+
 def encode_text(
     loaded: "LoadedModel",
     text: str,
@@ -170,9 +179,11 @@ def encode_text(
         ids_b = tokenizer.convert_tokens_to_ids(pieces_b)
         input_ids = tokenizer.build_inputs_with_special_tokens(ids_a, ids_b)
         b_start = len(ids_a) + 2
+        word_final = [True, *_word_final(loaded, pieces_a), True, *_word_final(loaded, pieces_b), True]
     else:
         input_ids = tokenizer.build_inputs_with_special_tokens(ids_a)
         b_start = None
+        word_final = [True, *_word_final(loaded, pieces_a), True]
     limit = loaded.max_positions
     if len(input_ids) > limit:
         if not truncate:
@@ -182,6 +193,7 @@ def encode_text(
             )
         notices.append(f"The input was {len(input_ids):,} tokens long and was cut to the model's {limit} positions.")
         input_ids = input_ids[: limit - 1] + [tokenizer.sep_token_id]
+        word_final = word_final[: limit - 1] + [True]
         if b_start is not None and b_start >= limit - 1:
             b_start = None
     notices = [*reading_notices(loaded, asked), *notices, *_unknown_notice(loaded, input_ids)]
@@ -194,4 +206,5 @@ def encode_text(
         lang=lang,
         notices=tuple(notices),
         sentence_b_start=b_start,
+        word_final=tuple(word_final),
     )

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..forward import run_batch
-from ..tokenization import display_piece, encode_text, is_word_final
+from ..tokenization import display_piece, encode_text
 
 if TYPE_CHECKING:
     from ..models import LoadedModel
@@ -149,14 +149,14 @@ def unmasked_log_probs(
     return out
 
 
-def word_ends(pieces: Sequence[str], special: Sequence[bool] | None = None) -> list[int]:
-    """For each piece, the index of the last piece of its word: a word ends at a piece ending in ``</w>``
-    (special tokens such as ``<unk>`` end their own word; so does the last piece)."""
-    special = list(special) if special is not None else [False] * len(pieces)
-    ends = [0] * len(pieces)
-    end = len(pieces) - 1
-    for i in range(len(pieces) - 1, -1, -1):
-        if is_word_final(pieces[i]) or special[i]:
+def word_ends(word_final: Sequence[bool]) -> list[int]:
+    """For each token, the index of the last token of its word, from ``word_final`` (``Encoding.word_final``:
+    read from the pieces before the vocabulary lookup, so an ``<unk>`` inside a word does not end it; the last
+    token ends the last word)."""
+    ends = [0] * len(word_final)
+    end = len(word_final) - 1
+    for i in range(len(word_final) - 1, -1, -1):
+        if word_final[i]:
             end = i
         ends[i] = end
     return ends
@@ -237,8 +237,7 @@ def sentence_plls(
         pll_spans.append((start, len(jobs)))
         start = len(jobs)
         if "pll_word_l2r" in metrics:
-            special = [i in loaded.special_ids for i in ids]
-            ends = word_ends(encoding.tokens, special)
+            ends = word_ends(encoding.word_final)
             jobs += [l2r_job(ids, p, min(ends[p], len(ids) - 2)) for p in range(1, len(ids) - 1)]
         l2r_spans.append((start, len(jobs)))
         job_langs += [lang_id] * (len(jobs) - pll_spans[-1][0])

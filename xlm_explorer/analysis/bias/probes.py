@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import UserInputError
-from ...tokenization import MASK_PATTERN, count_masks, display_piece, encode_text, reading_notices
+from ...tokenization import MASK_PATTERN, Encoding, count_masks, display_piece, encode_text, reading_notices
 from ..pll import DEFAULT_BATCH_SIZE, METRICS, MaskedJob, l2r_job, masked_log_probs, unmasked_log_probs, word_ends
 
 if TYPE_CHECKING:
@@ -196,12 +196,13 @@ def fill_template(template: str, filler: str) -> str:
     return template.replace(FILLER_SLOT, filler)
 
 
-def target_span(loaded: LoadedModel, sentence: str, target: str, lang: str) -> tuple[tuple[int, ...], int, int]:
-    """The sentence with ``target`` written in at its mask, tokenized as a whole: ``(ids, start, end)``,
-    where ``ids[start:end]`` are the tokens that cover the target (those that differ from the masked
-    sentence's tokens once the common prefix and suffix are removed)."""
+def target_span(loaded: LoadedModel, sentence: str, target: str, lang: str) -> tuple[Encoding, int, int]:
+    """The sentence with ``target`` written in at its mask, tokenized as a whole: ``(encoding, start, end)``,
+    where ``encoding.input_ids[start:end]`` are the tokens that cover the target (those that differ from the
+    masked sentence's tokens once the common prefix and suffix are removed)."""
     masked = encode_text(loaded, sentence, lang).input_ids
-    filled = encode_text(loaded, MASK_PATTERN.sub(lambda _: target, sentence, count=1), lang, allow_masks=False).input_ids
+    encoding = encode_text(loaded, MASK_PATTERN.sub(lambda _: target, sentence, count=1), lang, allow_masks=False)
+    filled = encoding.input_ids
     if len(filled) > loaded.max_positions:
         raise UserInputError(f"The sentence with its target is longer than {loaded.max_positions} positions.")
     prefix = 0
@@ -211,13 +212,13 @@ def target_span(loaded: LoadedModel, sentence: str, target: str, lang: str) -> t
     while suffix < min(len(masked), len(filled)) - prefix - 1 and masked[-1 - suffix] == filled[-1 - suffix]:
         suffix += 1
     end = max(prefix + 1, len(filled) - suffix)
-    return filled, prefix, min(end, len(filled) - 1)
+    return encoding, prefix, min(end, len(filled) - 1)
 
 
-def _target_jobs(loaded: LoadedModel, ids: tuple[int, ...], start: int, end: int) -> tuple[list[MaskedJob], list[MaskedJob]]:
-    """PLL jobs and within-word l2r jobs for the tokens ``ids[start:end]``."""
-    pieces = loaded.tokenizer.convert_ids_to_tokens(list(ids))
-    ends = word_ends(pieces, [i in loaded.special_ids for i in ids])
+def _target_jobs(encoding: Encoding, start: int, end: int) -> tuple[list[MaskedJob], list[MaskedJob]]:
+    """PLL jobs and within-word l2r jobs for the tokens ``encoding.input_ids[start:end]``."""
+    ids = encoding.input_ids
+    ends = word_ends(encoding.word_final)
     pll = [MaskedJob(ids, p) for p in range(start, end)]
     l2r = [l2r_job(ids, p, min(ends[p], len(ids) - 2)) for p in range(start, end)]
     return pll, l2r
@@ -245,8 +246,9 @@ def run_probe(
         where: dict[tuple[str, str], tuple[int, int, int]] = {}
         for filler, sentence in sentences:
             for target in targets:
-                ids, start, end = spans[(filler, target)] = target_span(loaded, sentence, target, model_lang)
-                pll_jobs, l2r_jobs = _target_jobs(loaded, ids, start, end)
+                encoding, start, end = target_span(loaded, sentence, target, model_lang)
+                spans[(filler, target)] = (encoding.input_ids, start, end)
+                pll_jobs, l2r_jobs = _target_jobs(encoding, start, end)
                 where[(filler, target)] = (len(jobs), len(jobs) + len(pll_jobs), len(jobs) + 2 * len(pll_jobs))
                 jobs += pll_jobs + l2r_jobs
         lang_id = loaded.lang2id.get(model_lang)
