@@ -1,18 +1,24 @@
 """Score a pair set of any size (CrowS-Pairs has 1,508) by every metric, from the command line, resumably.
 
     python -m xlm_explorer.score PAIRS --model en-2048|100-1280|both --metrics all --out results.json
-    python -m xlm_explorer.score pairs.csv --model both --model en-2048=./models/en-2048 --dtype bfloat16 --out r.json
+    python -m xlm_explorer.score crows_pairs_anonymized.csv --model en-2048=./models/en-2048 --out r.json --crows-csv r.csv
+    python -m xlm_explorer.score crows_pairs_fr.csv --lang fr --model 100-1280 --out fr.json
 
-PAIRS is a CSV or TSV with the columns ``sent_more`` and ``sent_less`` (``id``, ``lang``, ``bias_type`` optional).
+PAIRS is a CSV or TSV with the columns ``sent_more`` and ``sent_less`` (``id``, ``lang``, ``bias_type``,
+``stereo_antistereo`` optional): CrowS-Pairs' own file is read as it is (its unnamed index column is the id).
 Models come from ``XLM_EXPLORER_MODELS`` and ``--model KEY=PATH`` as in the app (the CLI wins); ``--model`` without
-``=`` chooses which to run. Pairs are scored in fixed chunks; each finished chunk is appended to
-``<out>.partial.jsonl``, so an interrupted run started again skips what is done and gives identical results. The
-output holds every pair row (the ``pll_pairs`` API's rows) and the summary per model and metric.
+``=`` chooses which to run (default: both, or only the models given as KEY=PATH when no choice is named). Pairs
+are scored in fixed chunks; each finished chunk is appended to ``<out>.partial.jsonl``, so an interrupted run
+started again skips what is done and gives identical results. The output holds every pair row (the ``pll_pairs``
+API's rows) and the summary per model and metric, with CrowS-Pairs' own numbers (``summary.<model>.crows``: as
+its metric.py computes them, and unrounded; per bias type too); ``--crows-csv`` also writes metric.py's per-pair
+columns.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.bias.data import parse_pairs_table
+from .analysis.bias.crows import CROWS_METRIC, metric_py_rows
 from .analysis.bias.pairs import PAIR_METRICS, score_pairs, summarise_rows
 from .checks import BOTH
 from .errors import ModelLoadError, UserInputError
@@ -43,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--batch-size", type=int, default=32, help="masked copies per forward pass")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="pairs per checkpointed chunk")
+    parser.add_argument("--lang", default="en", help="the language of rows without a lang column (default en)")
+    parser.add_argument("--crows-csv", type=Path, default=None,
+                        help="also write metric.py's per-pair CSV (sent_more_score, sent_less_score, score, ...)")
     return parser.parse_args(argv)
 
 
@@ -50,7 +60,11 @@ def choose(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     """``(model keys to run, source items KEY=PATH, metrics)`` from the arguments."""
     choices = [m for m in args.model if "=" not in m]
     sources = [m for m in args.model if "=" in m]
-    choice = choices[-1] if choices else BOTH
+    given = [s.split("=", 1)[0].strip() for s in sources]
+    if choices:
+        choice = choices[-1]
+    else:  # only KEY=PATH: run those models (not the other one too)
+        choice = given[0] if len(set(given)) == 1 and given[0] in MODEL_KEYS else BOTH
     if choice != BOTH and choice not in MODEL_KEYS:
         raise UserInputError(f"--model {choice!r}: choose {', '.join(MODEL_KEYS)} or {BOTH} (or give KEY=PATH).")
     keys = list(MODEL_KEYS) if choice == BOTH else [choice]
@@ -92,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from .workspace import Workspace
 
     keys, sources, metrics = choose(args)
-    pairs = parse_pairs_table(args.pairs.read_bytes().decode("utf-8-sig"), max_pairs=None)
+    lang = args.lang.strip() or "en"
+    pairs = parse_pairs_table(args.pairs.read_bytes().decode("utf-8-sig"), default_lang=lang, max_pairs=None)
     chunk = max(1, int(args.chunk))
     settings = {"pairs": [p.__dict__ for p in pairs], "metrics": metrics, "chunk": chunk, "dtype": args.dtype, "models": keys}
     partial = args.out.with_name(args.out.name + ".partial.jsonl")
@@ -126,10 +141,22 @@ def run(args: argparse.Namespace) -> int:
     rows = [row for key in keys for index in range(n_chunks) for row in done[(key, index)]]
     output = {"n_pairs": len(pairs), "models": keys, "metrics": metrics, "summary": summarise_rows(rows, metrics), "rows": rows}
     args.out.write_text(json.dumps(output, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.crows_csv is not None and CROWS_METRIC in metrics:
+        write_crows_csv(args.crows_csv, rows)
     partial.unlink(missing_ok=True)
     print(f"\n{len(rows)} rows ({len(pairs)} pairs x {len(keys)} models) in {time.perf_counter() - started:.0f} s -> {args.out}",
           file=sys.stderr)
     return 0
+
+
+def write_crows_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """metric.py's per-pair table (one row per pair and model)."""
+    table = metric_py_rows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["id"])
+        writer.writeheader()
+        writer.writerows(table)
 
 
 def main(argv: list[str] | None = None) -> int:

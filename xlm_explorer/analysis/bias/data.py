@@ -91,21 +91,25 @@ def split_words(text: str | Sequence[str], separators: str = r"[,\n;]") -> tuple
 
 @dataclass(frozen=True)
 class SentencePair:
-    """Two sentences differing in a group word: ``sent_more`` the more stereotypical one."""
+    """Two sentences differing in a group word: ``sent_more`` the more stereotyping one; ``direction`` is
+    CrowS-Pairs' ``stereo_antistereo`` (``stereo``: sent_more states a stereotype about a disadvantaged group;
+    ``antistereo``: it violates one)."""
 
     id: str
     lang: str
     bias_type: str
     sent_more: str
     sent_less: str
+    direction: str = "stereo"
 
 
 def parse_pairs_table(
     text: str | bytes, default_lang: str = "en", max_pairs: int | None = MAX_PAIRS
 ) -> tuple[SentencePair, ...]:
     """Pairs from CSV or TSV text with a header naming ``sent_more`` and ``sent_less`` (``id``, ``lang``,
-    ``bias_type`` optional). The delimiter is a tab when the header has one, else a comma. ``max_pairs`` is the
-    page and API limit (None for the batch command)."""
+    ``bias_type``, ``stereo_antistereo`` optional; CrowS-Pairs' file is read as it is: its unnamed first column
+    is the id). The delimiter is a tab when the header has one, else a comma. ``max_pairs`` is the page and API
+    limit (None for the batch command)."""
     if isinstance(text, bytes):  # the batch command (max_pairs None) reads files of any size
         text = decode_text(text, "The pairs file", limited=max_pairs is not None)
     elif max_pairs is not None and isinstance(text, str):
@@ -128,13 +132,17 @@ def parse_pairs_table(
             continue
         if not row.get("sent_more") or not row.get("sent_less"):
             raise UserInputError(f"Row {number}: both sent_more and sent_less are needed.")
+        direction = row.get("stereo_antistereo") or "stereo"
+        if direction not in ("stereo", "antistereo"):
+            raise UserInputError(f"Row {number}: stereo_antistereo is stereo or antistereo, not {direction[:20]!r}.")
         pairs.append(
             SentencePair(
-                id=row.get("id") or f"row{number}",
+                id=row.get("id") or row.get("") or f"row{number}",
                 lang=row.get("lang") or default_lang,
                 bias_type=row.get("bias_type") or "",
                 sent_more=row["sent_more"],
                 sent_less=row["sent_less"],
+                direction=direction,
             )
         )
     if not pairs:

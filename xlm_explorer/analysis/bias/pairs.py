@@ -20,6 +20,7 @@ import numpy as np
 from ...errors import UserInputError
 from ...tokenization import reading_notices
 from ..pll import DEFAULT_BATCH_SIZE, METRICS, SentencePLL, sentence_plls
+from .crows import CROWS_METRIC, crows_summary
 from .data import SentencePair
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class PairScore:
             "id": self.pair.id,
             "lang": self.pair.lang,
             "bias_type": self.pair.bias_type,
+            "direction": self.pair.direction,
             "model": self.model,
             "sent_more": self.pair.sent_more,
             "sent_less": self.pair.sent_less,
@@ -160,6 +162,8 @@ def summarise_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PAIR
             "metrics_disagree": sum(bool(r["metrics_disagree"]) for r in mine),
             "token_counts_differ": sum(bool(r["token_counts_differ"]) for r in mine),
         }
+        if CROWS_METRIC in metrics:
+            summary[model]["crows"] = crows_summary(mine)
     return summary
 
 
