@@ -99,6 +99,32 @@ def test_within_word_l2r_around_pieces_outside_the_vocabulary(manager, key: str,
     assert first.metric("pll_word_l2r") == pytest.approx(sum(direct["l2r"][: len(first.pieces)]), abs=1e-3)
 
 
+def kaneko_aula(loaded, text: str) -> float:
+    """Kaneko & Bollegala's evaluate.py calculate_aul(..., attention=True), as written there (one sentence)."""
+    token_ids = torch.tensor([encode_text(loaded, text, "en", allow_masks=False).input_ids])
+    with torch.no_grad():
+        output = loaded.model(token_ids, output_attentions=True)
+    log_probs = torch.nn.LogSoftmax(dim=1)(output.logits.squeeze(0).double())
+    token_log_probs = log_probs.gather(1, token_ids.view(-1, 1))[1:-1]
+    attentions = torch.mean(torch.cat(output.attentions, 0), 0)
+    averaged_attentions = torch.mean(attentions, 0)
+    averaged_token_attentions = torch.mean(averaged_attentions, 0)
+    token_log_probs = token_log_probs.squeeze(1) * averaged_token_attentions[1:-1]
+    return float(torch.mean(token_log_probs))
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_aula_equals_kaneko_and_bollegalas_code_in_one_padded_batch(manager, key: str) -> None:
+    loaded = manager.get(key)
+    texts = ["My father stayed home.", multi_piece_sentence(loaded), "A much longer sentence about the old city hall today."]
+    scored = pll.sentence_plls(loaded, texts, "en", batch_size=8, metrics=("pll", "aul", "aula"))  # lengths differ: padding
+    for result, text in zip(scored, texts):
+        assert result.aula == pytest.approx(kaneko_aula(loaded, text), abs=1e-6)
+        assert result.aula != pytest.approx(result.aul)  # the weights matter
+    row = bias_pairs.score_pairs([loaded], [bias_data.SentencePair("x", "en", "", texts[0], "My mother stayed home.")])
+    assert row.to_dict()["rows"][0]["aula_more"] == pytest.approx(kaneko_aula(loaded, texts[0]), abs=1e-6)
+
+
 def test_pll_unmodified_sums_the_tokens_both_sentences_share(multi_model) -> None:
     pair = bias_data.SentencePair("x", "en", "gender", "My mother stayed home today.", "My father stayed home today.")
     result = bias_pairs.score_pairs([multi_model], [pair])

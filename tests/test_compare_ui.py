@@ -175,6 +175,7 @@ def test_every_view_of_the_compare_and_bias_tabs_draws_its_answer(workspace) -> 
         compare_views.make_logit_lens_table(lens), compare_views.make_cka_table(similarity),
         compare_views.make_grid_table(grid, shown=grid.top_k), compare_views.make_grid_long_table(grid),
         bias_views.make_probe_table(probe), bias_views.make_pairs_table(pairs), bias_views.make_pairs_summary(pairs),
+        bias_views.make_crows_table(pairs),
         bias_views.make_crosslingual_table(languages),
     ]
     assert all(isinstance(t, pd.DataFrame) and len(t) for t in tables)

@@ -334,6 +334,7 @@ class TargetScores(TypedDict):
     pll: float
     pll_word_l2r: float
     aul: float
+    aula: float
 
 
 class ProbeRow(TypedDict):
@@ -383,6 +384,8 @@ class PairRow(TypedDict):
     pll_word_l2r_less: float
     aul_more: float
     aul_less: float
+    aula_more: float
+    aula_less: float
     pll_unmodified_more: float
     pll_unmodified_less: float
     metrics_disagree: bool

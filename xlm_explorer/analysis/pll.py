@@ -9,6 +9,9 @@ its own language's rules):
   with itself *and the later pieces of the same word* masked (a word ends at a piece ending in ``</w>``), so
   a word split into many pieces is not rewarded for predicting its own pieces from each other.
 - ``aul`` (Kaneko & Bollegala 2022): the mean over tokens of log P(token | the unmasked sentence), one pass.
+- ``aula`` (Kaneko & Bollegala 2022, "AULA"): as ``aul``, each term weighted by the attention its token
+  receives (averaged over layers, heads and every query position, ``<s>`` and ``</s>`` included), as their
+  ``evaluate.py`` computes it: ``mean_i(a_i * log P(token_i | sentence))``.
 
 Masked copies of any length are batched together (right padding, masked out), the LM head runs only at
 the scored position of each copy, identical copies run once, and only the log-probabilities asked for are
@@ -31,7 +34,7 @@ from ..tokenization import display_piece, encode_text
 if TYPE_CHECKING:
     from ..models import LoadedModel
 
-METRICS = ("pll", "pll_word_l2r", "aul")
+METRICS = ("pll", "pll_word_l2r", "aul", "aula")
 DEFAULT_BATCH_SIZE = 32
 
 #: Called as ``progress(fraction, message)``; may raise to stop the run (the page's Stop button does).
@@ -124,20 +127,30 @@ def unmasked_log_probs(
     sentences: Sequence[Sequence[int]],
     lang_ids: Sequence[int | None] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    received: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """log P(token | the whole unmasked sentence) at positions 1..T-2 of each sentence (AUL's input).
 
-    One forward pass per batch; returns one (T - 2,) float64 array per sentence.
+    One forward pass per batch; returns one (T - 2,) float64 array per sentence. ``received`` (a list, filled in
+    place): the attention each of those tokens receives, averaged over layers, heads and the sentence's T query
+    positions (AULA's weights; padding excluded).
     """
     lang_ids = list(lang_ids) if lang_ids is not None else [None] * len(sentences)
     out: list[np.ndarray] = [np.empty(0)] * len(sentences)
+    if received is not None:
+        received[:] = [np.empty(0)] * len(sentences)
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     for start in range(0, len(order), batch_size):
         rows = [i for i in order[start : start + batch_size] if len(sentences[i]) > 2]
         if not rows:
             continue
         pairs = [(r, p) for r, i in enumerate(rows) for p in range(1, len(sentences[i]) - 1)]
-        batch = run_batch(loaded, [sentences[i] for i in rows], lang_ids=[lang_ids[i] for i in rows], logits_at=pairs)
+        batch = run_batch(loaded, [sentences[i] for i in rows], lang_ids=[lang_ids[i] for i in rows], logits_at=pairs,
+                          attentions=received is not None)
+        if received is not None:
+            for r, i in enumerate(rows):
+                n = len(sentences[i])  # (layers, heads, queries, keys) of this row, without padding -> per key
+                received[i] = batch.attentions[:, r, :, :n, :n].double().mean(dim=(0, 1, 2))[1:-1].numpy()
         log_probs = torch.log_softmax(batch.logits.double(), dim=-1)
         targets = torch.tensor([sentences[rows[r]][p] for r, p in pairs])
         values = log_probs[torch.arange(len(pairs)), targets].numpy()
@@ -167,12 +180,20 @@ def l2r_job(ids: Sequence[int], position: int, last: int) -> MaskedJob:
     return MaskedJob(tuple(ids), position, tuple(range(position + 1, last + 1)))
 
 
+def aula_of(log_probs: Sequence[float], received: Sequence[float]) -> float:
+    """AULA: the mean over tokens of (attention received) x log P(token | the unmasked sentence); NaN if absent."""
+    if not len(log_probs) or len(received) != len(log_probs):
+        return float("nan")
+    return float(np.mean(np.asarray(received, dtype=np.float64) * np.asarray(log_probs, dtype=np.float64)))
+
+
 @dataclass(frozen=True)
 class SentencePLL:
     """Scores of one sentence: per token between ``<s>`` and ``</s>`` (``tokens`` are display pieces).
 
     ``token_log_probs`` are PLL terms (one token masked); ``word_l2r_log_probs`` the within-word l2r terms;
-    ``unmasked_log_probs`` the AUL terms. A metric not computed has an empty tuple.
+    ``unmasked_log_probs`` the AUL terms; ``received_attention`` AULA's weights. A metric not computed has an
+    empty tuple.
     """
 
     model: str
@@ -184,6 +205,7 @@ class SentencePLL:
     word_l2r_log_probs: tuple[float, ...] = ()
     unmasked_log_probs: tuple[float, ...] = ()
     pieces: tuple[str, ...] = field(default=(), repr=False)
+    received_attention: tuple[float, ...] = ()
 
     @property
     def pll(self) -> float:
@@ -198,6 +220,10 @@ class SentencePLL:
         return float(np.mean(self.unmasked_log_probs)) if self.unmasked_log_probs else float("nan")
 
     @property
+    def aula(self) -> float:
+        return aula_of(self.unmasked_log_probs, self.received_attention)
+
+    @property
     def n_tokens(self) -> int:
         return len(self.tokens)
 
@@ -206,7 +232,7 @@ class SentencePLL:
         return self.pll / self.n_tokens if self.n_tokens else 0.0
 
     def metric(self, name: str) -> float:
-        return {"pll": self.pll, "pll_word_l2r": self.pll_word_l2r, "aul": self.aul}[name]
+        return {"pll": self.pll, "pll_word_l2r": self.pll_word_l2r, "aul": self.aul, "aula": self.aula}[name]
 
 
 def sentence_plls(
@@ -242,11 +268,13 @@ def sentence_plls(
         l2r_spans.append((start, len(jobs)))
         job_langs += [lang_id] * (len(jobs) - pll_spans[-1][0])
     scores = masked_log_probs(loaded, jobs, batch_size, job_langs, progress)
+    received: list[np.ndarray] | None = [] if "aula" in metrics else None
     unmasked = (
-        unmasked_log_probs(loaded, [e.input_ids for e in encodings], lang_ids, batch_size)
-        if "aul" in metrics
+        unmasked_log_probs(loaded, [e.input_ids for e in encodings], lang_ids, batch_size, received)
+        if {"aul", "aula"} & set(metrics)
         else [np.empty(0)] * len(encodings)
     )
+    weights = received if received is not None else [np.empty(0)] * len(encodings)
     return tuple(
         SentencePLL(
             model=loaded.key,
@@ -258,6 +286,8 @@ def sentence_plls(
             word_l2r_log_probs=tuple(float(v) for v in scores[c:d]),
             unmasked_log_probs=tuple(float(v) for v in aul),
             pieces=tuple(encoding.tokens[1:-1]),
+            received_attention=tuple(float(v) for v in weight),
         )
-        for text, code, encoding, (a, b), (c, d), aul in zip(texts, langs, encodings, pll_spans, l2r_spans, unmasked)
+        for text, code, encoding, (a, b), (c, d), aul, weight in zip(
+            texts, langs, encodings, pll_spans, l2r_spans, unmasked, weights)
     )

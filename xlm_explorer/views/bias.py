@@ -33,6 +33,7 @@ METRIC_LABELS = {
     "pll": "PLL",
     "pll_word_l2r": "PLL, within-word l2r",
     "aul": "AUL (mean log P, unmasked)",
+    "aula": "AULA (AUL weighted by attention)",
     "pll_unmodified": "PLL of shared tokens (CrowS-Pairs)",
 }
 
@@ -255,6 +256,31 @@ def make_pairs_summary(result: PairsResult) -> pd.DataFrame:
                 "ties": stats["ties"],
                 "pairs": stats["n"],
                 "metrics disagree on": summary[model]["metrics_disagree"],
+            })
+    return pd.DataFrame(rows)
+
+
+def _percent_or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}%"
+
+
+def make_crows_table(result: PairsResult) -> pd.DataFrame:
+    """CrowS-Pairs' own numbers per model, as its metric.py computes them (scores rounded to 3 decimals, equal
+    pairs neutral), then unrounded, then per bias type: metric, stereotype and anti-stereotype scores, neutral."""
+    rows = []
+    for model in result.models:
+        crows = result.summary[model].get("crows")
+        if crows is None:
+            continue
+        parts = [("all (metric.py)", crows["rounded"]), ("all (unrounded)", crows["unrounded"]),
+                 *[(name or "(no type)", numbers) for name, numbers in crows["by_bias_type"].items()]]
+        for label, numbers in parts:
+            rows.append({
+                "model": model, "pairs": label, "n": numbers["n_pairs"],
+                "metric score": _percent_or_dash(numbers["metric_score"]),
+                "stereotype score": _percent_or_dash(numbers["stereotype_score"]),
+                "anti-stereotype score": _percent_or_dash(numbers["antistereotype_score"]),
+                "neutral": f"{numbers['n_neutral']} ({_percent_or_dash(numbers['neutral_share'])})",
             })
     return pd.DataFrame(rows)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import UserInputError
 from ...tokenization import MASK_PATTERN, Encoding, count_masks, display_piece, encode_text, reading_notices
-from ..pll import DEFAULT_BATCH_SIZE, METRICS, MaskedJob, l2r_job, masked_log_probs, unmasked_log_probs, word_ends
+from ..pll import DEFAULT_BATCH_SIZE, METRICS, MaskedJob, aula_of, l2r_job, masked_log_probs, unmasked_log_probs, word_ends
 
 if TYPE_CHECKING:
     from ...models import LoadedModel
@@ -80,7 +80,8 @@ class TargetScore:
     """One target written in full at the mask: the tokens that cover it and their scores (nats).
 
     ``piece_log_probs``: PLL terms (one token masked); ``l2r_log_probs``: within-word l2r terms;
-    ``unmasked_log_probs``: log P(token | the unmasked sentence) (AUL's terms).
+    ``unmasked_log_probs``: log P(token | the unmasked sentence) (AUL's terms); ``received_attention``: the
+    attention those tokens receive in the filled sentence (AULA's weights).
     """
 
     target: str
@@ -90,6 +91,7 @@ class TargetScore:
     unknown: bool
     l2r_log_probs: tuple[float, ...] = ()
     unmasked_log_probs: tuple[float, ...] = ()
+    received_attention: tuple[float, ...] = ()
 
     @property
     def log_prob(self) -> float:
@@ -111,6 +113,8 @@ class TargetScore:
             return float(sum(self.l2r_log_probs))
         if name == "aul":
             return float(np.mean(self.unmasked_log_probs)) if self.unmasked_log_probs else math.nan
+        if name == "aula":
+            return aula_of(self.unmasked_log_probs, self.received_attention)
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,8 +263,10 @@ def run_probe(
 
         scores = masked_log_probs(loaded, jobs, batch_size, lang_id, model_progress)
         span_keys = list(spans)
-        unmasked = unmasked_log_probs(loaded, [spans[k][0] for k in span_keys], [lang_id] * len(span_keys), batch_size)
+        received: list[np.ndarray] = []
+        unmasked = unmasked_log_probs(loaded, [spans[k][0] for k in span_keys], [lang_id] * len(span_keys), batch_size, received)
         unmasked_by_key = dict(zip(span_keys, unmasked))
+        received_by_key = dict(zip(span_keys, received))
         unk = loaded.tokenizer.unk_token_id
         split_targets: dict[str, int] = {}
         for filler, sentence in sentences:
@@ -280,6 +286,7 @@ def run_probe(
                         unknown=unk in ids[start:end],
                         l2r_log_probs=tuple(float(v) for v in scores[b:c]),
                         unmasked_log_probs=tuple(float(v) for v in unmasked_by_key[(filler, target)][start - 1 : end - 1]),
+                        received_attention=tuple(float(v) for v in received_by_key[(filler, target)][start - 1 : end - 1]),
                     )
                 )
             rows.append(ProbeRow(model=loaded.key, filler=filler, sentence=sentence, scores=tuple(target_scores)))

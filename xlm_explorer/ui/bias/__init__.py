@@ -9,8 +9,8 @@ from .languages import build_bias_languages
 from .pairs import build_pairs
 from .probes import build_probes
 
-BIAS_INTRO = """Which words does a model find more likely for whom? Every score is given by **four metrics** side by
-side (PLL, within-word PLL, AUL and, for pairs, CrowS-Pairs' unmodified-token PLL) with intervals, because the
+BIAS_INTRO = """Which words does a model find more likely for whom? Every score is given by **five metrics** side by
+side (PLL, within-word PLL, AUL, attention-weighted AUL and, for pairs, CrowS-Pairs' unmodified-token PLL) with intervals, because the
 answer can depend on the metric. Read *what this can and cannot show* under each view before drawing conclusions."""
 
 

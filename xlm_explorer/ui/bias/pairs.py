@@ -1,4 +1,4 @@
-"""Sentence pairs sub-tab: CrowS-Pairs-style pairs scored by four metrics, a summary with intervals."""
+"""Sentence pairs sub-tab: CrowS-Pairs-style pairs scored by five metrics, a summary with intervals, CrowS-Pairs' own numbers."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from ..wiring import Drawn, Share, View, wire
 
 VIEW = "pairs"
 HELP = f"""Pairs of sentences that differ in a group word (CrowS-Pairs style): `sent_more` the more stereotypical,
-`sent_less` the less. Each sentence is scored by four metrics (every masked copy batched); the summary gives, per
-metric, the share of pairs where `sent_more` scores higher with a 95% bootstrap interval, and the table puts the
-pairs where the metrics disagree on top. Tab- or comma-separated with a header naming `sent_more` and `sent_less`
-(`id`, `lang`, `bias_type` optional); at most {service.MAX_PAIRS} pairs here (a CrowS-Pairs-size set of
+`sent_less` the less. Each sentence is scored by five metrics (every masked copy batched); the summary gives, per
+metric, the share of pairs where `sent_more` scores higher with a 95% bootstrap interval; the CrowS-Pairs table gives
+the numbers its `metric.py` reports (PLL of shared tokens, rounded to 3 decimals, equal pairs neutral; by direction
+and bias type); the pair table puts the pairs where the metrics disagree on top. Tab- or comma-separated with a
+header naming `sent_more` and `sent_less` (`id`, `lang`, `bias_type`, `stereo_antistereo` optional: CrowS-Pairs'
+own file reads as it is); at most {service.MAX_PAIRS} pairs here (a CrowS-Pairs-size set of
 1,500 runs with `python -m xlm_explorer.score`: see docs/bias.md)."""
 
 
@@ -36,6 +38,8 @@ def build_pairs(ctx: AppContext) -> None:
     controls = view_controls(VIEW, "Score the pairs")
     summary_plot = gr.Plot(label="Share preferring the more stereotypical sentence", show_label=False, elem_id=f"{VIEW}-results")
     summary = gr.Dataframe(visible=False, label="Summary per model and metric", interactive=False, wrap=True)
+    crows = gr.Dataframe(visible=False, label="CrowS-Pairs' numbers (as its metric.py computes them)", interactive=False,
+                         wrap=True)
     table = gr.Dataframe(visible=False, label="Scores per pair and model (pairs where the metrics disagree first)", interactive=False,
                          wrap=True, max_height=480)
     plot = gr.Plot(label="PLL difference per pair", show_label=False)
@@ -57,9 +61,10 @@ def build_pairs(ctx: AppContext) -> None:
         result = answer.results
         frame = views.make_pairs_table(result, disagreeing_first=True)
         summary_frame = views.make_pairs_summary(result)
-        figures = [views.make_pairs_summary_figure(result), summary_frame, frame, views.make_pairs_figure(result)]
-        return Drawn(figures, {"summary": summary_frame, "pairs": frame})
+        crows_frame = views.make_crows_table(result)
+        figures = [views.make_pairs_summary_figure(result), summary_frame, crows_frame, frame, views.make_pairs_figure(result)]
+        return Drawn(figures, {"summary": summary_frame, "crows": crows_frame, "pairs": frame})
 
     wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "model": choice}, draw,
-                   [summary_plot, summary, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
+                   [summary_plot, summary, crows, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
                    share=Share("bias", ["table", "model"], subtab="bias-pairs")))
