@@ -13,6 +13,12 @@ started again skips what is done and gives identical results. The output holds e
 API's rows) and the summary per model and metric, with CrowS-Pairs' own numbers (``summary.<model>.crows``: as
 its metric.py computes them, and unrounded; per bias type too); ``--crows-csv`` also writes metric.py's per-pair
 columns.
+
+A StereoSet file (``dev.json`` / ``test.json``, which you supply) is recognised by its content: its intrasentence
+clusters are scored as StereoSet's code scores masked LMs and the output gives SS, LMS and ICAT per domain and
+overall, as its ``evaluation.py`` computes them (see :mod:`xlm_explorer.analysis.bias.stereoset`).
+
+    python -m xlm_explorer.score stereoset_dev.json --model both --out stereoset.json
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.bias.data import parse_pairs_table
+from .analysis.bias import stereoset
 from .analysis.bias.crows import CROWS_METRIC, metric_py_rows
 from .analysis.bias.pairs import PAIR_METRICS, score_pairs, summarise_rows
 from .checks import BOTH
@@ -41,7 +48,8 @@ EXIT_INTERRUPTED = 3
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m xlm_explorer.score", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pairs", type=Path, help="CSV/TSV with sent_more, sent_less (id, lang, bias_type optional)")
+    parser.add_argument("pairs", type=Path, help="CSV/TSV with sent_more, sent_less (id, lang, bias_type optional), "
+                        "or a StereoSet JSON file")
     parser.add_argument("--model", action="append", default=[], metavar="CHOICE|KEY=PATH",
                         help=f"which models to run ({', '.join(MODEL_KEYS)} or both; default both), or where to load one from")
     parser.add_argument("--metrics", default="all", help=f"all, or a comma-separated list of {', '.join(PAIR_METRICS)}")
@@ -102,12 +110,43 @@ def append(partial: Path, item: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def run_stereoset(args: argparse.Namespace, text: str) -> int:
+    """A StereoSet file: every cluster scored by each model, SS / LMS / ICAT per domain and overall."""
+    from .workspace import Workspace
+
+    keys, sources, _metrics = choose(args)
+    clusters = stereoset.parse_stereoset(text)
+    ws = Workspace.from_settings(sources, device=args.device, dtype=args.dtype)
+    started = time.perf_counter()
+    results, rows = {}, []
+    for key in keys:
+        loaded = ws.manager.get(key)
+
+        def progress(fraction: float, message: str, _key: str = key) -> None:
+            print(f"\r{_key}: {message}    ", end="", file=sys.stderr, flush=True)
+
+        scores = stereoset.score_clusters(loaded, clusters, args.lang, args.batch_size, progress)
+        results[key] = stereoset.evaluate(clusters, scores)
+        rows += [{"model": key, **row} for row in stereoset.cluster_rows(clusters, scores)]
+    output = {"benchmark": "stereoset-intrasentence", "n_clusters": len(clusters), "models": keys, "results": results, "rows": rows}
+    args.out.write_text(json.dumps(output, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"\n{len(clusters)} clusters x {len(keys)} models in {time.perf_counter() - started:.0f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def is_stereoset(text: str) -> bool:
+    return text.lstrip().startswith("{") and '"intrasentence"' in text
+
+
 def run(args: argparse.Namespace) -> int:
     from .workspace import Workspace
 
+    text = args.pairs.read_bytes().decode("utf-8-sig")
+    if is_stereoset(text):
+        return run_stereoset(args, text)
     keys, sources, metrics = choose(args)
     lang = args.lang.strip() or "en"
-    pairs = parse_pairs_table(args.pairs.read_bytes().decode("utf-8-sig"), default_lang=lang, max_pairs=None)
+    pairs = parse_pairs_table(text, default_lang=lang, max_pairs=None)
     chunk = max(1, int(args.chunk))
     settings = {"pairs": [p.__dict__ for p in pairs], "metrics": metrics, "chunk": chunk, "dtype": args.dtype, "models": keys}
     partial = args.out.with_name(args.out.name + ".partial.jsonl")
