@@ -90,8 +90,8 @@ def bench_attribution(loaded: Any, reps: int) -> dict[str, Any]:
     from xlm_explorer.forward import ForwardCache
 
     text = "the cat sat on a mat while her friend read an old [MASK] ."
-    result = attribute(loaded, ForwardCache(), text, "en", 0, "")
-    seconds = timed(lambda: attribute(loaded, ForwardCache(), text, "en", 0, ""), reps)
+    result = attribute(loaded, ForwardCache(), text, "en", 1, "")
+    seconds = timed(lambda: attribute(loaded, ForwardCache(), text, "en", 1, ""), reps)
     return {"tokens": len(result.input_ids), "seconds": seconds, "n_steps": result.n_steps, "completeness_gap": result.completeness_gap}
 
 

@@ -178,6 +178,11 @@ def test_plain_http_takes_named_or_short_data_and_names_the_parameter_when_wrong
     for body, message in refused.items():
         status, answer = _post(base, body)
         assert status == 422 and message in answer["detail"] and "gradio." not in answer["detail"], (body, answer)
+    run = app_url.rstrip("/") + "/gradio_api/xlm/run/fill_mask"  # one request, one JSON answer, same queue
+    status, answer = _post(run, json.dumps({"data": {"text": "The cat sat on the [MASK].", "model": "en-2048"}}).encode())
+    assert status == 200 and validate("fill_mask", answer) == [] and [r["model"] for r in answer["results"]] == ["en-2048"]
+    status, answer = _post(run, json.dumps({"data": {"text": "No mask here."}}).encode())
+    assert status == 422 and answer["detail"].startswith("No mask found"), answer
     with urllib.request.urlopen(app_url.rstrip("/") + "/gradio_api/xlm/endpoints.json", timeout=60) as response:
         document = json.loads(response.read())
     assert set(document) == set(service.ENDPOINTS)

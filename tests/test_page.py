@@ -105,11 +105,16 @@ def test_progress_shows_in_view_within_a_second(page_app: str, session: BrowserS
             .some((el) => { const r = el.getBoundingClientRect();
                             return r.height > 0 && r.top < window.innerHeight && r.bottom > 0; })"""
     )
+    drawn = page.evaluate(  # one progress display, not one per output (they overlapped, each with its own timer)
+        """() => Array.from(document.querySelectorAll('.progress-text'))
+            .filter((el) => { const r = el.getBoundingClientRect(); return r.height > 0 && r.width > 0; }).length"""
+    )
     disabled = page.locator("#fill-mask-run").is_disabled()
     stop_visible = page.locator("#fill-mask-stop").is_visible()
     looked.set()
     wait_idle(session, timeout_s=60)
     assert shown, "no progress element in view one second into a run"
+    assert drawn == 1, f"the run's progress is drawn {drawn} times"
     assert disabled and stop_visible, "the button stays active (or Stop is hidden) while the run is going"
     assert not page.locator("#fill-mask-run").is_disabled()
 
@@ -253,3 +258,26 @@ def test_an_embeddings_share_link_restores_every_control_and_runs(page_app: str,
     checked = page.locator("#embeddings-dims label:has(input:checked)")
     assert checked.count() == 1 and checked.first.inner_text().strip() == "3"
     assert page.locator("#embeddings-run").is_enabled()
+
+
+def test_a_results_file_opens_in_the_bias_tab_and_a_pair_opens_in_explain(
+    page_app: str, session: BrowserSession, page_workspace: Workspace, tmp_path
+) -> None:
+    import json
+
+    from xlm_explorer import service
+
+    table = "sent_more\tsent_less\tbias_type\nHe fixed the car.\tShe fixed the car.\tgender\nThe old man forgot.\tThe young man forgot.\tage"
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(service.pll_pairs(page_workspace, table, "en-2048").payload), encoding="utf-8")
+    page = open_page(session, page_app + "?tab=bias&view=bias-pairs")
+    page.get_by_text("Browse a results file from the command").click()
+    page.locator("#pairs-browse-upload input[type=file]").set_input_files(str(results))
+    rows = page.locator("#pairs-browse-results tbody tr")
+    rows.first.wait_for(timeout=60_000)
+    assert rows.count() == 2 and "He fixed the car." in page.locator("#pairs-browse-results").inner_text()
+    link = page.locator("#pairs-browse-results a", has_text="attribute").first
+    assert "tab=explain" in (link.get_attribute("href") or "")
+    page.goto(page_app.rstrip("/") + "/" + link.get_attribute("href").lstrip("/"))
+    page.locator("#attribution-results .xlm-chip").first.wait_for(timeout=120_000)  # the attribution ran
+    assert page.locator("textarea").filter(has_text="[MASK]").count() >= 1

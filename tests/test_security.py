@@ -84,14 +84,19 @@ def test_no_path_traversal_to_other_files(app_url: str, tiny_dirs: dict[str, Pat
 
 
 def test_uploads_over_the_size_limit_are_refused(app_url: str) -> None:
-    from xlm_explorer.uploads import MAX_UPLOAD_BYTES, gradio_max_file_size
+    from xlm_explorer.uploads import MAX_RESULTS_BYTES, MAX_UPLOAD_BYTES, gradio_max_file_size
 
     assert launch_kwargs()["max_file_size"] == gradio_max_file_size()  # the one upload policy
     url = app_url.rstrip("/") + "/gradio_api/upload"
     small = httpx.post(url, files={"files": ("ok.csv", b"id,lang,text\n1,en,hello\n", "text/csv")}, timeout=60)
     assert small.status_code == 200, small.text[:300]
-    big = httpx.post(url, files={"files": ("big.csv", b"x" * (MAX_UPLOAD_BYTES + 1024), "text/csv")}, timeout=120)
-    assert big.status_code == 413, (big.status_code, big.text[:300])
+    big = httpx.post(url, files={"files": ("big.csv", b"x" * (MAX_RESULTS_BYTES + 1024), "text/csv")}, timeout=120)
+    assert big.status_code == 413, (big.status_code, big.text[:300])  # gradio's limit: the largest reader's
+    table = b"id,lang,text\n" + b"1,en,hello there\n" * (MAX_UPLOAD_BYTES // 17 + 100)  # over a table's 2 MiB
+    stored = httpx.post(url, files={"files": ("table.csv", table, "text/csv")}, timeout=120).json()[0]
+    upload = {"path": stored, "meta": {"_type": "gradio.FileData"}}
+    event, message = call_raw(app_url, "embeddings", ["upload", [], None, "", upload, "100-1280", ["last"], "mean", False, "pca", 2, 0])
+    assert event == "error" and "the limit is 2.0 MiB" in message, message[:300]  # the reader checks its own limit
 
 
 def call_raw(app_url: str, api_name: str, data: list[Any], timeout_s: float = 120) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from typing import Any
 from . import checks
 from .contract import by_model, envelope, errors_of
 from .analysis.bias import crosslingual as bias_crosslingual
+from .analysis.bias import browse as bias_browse
 from .analysis.bias import data as bias_data
 from .analysis.bias import pairs as bias_pairs
 from .analysis.bias import probes as bias_probes
@@ -60,7 +61,7 @@ from .analysis.token_search import (
 from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
 from .notices import ENGLISH_ONLY, without
-from .uploads import read_upload, upload_path
+from .uploads import MAX_RESULTS_BYTES, read_upload, upload_path
 from .workspace import Workspace
 
 #: ``progress(fraction, message)``; it may raise to stop a long run (the page's Stop button does).
@@ -435,6 +436,26 @@ def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
     return [probe.to_dict() for probe in bias_data.parse_probe_sets(text)]
 
 
+def read_results_upload(upload: Any) -> bias_browse.PairResults:
+    """A results file of the batch command (or a /pll_pairs answer) to browse: read and checked."""
+    _name, text = read_upload(upload, "Upload a results file first.", MAX_RESULTS_BYTES)
+    return bias_browse.read_results(text)
+
+
+def select_result_rows(
+    results: bias_browse.PairResults, model: str, bias_type: str, direction: str, metric: str, order: str
+) -> list[dict[str, Any]]:
+    """The browsed rows that match, sorted, each with its ``margin`` and the words it contrasts (``contrast``)."""
+    rows = bias_browse.select_rows(results, model, bias_type, direction, metric, bias_browse.check_order(order))
+    return [row | {"contrast": bias_browse.contrast(row["sent_more"], row["sent_less"])} for row in rows]
+
+
+def result_choices(results: bias_browse.PairResults) -> list[list[str]]:
+    """The browser's choices for a results file: models, bias types, directions (each with "all" first), metrics."""
+    return [["all", *results.models], ["all", *results.bias_types], ["all", *bias_browse.directions(results)],
+            bias_browse.metric_choices(results)]
+
+
 def bias_languages(
     ws: Workspace, languages: Sequence[str] | str | None = ("en", "fr", "de", "es", "ru", "ar", "hi"),
     progress: Progress | None = None,
@@ -475,9 +496,8 @@ def attribution(
     models, errors = load_models(ws, keys, progress)
     results = []
     for i, loaded in enumerate(models):
-        if progress is not None:
-            progress(i / len(models), f"{loaded.key}: integrated gradients")
-        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target))
+        part = _report(progress, i / len(models), (i + 1) / len(models))
+        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target, part))
     request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or ""}
     return _answer("attribution", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
@@ -616,10 +636,11 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
 PAGE_SETUP = [
     "AttentionResult", "DEFAULT_TOP_K", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_ROWS",
     "MAX_SET_PER_LANGUAGE", "MAX_TOP_K", "MIN_TOP_K", "SHIPPED_DATASETS", "STATISTIC_LABELS", "STATISTIC_NAMES",
-    "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "read_pairs_upload",
-    "read_probe_upload", "reproject", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
+    "RESULT_ORDERS", "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "read_pairs_upload",
+    "read_probe_upload", "read_results_upload", "reproject", "result_choices", "select_result_rows", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
     "shipped_probe_sets", "start_umap_warmup",
 ]
 MAX_PAIRS = bias_data.MAX_PAIRS
+RESULT_ORDERS = bias_browse.ORDERS
 
 __all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]

@@ -2,7 +2,8 @@
 
 | what | limit |
 |---|---|
-| any uploaded file or pasted table | :data:`MAX_UPLOAD_BYTES` (2 MiB; gradio's own ``max_file_size`` is set from it) |
+| any uploaded file or pasted table | :data:`MAX_UPLOAD_BYTES` (2 MiB) |
+| a results file from the batch command, to browse (no model runs) | :data:`MAX_RESULTS_BYTES` (16 MiB; gradio's own ``max_file_size`` is the larger of the two, each reader checks its own) |
 | file types | :data:`TABLE_TYPES` for tables and corpora, :data:`JSON_TYPES` for probe sets |
 | rows | :data:`MAX_ROWS`: per kind of data (a row costs a forward pass, or many for a pair) |
 
@@ -19,6 +20,8 @@ from .errors import UserInputError
 
 #: Bytes of one upload or one pasted table, on the page and through the API.
 MAX_UPLOAD_BYTES = 2 * 2**20
+#: Bytes of a results file opened to browse (all 1,508 CrowS-Pairs pairs for both models are about 6 MiB).
+MAX_RESULTS_BYTES = 16 * 2**20
 #: What the page's file pickers offer (the content decides, not the name).
 TABLE_TYPES = (".csv", ".tsv", ".txt")
 JSON_TYPES = (".json",)
@@ -35,8 +38,8 @@ def size_text(n_bytes: int) -> str:
 
 
 def gradio_max_file_size() -> str:
-    """:data:`MAX_UPLOAD_BYTES` as gradio's ``max_file_size`` wants it."""
-    return f"{MAX_UPLOAD_BYTES // 2**10}kb"
+    """The largest upload any reader takes, as gradio's ``max_file_size`` wants it."""
+    return f"{max(MAX_UPLOAD_BYTES, MAX_RESULTS_BYTES) // 2**10}kb"
 
 
 def upload_path(upload: Any) -> str | None:
@@ -48,9 +51,9 @@ def upload_path(upload: Any) -> str | None:
     return getattr(upload, "name", None) or getattr(upload, "path", None)
 
 
-def check_size(n_bytes: int, what: str = "The file") -> None:
-    if n_bytes > MAX_UPLOAD_BYTES:
-        raise UserInputError(f"{what} is {size_text(n_bytes)}; the limit is {size_text(MAX_UPLOAD_BYTES)}.")
+def check_size(n_bytes: int, what: str = "The file", limit: int = MAX_UPLOAD_BYTES) -> None:
+    if n_bytes > limit:
+        raise UserInputError(f"{what} is {size_text(n_bytes)}; the limit is {size_text(limit)}.")
 
 
 def decode_text(data: bytes, what: str = "The file", *, limited: bool = True) -> str:
@@ -68,15 +71,16 @@ def decode_text(data: bytes, what: str = "The file", *, limited: bool = True) ->
         raise UserInputError(f"{what} is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
 
 
-def read_upload(upload: Any, missing: str = "No file was uploaded.") -> tuple[str, str]:
-    """``(file name, text)`` of an upload, checked by :func:`decode_text`; ``missing`` when there is none."""
+def read_upload(upload: Any, missing: str = "No file was uploaded.", limit: int = MAX_UPLOAD_BYTES) -> tuple[str, str]:
+    """``(file name, text)`` of an upload of at most ``limit`` bytes, checked by :func:`decode_text`; ``missing``
+    when there is none."""
     path = upload_path(upload)
     if not path:
         raise UserInputError(missing)
     file = Path(path)
     if not file.is_file():
         raise UserInputError("The uploaded file could not be found; upload it again.")
-    check_size(file.stat().st_size, f"The file {file.name!r}")  # before reading it
+    check_size(file.stat().st_size, f"The file {file.name!r}", limit)  # before reading it
     return file.name, decode_text(file.read_bytes(), f"The file {file.name!r}", limited=False)
 
 

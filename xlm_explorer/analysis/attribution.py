@@ -13,6 +13,7 @@ dimension: one number per input token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,9 +116,10 @@ def _gradients(loaded: LoadedModel, embeds: torch.Tensor, position: int, target_
 
 def integrated_gradients(
     loaded: LoadedModel, embeds: torch.Tensor, baseline: torch.Tensor, position: int, target_id: int,
-    lang_id: int | None, n_steps: int,
+    lang_id: int | None, n_steps: int, report: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, float, float]:
-    """(T,) attributions with ``n_steps`` Gauss-Legendre points; also the target logit at the input and baseline."""
+    """(T,) attributions with ``n_steps`` Gauss-Legendre points; also the target logit at the input and baseline.
+    ``report(steps done, n_steps)`` after each batch of steps."""
     nodes, weights = np.polynomial.legendre.leggauss(n_steps)
     alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)
     weights = torch.tensor(weights / 2, dtype=torch.float32)
@@ -128,12 +130,15 @@ def integrated_gradients(
         points = (baseline.float() + alpha[:, None, None] * delta[None]).to(embeds.dtype)
         _, grad = _gradients(loaded, points, position, target_id, lang_id)
         total += (weights[start : start + STEP_BATCH].to(grad.device)[:, None, None] * grad.float()).sum(dim=0)
+        if report is not None:
+            report(min(start + STEP_BATCH, n_steps), n_steps)
     ends, _ = _gradients(loaded, torch.stack([embeds, baseline]), position, target_id, lang_id)
     return (delta * total).sum(dim=-1), float(ends[0]), float(ends[1])
 
 
 def attribute(
-    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: object = 1, target: str = ""
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: object = 1, target: str = "",
+    progress: Callable[[float, str], None] | None = None,
 ) -> AttributionResult:
     """Integrated gradients and gradient × input of one mask's target logit over the input tokens (``mask_number``
     1 = the first [MASK])."""
@@ -150,9 +155,14 @@ def attribute(
     with torch.enable_grad():
         embeds, baseline = word_embeddings(loaded, ids)[0], word_embeddings(loaded, baseline_ids)[0]
         steps = MIN_STEPS
+
+        def report(done: int, total: int) -> None:  # a doubling of the steps holds the bar (it never goes back)
+            if progress is not None:
+                progress(done / (total + 1), f"{loaded.key}: integrated gradients, {done} of {total} steps")
+
         while True:
             attributions, target_logit, baseline_logit = integrated_gradients(
-                loaded, embeds, baseline, position, target_id, lang_id, steps
+                loaded, embeds, baseline, position, target_id, lang_id, steps, report
             )
             difference = target_logit - baseline_logit
             gap = abs(float(attributions.sum()) - difference)

@@ -146,6 +146,12 @@ def patch(
     logprob = lambda r: float(torch.log_softmax(cache.logits_at(loaded, r, [position])[0].double(), -1)[target_id])  # noqa: E731
     n_layers, length = loaded.n_layers, len(enc_a)
     effects = np.zeros((n_layers + 1, length), dtype=np.float32)
+    with_heads = head_layer not in (None, "", 0, 0.0)
+    layer_for_heads = None
+    if with_heads:  # checked before the sweep, not after it
+        layer_for_heads = whole_number(head_layer, 1, n_layers, "The head layer",
+                                       out_of_range=f"{loaded.key} has blocks 1..{{high}} with attention heads, not {{value}}.")
+    layers_share = 0.5 if with_heads else 1.0  # the head sweep is about as long as the layer sweep
     for layer in range(n_layers + 1):
         states_b = result_b.hidden_states[layer]
         for start in range(0, length, COPIES_PER_BATCH):
@@ -154,13 +160,16 @@ def patch(
             effects[layer, positions] = run_patched(loaded, enc_a.input_ids, lang_id, hidden_point(layer), patches,
                                                     position, target_id).numpy()
         if progress is not None:
-            progress((layer + 1) / (n_layers + 1), f"{loaded.key}: layer {layer} of {n_layers} patched")
+            progress(layers_share * (layer + 1) / (n_layers + 1), f"{loaded.key}: layer {layer} of {n_layers} patched")
     heads = None
-    layer_for_heads = None
-    if head_layer not in (None, "", 0, 0.0):
-        layer_for_heads = whole_number(head_layer, 1, n_layers, "The head layer",
-                                       out_of_range=f"{loaded.key} has blocks 1..{{high}} with attention heads, not {{value}}.")
-        heads = head_sweep(loaded, enc_a.input_ids, enc_b.input_ids, lang_id, layer_for_heads, position, target_id)
+    if with_heads:
+        def heads_progress(done: int, total: int) -> None:
+            if progress is not None:
+                progress(layers_share + (1 - layers_share) * done / total,
+                         f"{loaded.key}: heads of block {layer_for_heads}, {done:,} of {total:,} patched")
+
+        heads = head_sweep(loaded, enc_a.input_ids, enc_b.input_ids, lang_id, layer_for_heads, position, target_id,
+                           heads_progress)
     return PatchingResult(
         model=loaded.key, lang=enc_a.lang, text_a=text_a, text_b=text_b,
         tokens_a=tuple(display_piece(t) for t in enc_a.tokens), tokens_b=tuple(display_piece(t) for t in enc_b.tokens),
@@ -173,9 +182,10 @@ def patch(
 
 def head_sweep(
     loaded: LoadedModel, ids_a: tuple[int, ...], ids_b: tuple[int, ...], lang_id: int | None, layer: int, position: int,
-    target_id: int,
+    target_id: int, report: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """(heads, T): head h's output at position p in block ``layer`` (1-based, like the layer sweep) patched from B."""
+    """(heads, T): head h's output at position p in block ``layer`` (1-based, like the layer sweep) patched from B;
+    ``report(cells done, cells)`` after each batch."""
     outputs_b = _head_outputs(loaded, ids_b, lang_id, layer - 1)
     width = loaded.hidden_size // loaded.n_heads
     cells = [(h, p) for h in range(loaded.n_heads) for p in range(len(ids_a))]
@@ -186,4 +196,6 @@ def head_sweep(
         scores = run_patched(loaded, ids_a, lang_id, f"blocks.{layer - 1}.attn.heads", patches, position, target_id).numpy()
         for (h, p), score in zip(chunk, scores):
             values[h, p] = score
+        if report is not None:
+            report(start + len(chunk), len(cells))
     return values

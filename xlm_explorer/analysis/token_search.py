@@ -170,7 +170,7 @@ def index_sentences(
                 parts[layer].append((i, vectors, positions, tokens))
         if progress is not None:
             done = min(b + batch_size, len(order))
-            progress(done / len(order), f"{loaded.key}: indexing sentence {start + done:,} of {len(corpus):,}")
+            progress((start + done) / len(corpus), f"{loaded.key}: indexing sentence {start + done:,} of {len(corpus):,}")
     out = {}
     for layer, items in parts.items():
         items.sort(key=lambda item: item[0])

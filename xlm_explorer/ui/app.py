@@ -68,6 +68,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks
         if ws.manager.tiny_demo:
             gr.HTML(TINY_BANNER)
         status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
+        ctx.model_status = status
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
             ctx.main_tabs = tabs
             for label, tab_id, build in TABS:

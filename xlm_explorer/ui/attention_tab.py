@@ -200,8 +200,7 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
                [output for _key, _kind, output in bertviz.outputs]),
     ]
     share = Share(TAB, ["text", "text_pair", "model", "lang", "lang_pair"])
-    state = wire(ctx, View(TAB, controls, service.attention, inputs, draw, progress_on=[grid_plot],
-                           submit=[inputs["text"], inputs["text_pair"]], first_result_id=f"{TAB}-results", redraws=redraws,
+    state = wire(ctx, View(TAB, controls, service.attention, inputs, draw, submit=[inputs["text"], inputs["text_pair"]], first_result_id=f"{TAB}-results", redraws=redraws,
                            share=share))
     for panel in panels:
         panel.table.select(pick_cell, inputs=[state], outputs=[layer, head], queue=False, api_visibility="private").then(
@@ -245,5 +244,5 @@ def _build_average(ctx: AppContext) -> None:
 
     inputs = {"model": choice, "source": source, "languages": languages, "per_language": per_language, "pasted": pasted,
               "lang": default_lang}
-    wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables, progress_on=[profile], heavy=True,
+    wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables, heavy=True,
                    first_result_id=f"{TAB}-average-results", redraws=[Redraw(draw, [statistic], [profile, *plots])]))

@@ -70,6 +70,8 @@ class AppContext:
     api_names: list[str] = field(default_factory=list)
     #: the page's top-level tabs (set before the tabs are built)
     main_tabs: Any = None
+    #: the model status line at the top ("ready" / "loads on first use"), refreshed after every run
+    model_status: Any = None
 
     @property
     def manager(self):  # noqa: ANN201 - the ModelManager

@@ -120,7 +120,7 @@ def build_embeddings_tab(ctx: AppContext) -> None:
              "dims", "seed"]
     wire(ctx, View(
         TAB, controls, service.embeddings, dict(zip(names, [*data_inputs, choice, *settings])), lambda _answer: Drawn([]),
-        progress_on=[view.summary, view.scatter], heavy=True, first_result_id=f"{TAB}-results", downloads=False,
+        heavy=True, first_result_id=f"{TAB}-results", downloads=False,
         state=state, payload=view.payload,
         redraws=[Redraw(redraw, [join, *settings], [state, *view.drawn], slow=True, with_session=True)],
         share=Share(TAB, [name for name in names if name not in ("pasted", "upload")]),

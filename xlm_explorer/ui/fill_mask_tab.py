@@ -80,6 +80,6 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
 
     wire(ctx, View(
         TAB, controls, service.fill_mask, {"text": text, "model": choice, "lang": lang, "top_k": top_k}, draw, outputs,
-        progress_on=[o for o in outputs if isinstance(o, (gr.Plot, gr.HTML))][:2], submit=[text],
+        submit=[text],
         first_result_id=f"{TAB}-results", share=Share(TAB, ["text", "model", "lang", "top_k"]),
     ))

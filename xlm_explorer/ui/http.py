@@ -8,12 +8,16 @@ list form, and the document that describes every endpoint.
   component reprs.
 - ``GET /gradio_api/xlm/endpoints.json``: every endpoint's parameters (name, default, required) and the JSON
   Schema of its answer (:mod:`xlm_explorer.schemas`).
+- ``POST /gradio_api/xlm/run/<endpoint>`` with the same body: one request, one JSON answer (the envelope, or
+  ``{"detail": message}`` with 422), for scripts that do not want the two-step stream. It is the two steps done
+  here, through the same queue.
 
-The request then goes through Gradio's queue unchanged: the same lanes, limits, progress and cancel as any client.
+Every request goes through Gradio's queue unchanged: the same lanes, limits, progress and cancel as any client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -23,7 +27,8 @@ from typing import Any
 from .. import service
 from ..schemas import endpoint_schema
 
-CALL_PATH = re.compile(r"^(?:/.*)?/gradio_api/call/(?P<name>[a-z_]+)/?$")
+CALL_PATH = re.compile(r"^(?P<root>.*)/gradio_api/call/(?P<name>[a-z_]+)/?$")
+RUN_PATH = re.compile(r"^(?P<root>.*)/gradio_api/xlm/run/(?P<name>[a-z_]+)/?$")
 DOCUMENT_PATH = "/gradio_api/xlm/endpoints.json"
 _NO_DEFAULT = object()
 
@@ -100,6 +105,9 @@ class PlainHttp:
             if self._document is None:
                 self._document = json.dumps(endpoints_document()).encode()
             return await _respond(send, 200, self._document)
+        run = RUN_PATH.match(path)
+        if scope.get("method") == "POST" and run is not None and run["name"] in self.parameters:
+            return await self._run(scope, receive, send, run)
         match = CALL_PATH.match(path)
         if scope.get("method") != "POST" or match is None or match["name"] not in self.parameters:
             return await self.app(scope, receive, send)
@@ -125,6 +133,59 @@ class PlainHttp:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+
+    async def _run(self, scope: dict, receive: Callable, send: Callable, run: re.Match) -> None:
+        """One request: the queue's POST then its stream, answered as one JSON document."""
+        call = f"{run['root']}/gradio_api/call/{run['name']}"
+        body = await _read_body(receive)
+        status, posted = await _inside(self, dict(scope, path=call, raw_path=call.encode()), body)
+        if status != 200:
+            return await _respond(send, status, posted)
+        event_id = json.loads(posted)["event_id"]
+        stream_path = f"{call}/{event_id}"
+        get = dict(scope, method="GET", path=stream_path, raw_path=stream_path.encode(), query_string=b"",
+                   headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-length", b"content-type")])
+        _status, streamed = await _inside(self.app, get, b"")
+        events = [e for e in re.findall(r"^event: (\w+)\ndata: (.*)$", streamed.decode("utf-8", "replace"), re.M)
+                  if e[0] in ("complete", "error")]
+        kind, data = events[-1] if events else ("error", json.dumps("The call ended without an answer."))
+        if kind == "complete":
+            return await _respond(send, 200, json.dumps(json.loads(data)[0]).encode())
+        message = json.loads(data) if data and data != "null" else "The call failed."
+        if isinstance(message, dict):  # Gradio's error event: {"error": message, "duration": ..., "title": ...}
+            message = message.get("error") or "The call failed."
+        return await _respond(send, 422, json.dumps({"detail": str(message)}).encode())
+
+
+async def _inside(app: Any, scope: dict, body: bytes) -> tuple[int, bytes]:
+    """Run ``app`` on one request inside this process; ``(status, the whole response body)``."""
+    sent = False
+    status = 500
+    chunks: list[bytes] = []
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await _never()
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def _never() -> dict:
+    """A request body already read: wait (as a connected client does) until the response is done."""
+    await asyncio.Event().wait()
+    return {"type": "http.disconnect"}
 
 
 async def _read_body(receive: Callable) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from ..views.style import wrap_title
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
 from .share import wire_share
-from .widgets import ViewControls, api_payload, downloads_list
+from .widgets import ViewControls, api_payload, downloads_list, model_status_markdown
 
 #: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
 #: batcher, which runs the requests for one model that arrive together as one padded batch (the model itself
@@ -83,14 +84,28 @@ def stoppable(progress: Any, flag: Any = None) -> Callable[[float, str], None]:
     :class:`Stopped` when the session pressed Stop or left (``flag``) or the event was cancelled. The fraction shown
     never goes back (a later phase that restarts its own count does not make the bar jump down)."""
     shown = [0.0]
+    started = time.perf_counter()
 
     def report(fraction: float, message: str) -> None:
         if (flag is not None and flag.is_set()) or event_cancelled():
             raise Stopped()
         shown[0] = max(shown[0], min(1.0, float(fraction)))
-        progress(shown[0], desc=message)
+        progress(shown[0], desc=with_time_left(message, shown[0], time.perf_counter() - started))
 
     return report
+
+
+OWN_ESTIMATE = re.compile(r",? about [\d.,]+ (?:s|min) left")
+
+
+def with_time_left(message: str, fraction: float, elapsed: float) -> str:
+    """The one time-left estimate of a run: from the fraction of the *whole* run done (every model counted) and the
+    time it took, replacing any estimate a part made of itself; none before 5% and 2 s (too early to tell)."""
+    message = OWN_ESTIMATE.sub("", message)
+    if not 0.05 <= fraction < 1.0 or elapsed < 2.0:
+        return message
+    left = elapsed * (1.0 - fraction) / fraction
+    return f"{message} · about {left:.0f} s left" if left < 90 else f"{message} · about {left / 60:.0f} min left"
 
 
 def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
@@ -244,7 +259,7 @@ class Share:
 @dataclass
 class View:
     """A runnable view, declared. :func:`wire` builds the rest: the page event (button, Enter in ``submit`` fields,
-    Stop, progress on ``progress_on``), the redraws, the downloads list and the API JSON under the outputs, the
+    Stop, progress once on the status line), the redraws, the downloads list and the API JSON under the outputs, the
     share link, and the public API twin :data:`service.ENDPOINTS[api] <xlm_explorer.service.ENDPOINTS>`.
 
     ``inputs`` maps the service function's parameter names to components: the page call and the API twin each take
@@ -257,7 +272,6 @@ class View:
     inputs: dict[str, gr.components.Component]
     draw: Callable[[Answer], Drawn]
     outputs: list[gr.components.Component] = field(default_factory=list)
-    progress_on: list[gr.components.Component] = field(default_factory=list)
     share: Share | None = None
     #: the public endpoint this view's twin serves (a key of ``service.ENDPOINTS``; default the service function's)
     api: str | None = None
@@ -300,9 +314,12 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     inputs = components_for(view, view.service_fn)
     events = [
         _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
-                  view.progress_on or view.outputs[:1], view.heavy, view.redraws, state, view.first_result_id)
+                  view.heavy, view.redraws, state, view.first_result_id)
         for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
+    if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
+        for event in events:
+            event.then(lambda: model_status_markdown(ctx.ws), outputs=ctx.model_status, queue=False, api_visibility="private")
     _wire_redraws(view.redraws, state)
     _wire_stop(ctx, view.controls, events)
     wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
@@ -312,14 +329,15 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     return state
 
 
-def _wire_run(trigger, controls, compute, inputs, outputs, progress_on, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
-    """Button off and Stop on -> compute and draw (progress on the results) -> redraws -> button back, scroll."""
+def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
+    """Button off and Stop on -> compute and draw (progress drawn once: on the status line beside the button; the
+    results under it stay as they were until the new ones arrive) -> redraws -> button back, scroll."""
     started = trigger(
         lambda: [gr.Button(interactive=False), gr.Button(visible=True), ""],
         outputs=[controls.run, controls.stop, controls.status], queue=False, api_visibility="private",
     )
     event = started.then(
-        compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status, *progress_on], api_visibility="private",
+        compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status], api_visibility="private",
         **(PAGE_HEAVY if heavy else PAGE_QUICK),
     )
     for redraw in redraws:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -283,6 +284,23 @@ def make_crows_table(result: PairsResult) -> pd.DataFrame:
                 "neutral": f"{numbers['n_neutral']} ({_percent_or_dash(numbers['neutral_share'])})",
             })
     return pd.DataFrame(rows)
+
+
+def make_results_table(rows: Sequence[dict], metric: str, links: Sequence[str] = ()) -> pd.DataFrame:
+    """Browsed results: one row per (pair, model) with its margin under ``metric`` (sent_more minus sent_less), the
+    metrics' agreement, the sentences, and (``links``, markdown) where the pair opens in the Explain views."""
+    table = []
+    for i, row in enumerate(rows):
+        contrast = row.get("contrast")
+        table.append({
+            "id": row["id"], "model": row["model"], "bias type": row.get("bias_type") or "",
+            "direction": row.get("direction") or "stereo", f"margin ({METRIC_LABELS.get(metric, metric)})": round(row["margin"], 3),
+            "metrics disagree": "yes" if row.get("metrics_disagree") else "",
+            "words": f"{contrast[1]} / {contrast[2]}" if contrast else "",
+            "sent_more": row["sent_more"], "sent_less": row["sent_less"],
+            "explain": links[i] if i < len(links) else "",
+        })
+    return pd.DataFrame(table)
 
 
 def _column_label(model: str, lang: str) -> str:

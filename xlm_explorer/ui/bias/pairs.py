@@ -14,6 +14,7 @@ from ...uploads import TABLE_TYPES
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
+from ..share import share_query
 from ..widgets import model_radio, view_controls
 from ..wiring import Drawn, Share, View, wire
 
@@ -68,3 +69,60 @@ def build_pairs(ctx: AppContext) -> None:
     wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "model": choice}, draw,
                    [summary_plot, summary, crows, table, plot], heavy=True, first_result_id=f"{VIEW}-results",
                    share=Share("bias", ["table", "model"], subtab="bias-pairs")))
+    build_results_browser(ctx)
+
+
+BROWSE_HELP = """Open a results file from `python -m xlm_explorer.score` (run overnight or on a GPU; CrowS-Pairs' 1,508
+pairs fit) or a `/pll_pairs` answer: filter by model, bias type and direction, sort by margin (sent_more's score
+minus sent_less's), see where the metrics disagree, and open a pair in the Explain tab (its group word masked, the
+model's preference for sent_more's word attributed). Nothing is scored again."""
+
+
+def build_results_browser(ctx: AppContext) -> None:
+    with gr.Accordion("Browse a results file from the command", open=False):
+        gr.Markdown(BROWSE_HELP)
+        upload = gr.File(label="Results JSON", file_types=[".json"], type="filepath", elem_id="pairs-browse-upload")
+        with gr.Row():
+            model = gr.Dropdown(["all"], value="all", label="Model", min_width=120)
+            bias_type = gr.Dropdown(["all"], value="all", label="Bias type", min_width=140)
+            direction = gr.Dropdown(["all"], value="all", label="Direction", min_width=120)
+            metric = gr.Dropdown(["pll"], value="pll", label="Margin by", min_width=160)
+            order = gr.Dropdown(list(service.RESULT_ORDERS), value=service.RESULT_ORDERS[0], label="Sort", min_width=180)
+        status = gr.HTML("", elem_classes=["xlm-status"])
+        table = gr.Dataframe(visible=False, label="Pairs (click a link to open the pair in Explain)", interactive=False,
+                             wrap=True, max_height=520, elem_id="pairs-browse-results",
+                             datatype=["str"] * 4 + ["number"] + ["str"] * 4 + ["markdown"])  # only the link is markdown
+        state = gr.State(None)
+    filters = [model, bias_type, direction, metric, order]
+
+    def opened(file: Any) -> list[Any]:
+        if file is None:
+            return [None, "", gr.update(visible=False), *[gr.skip()] * 4]
+        try:
+            results = service.read_results_upload(file)
+        except UserInputError as error:
+            return [None, notices_html([str(error)], "error"), gr.update(visible=False), *[gr.skip()] * 4]
+        choices = service.result_choices(results)
+        return [results, notices_html([f"{len(results.rows)} rows, {len(results.models)} model(s)."]), gr.skip(),
+                *[gr.Dropdown(choices=c, value=c[0]) for c in choices]]
+
+    def shown(results: Any, *values: Any) -> Any:
+        if results is None:
+            return gr.update(visible=False)
+        rows = service.select_result_rows(results, *values)
+        return gr.update(value=views.make_results_table(rows, values[3], [explain_link(r) for r in rows]), visible=True)
+
+    upload.change(opened, inputs=upload, outputs=[state, status, table, model, bias_type, direction, metric],
+                  api_visibility="private").then(shown, inputs=[state, *filters], outputs=table, api_visibility="private")
+    for control in filters:
+        control.change(shown, inputs=[state, *filters], outputs=table, api_visibility="private")
+
+
+def explain_link(row: dict[str, Any]) -> str:
+    """A markdown link that opens the pair in the Explain tab's attribution: sent_more with its word masked."""
+    if not row.get("contrast"):
+        return ""
+    masked, word_more, _word_less = row["contrast"]
+    query = share_query("explain", "explain-attribution", ["text", "model", "lang", "mask_number", "target"],
+                        [masked, row["model"], row.get("lang") or "en", 1, word_more])
+    return f"[attribute]({query})"

@@ -56,7 +56,7 @@ def build_side_by_side(ctx: AppContext) -> None:
 
     wire(ctx, View(
         VIEW, controls, service.compare, {"text": text, "lang": lang, "top_k": top_k}, draw,
-        [*token_html, predictions, overlap, facts, token_table], progress_on=token_html[:1] + [predictions], submit=[text],
+        [*token_html, predictions, overlap, facts, token_table], submit=[text],
         first_result_id=f"{VIEW}-results",
         share=Share("compare", ["text", "lang", "top_k"], subtab="compare-side-by-side"),
     ))
