@@ -206,11 +206,13 @@ def test_one_forward_pass_per_input(fresh_workspace) -> None:
     assert np.shares_memory(first.attentions, second.attentions)
 
 
-def test_english_only_model_notice_and_long_input_is_cut(en_model, workspace) -> None:
+def test_english_only_model_notice_and_long_input_refused_or_cut_as_a_set_item(en_model, workspace) -> None:
     result = analyze_attention(en_model, workspace.forward_cache, "Le chat dort.", "fr")
     assert result.lang == "en" and any("English-only" in n for n in result.notices)
     long_text = " ".join(["cat"] * 700)
-    cut = analyze_attention(en_model, workspace.forward_cache, long_text, "en")
+    with pytest.raises(UserInputError, match="accepts at most 512 positions"):  # the text asked about: refused
+        analyze_attention(en_model, workspace.forward_cache, long_text, "en")
+    cut = analyze_attention(en_model, workspace.forward_cache, long_text, "en", truncate=True)  # a set's item: cut
     assert cut.n_tokens == en_model.max_positions
     assert any("cut" in n for n in cut.notices)
 

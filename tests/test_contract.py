@@ -188,3 +188,22 @@ def test_plain_http_takes_named_or_short_data_and_names_the_parameter_when_wrong
     assert set(document) == set(service.ENDPOINTS)
     assert document["fill_mask"]["parameters"][0] == {"name": "text", "required": True}
     assert document["fill_mask"]["answer"] == json.loads(json.dumps(schemas.endpoint_schema("fill_mask")))
+
+
+def test_one_policy_for_over_long_text(workspace) -> None:
+    """A text a user asks about is refused with its length and the limit, in every view alike (attention cut it
+    while fill mask refused it); the items of a set are cut to the model's positions with a notice."""
+    from xlm_explorer.errors import UserInputError
+
+    long_text = "The cat sat on the [MASK] . " * 120  # about 840 tokens: over 512 positions, under 20,000 characters
+    messages = []
+    for call in (lambda: service.fill_mask(workspace, long_text, "en-2048"),
+                 lambda: service.attention(workspace, long_text, None, "en-2048"),
+                 lambda: service.logit_lens(workspace, long_text),
+                 lambda: service.attribution(workspace, long_text)):
+        with pytest.raises(UserInputError) as refused:
+            call()
+        messages.append(str(refused.value).split(";")[1])
+    assert len(set(messages)) == 1 and "accepts at most" in messages[0], messages
+    averaged = service.attention_average(workspace, "en-2048", "pasted", [], 1, long_text.replace("[MASK]", "mat"), "en")
+    assert any("cut to" in n for n in averaged.notices)

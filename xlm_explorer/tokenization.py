@@ -139,6 +139,13 @@ def _unknown_notice(loaded: "LoadedModel", ids: list[int]) -> list[str]:
     )]
 
 
+#: The one policy for text longer than a model's positions (512): the text a user asks about (fill mask, attention,
+#: compare, logit lens, explain, probes, a search query) is refused with its length and the limit, so no answer is
+#: about a text the user did not write; the items of a set (embedding rows, corpus sentences, averaged sentences)
+#: are cut to the positions with a notice, so one long row does not stop a run of thousands.
+OVER_LONG = "refuse a text, cut a set's items"
+
+
 def _word_final(loaded: "LoadedModel", pieces: Sequence[str]) -> list[bool]:
     """Per BPE piece: does it end its word (``</w>``, or a special token such as the mask)?"""
     special = set(loaded.tokenizer.all_special_tokens)

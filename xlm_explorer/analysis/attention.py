@@ -287,9 +287,12 @@ def boundary_positions(loaded: LoadedModel, input_ids: Sequence[int]) -> tuple[i
 
 
 def attention_encoding(
-    loaded: LoadedModel, text: str, lang: str, text_pair: str | None = None, lang_pair: str | None = None
+    loaded: LoadedModel, text: str, lang: str, text_pair: str | None = None, lang_pair: str | None = None,
+    truncate: bool = False,
 ) -> Encoding:
-    """How the attention views encode their input: masks kept as the mask token, cut to the model's positions."""
+    """How the attention views encode their input: masks kept as the mask token. Over-long text follows the one
+    policy (:data:`xlm_explorer.tokenization.OVER_LONG`): the text a user asks about is refused with the limit,
+    the items of a set are cut to the model's positions with a notice."""
     return encode_text(
         loaded,
         text,
@@ -297,7 +300,7 @@ def attention_encoding(
         text_pair=text_pair,
         lang_pair=(lang_pair or lang) if text_pair is not None else None,
         allow_masks=True,
-        truncate=True,
+        truncate=truncate,
     )
 
 
@@ -309,13 +312,14 @@ def analyze_attention(
     *,
     text_pair: str | None = None,
     lang_pair: str | None = None,
+    truncate: bool = False,
 ) -> AttentionResult:
     """Encode (language-aware; a pair when ``text_pair`` is given), run (cached), compute head statistics.
 
-    Texts longer than the model's 512 positions are cut, with a notice. Mask markers are kept as text.
+    A text longer than the model's 512 positions is refused (``truncate``: cut, with a notice: a set's items).
     """
     pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
-    encoding = attention_encoding(loaded, text, lang, pair, lang_pair)
+    encoding = attention_encoding(loaded, text, lang, pair, lang_pair, truncate)
     notices = list(encoding.notices)  # the English-only notice among them (the encoding says what it read)
     if pair is not None and encoding.sentence_b_start is None:
         notices.append("The second sentence did not fit in the model's positions: the pair was cut to the first sentence.")
@@ -463,7 +467,7 @@ def average_statistics(
     per_language: dict[str, list[HeadStatistics]] = {}
     tokens: dict[str, int] = {}
     # every sentence's forward pass first, as padded batches (analyze_attention then reads the cache)
-    encodings = [attention_encoding(loaded, sentence, lang) for lang, sentence in sentences]
+    encodings = [attention_encoding(loaded, sentence, lang, truncate=True) for lang, sentence in sentences]
     cache.get_many(
         loaded,
         [e.input_ids for e in encodings],
@@ -474,7 +478,7 @@ def average_statistics(
     for index, (lang, sentence) in enumerate(sentences):
         if progress is not None:
             progress(0.9 + 0.1 * index / len(sentences), f"{loaded.key}: statistics of sentence {index + 1} of {len(sentences)}")
-        result = analyze_attention(loaded, cache, sentence, lang)
+        result = analyze_attention(loaded, cache, sentence, lang, truncate=True)
         notices.extend(n for n in without(result.notices, ENGLISH_ONLY) if n not in notices)  # said once above
         per_language.setdefault(lang, []).append(result.statistics)
         tokens[lang] = tokens.get(lang, 0) + result.n_tokens

@@ -151,7 +151,7 @@ def make_pairs_figure(result: PairsResult) -> go.Figure:
                     for s in rows
                 ],
                 hovertemplate="%{x} (%{customdata[2]})<br>more: %{customdata[0]}<br>less: %{customdata[1]}"
-                "<br>PLL difference %{y:.3f}<extra>" + html.escape(model) + "</extra>",
+                "<br>PLL difference %{y:.2f}<extra>" + html.escape(model) + "</extra>",
             )
         )
     fig.add_hline(y=0, line_width=1, line_color="#444")
@@ -293,12 +293,12 @@ def make_results_table(rows: Sequence[dict], metric: str, links: Sequence[str] =
     for i, row in enumerate(rows):
         contrast = row.get("contrast")
         table.append({
-            "id": row["id"], "model": row["model"], "bias type": row.get("bias_type") or "",
+            "id": row["id"], "explain": links[i] if i < len(links) else "", "model": row["model"],
+            "bias type": row.get("bias_type") or "",
             "direction": row.get("direction") or "stereo", f"margin ({METRIC_LABELS.get(metric, metric)})": round(row["margin"], 3),
             "metrics disagree": "yes" if row.get("metrics_disagree") else "",
             "words": f"{contrast[1]} / {contrast[2]}" if contrast else "",
             "sent_more": row["sent_more"], "sent_less": row["sent_less"],
-            "explain": links[i] if i < len(links) else "",
         })
     return pd.DataFrame(table)
 
@@ -321,7 +321,7 @@ def make_crosslingual_figure(result) -> go.Figure:  # noqa: ANN001 - Crosslingua
         go.Heatmap(
             z=z, x=columns, y=list(result.concepts), zmid=0, zmin=-limit, zmax=limit, colorscale="RdBu_r",
             text=[[f"{v:+.2f}" for v in row] for row in z], texttemplate="%{text}", customdata=hover,
-            hovertemplate="%{customdata} = %{z:.3f}<extra>%{x}</extra>",
+            hovertemplate="%{customdata} = %{z:.2f}<extra>%{x}</extra>",
             colorbar=dict(title=dict(text="masc − fem<br>(nats)", side="top"), thickness=12),
         )
     )

@@ -16,7 +16,7 @@ from ..analysis.compare import CompareResult, TokenizationSummary
 from ..analysis.grid import CrosslingualGrid
 from ..analysis.logit_lens import LogitLensResult
 from ..analysis.similarity import LayerSimilarity
-from .style import isolate, number, percent
+from .style import isolate, percent
 
 CHIP_STYLE = "display:inline-block;margin:2px;padding:0 5px;border:1px solid #ccc;border-radius:4px;background:#f4f6fa;"
 
@@ -103,7 +103,7 @@ def make_side_by_side_table(result: CompareResult) -> pd.DataFrame:
         for mask in fill.masks:
             preds = list(mask.predictions) + [None] * (result.top_k - len(mask.predictions))
             tokens += [p.token if p else "" for p in preds[: result.top_k]]
-            probs += [round(p.probability, 6) if p else None for p in preds[: result.top_k]]
+            probs += [percent(p.probability) if p else "" for p in preds[: result.top_k]]
         data[f"{fill.model} token"] = tokens
         data[f"{fill.model} probability"] = probs
     return pd.DataFrame(data)
@@ -154,7 +154,7 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
                 z=matrix,
                 x=list(range(len(labels))),
                 y=list(result.relative_depths),
-                text=[[number(v) for v in row] for row in matrix],
+                text=[[percent(v) for v in row] for row in matrix],
                 texttemplate="%{text}" if matrix.size <= 400 else None,
                 customdata=[[[name, label, percent(v)] for label, v in zip(labels, row)] for name, row in zip(layer_names, matrix)],
                 hovertemplate="%{customdata[0]} (depth %{y:.2f})<br>%{customdata[1]}: p = %{customdata[2]}<extra></extra>",
@@ -249,7 +249,7 @@ def make_grid_table(grid: CrosslingualGrid, shown: int = 3) -> pd.DataFrame:
 
 def make_grid_long_table(grid: CrosslingualGrid) -> pd.DataFrame:
     rows = [
-        (c.lang, c.text, c.model, rank, p.token, p.piece, round(p.probability, 6))
+        (c.lang, c.text, c.model, rank, p.token, p.piece, percent(p.probability))
         for c in grid.cells
         for rank, p in enumerate(c.predictions, start=1)
     ]

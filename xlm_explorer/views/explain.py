@@ -90,7 +90,7 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
         fig.add_trace(go.Heatmap(
             z=np.round(z.astype(np.float64), 4), x=labels, y=[("emb" if l == 0 else f"L{l}") for l in range(z.shape[0])],
             zmid=0, colorscale="RdBu_r", customdata=np.round(r.effects.astype(np.float64), 4),
-            hovertemplate="layer %{y}, position %{x}<br>log P = %{customdata:.3f}<br>share of the A→B change %{z:.2f}<extra></extra>",
+            hovertemplate="layer %{y}, position %{x}<br>log P = %{customdata:.2f}<br>share of the A→B change %{z:.2f}<extra></extra>",
             colorbar=dict(title=dict(text="share of<br>A→B change", side="top"), thickness=12), showscale=col == len(results),
         ), row=1, col=col)
         fig.update_xaxes(tickangle=-45, row=1, col=col)

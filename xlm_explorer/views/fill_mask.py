@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from ..analysis.fill_mask import FillMaskResult
 from ..tokenization import MASK_PATTERN
-from .style import bdi, isolate, model_colour, percent
+from .style import bdi, isolate, model_colour, percent, percent_tickformat
 
 TABLE_COLUMNS = ["mask", "rank", "token", "probability", "piece", "token id"]
 
@@ -44,7 +44,8 @@ def make_fill_mask_figure(result: FillMaskResult, x_max: float | None = None) ->
             row=row,
             col=1,
         )
-        fig.update_xaxes(title_text="probability", rangemode="tozero", tickformat=".1%", row=row, col=1,
+        largest = x_max or max((p.probability for p in preds), default=0.0)
+        fig.update_xaxes(title_text="probability", rangemode="tozero", tickformat=percent_tickformat(largest), row=row, col=1,
                          **({"range": [0, x_max * 1.05]} if x_max else {}))
     k = max((len(m.predictions) for m in result.masks), default=1)
     fig.update_layout(

@@ -53,17 +53,18 @@ def percent(p: float) -> str:
     return f"{value:.1e}%"
 
 
+def percent_tickformat(largest: float) -> str:
+    """A d3 tick format for a probability axis from 0 to ``largest``: enough decimals that no two ticks read the same
+    (".0%" up to 100%, ".1%" below 10%, ".2%" below 1%...)."""
+    value = 100.0 * float(largest)
+    if value <= 0:
+        return ".0%"
+    return f".{max(0, 1 - math.floor(math.log10(value)))}%" if value < 10 else ".0%"
+
+
 def log_prob(v: float) -> str:
     """A log-probability (nats) with 2 decimals."""
     return f"{float(v):.2f}"
-
-
-def number(v: float) -> str:
-    """A value in 0..1 for a heatmap cell: 2 decimals from 0.01, scientific below (never a misleading 0.00)."""
-    v = float(v)
-    if v == 0 or abs(v) >= 0.01:
-        return f"{v:.2f}"
-    return f"{v:.0e}"
 
 
 def isolate(text: str) -> str:

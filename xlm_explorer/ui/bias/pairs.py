@@ -91,7 +91,7 @@ def build_results_browser(ctx: AppContext) -> None:
         status = gr.HTML("", elem_classes=["xlm-status"])
         table = gr.Dataframe(visible=False, label="Pairs (click a link to open the pair in Explain)", interactive=False,
                              wrap=True, max_height=520, elem_id="pairs-browse-results",
-                             datatype=["str"] * 4 + ["number"] + ["str"] * 4 + ["markdown"])  # only the link is markdown
+                             datatype=["str", "markdown"] + ["str"] * 3 + ["number"] + ["str"] * 4)  # only the link is markdown
         state = gr.State(None)
     filters = [model, bias_type, direction, metric, order]
 
