@@ -150,3 +150,27 @@ def test_the_three_endpoints_through_the_api(client) -> None:
         client.predict(TEXT_A, "The hairdresser said that [MASK] was tired.", "en-2048", "en", "", api_name="/patching")
     with pytest.raises(AppError, match="token index"):
         client.predict("The cat.", "100-1280", "en", 99, 1, 4, api_name="/token_search")
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_contrastive_attribution_is_complete_on_the_difference_and_is_the_difference_of_attributions(manager, key: str) -> None:
+    """log P(target) - log P(foil) = logit(target) - logit(foil); IG and gradient x input are linear in the function
+    attributed, so with the same steps the contrastive attributions are the target's minus the foil's."""
+    loaded = manager.get(key)
+    text = "The doctor said that [MASK] was tired."
+    both = attribute(loaded, ForwardCache(), text, "en", 1, "she", foil="he")
+    she = attribute(loaded, ForwardCache(), text, "en", 1, "she")
+    he = attribute(loaded, ForwardCache(), text, "en", 1, "he")
+    assert both.foil_id == he.target_id and both.target_id == she.target_id and "log P" in both.attributed
+    difference = both.target_logit - both.baseline_logit
+    assert abs(sum(both.integrated_gradients) - difference) <= 0.01 * abs(difference)  # completeness on the difference
+    with torch.no_grad():
+        logits = loaded.model(input_ids=torch.tensor([both.input_ids])).logits[0, both.position].double()
+    log_probs = torch.log_softmax(logits, -1)
+    assert both.target_logit == pytest.approx(float(log_probs[she.target_id] - log_probs[he.target_id]), abs=1e-4)
+    np.testing.assert_allclose(both.gradient_x_input, np.subtract(she.gradient_x_input, he.gradient_x_input), atol=1e-4)
+    if both.n_steps == she.n_steps == he.n_steps:
+        np.testing.assert_allclose(both.integrated_gradients, np.subtract(she.integrated_gradients, he.integrated_gradients),
+                                   atol=1e-4)
+    with pytest.raises(UserInputError, match="the target itself"):
+        attribute(loaded, ForwardCache(), text, "en", 1, "she", foil="she")

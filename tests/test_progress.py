@@ -33,7 +33,7 @@ def test_the_time_left_is_the_whole_runs_and_replaces_a_parts_own() -> None:
 
 def test_attribution_reports_its_steps_for_every_model(workspace) -> None:
     progress = Recorder()
-    service.attribution(workspace, "The doctor said that [MASK] was tired.", "both", "en", 1, "", progress)
+    service.attribution(workspace, "The doctor said that [MASK] was tired.", "both", "en", 1, "", progress=progress)
     steps = [(f, m) for f, m in progress.seen if "integrated gradients" in m]
     assert any(m.startswith("en-2048") for _, m in steps) and any(m.startswith("100-1280") for _, m in steps)
     assert max(f for f, m in steps if m.startswith("en-2048")) <= 0.5 + 1e-9  # the first model is the first half

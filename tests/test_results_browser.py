@@ -51,8 +51,8 @@ def test_each_pair_opens_the_attribution_of_its_group_word(results_file: Path) -
     query = urlparse(link[link.index("(") + 1 : -1]).query
     params = {k: v[0] for k, v in parse_qs(query).items()}
     assert (params["tab"], params["view"], params["run"]) == ("explain", "explain-attribution", "1")
-    assert link_values(params, ["text", "model", "lang", "mask_number", "target"]) == {
-        "text": "[MASK] fixed the car.", "model": "en-2048", "lang": "en", "mask_number": "1", "target": "He"}
+    assert link_values(params, ["text", "model", "lang", "mask_number", "target", "foil"]) == {
+        "text": "[MASK] fixed the car.", "model": "en-2048", "lang": "en", "mask_number": "1", "target": "He", "foil": "She"}
 
 
 def test_what_is_not_a_results_file_is_refused_plainly(tmp_path: Path) -> None:

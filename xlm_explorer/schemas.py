@@ -488,6 +488,7 @@ class AttributionRequest(TypedDict):
     lang: str
     mask_number: int
     target: str
+    foil: str
 
 
 class AttributionItem(TypedDict):
@@ -500,6 +501,9 @@ class AttributionItem(TypedDict):
     position: int
     target_id: int
     target_token: str
+    foil_id: Optional[int]  # contrastive attribution: the attributed score is log P(target) - log P(foil)
+    foil_token: str
+    attributed: str  # what the attributions explain, in words
     methods: AttributionMethods
     notices: list[str]
 

@@ -486,10 +486,11 @@ def bias_languages(
 
 def attribution(
     ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
-    progress: Progress | None = None,
+    foil: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Token attribution for one mask's prediction (``mask_number`` 1 = the first [MASK]): integrated gradients and
-    gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction)."""
+    gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction);
+    with a ``foil`` (a piece or word), of log P(target) - log P(foil): what makes the model prefer one over the other."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
@@ -497,8 +498,9 @@ def attribution(
     results = []
     for i, loaded in enumerate(models):
         part = _report(progress, i / len(models), (i + 1) / len(models))
-        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target, part))
-    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or ""}
+        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target, part, foil))
+    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or "",
+               "foil": foil or ""}
     return _answer("attribution", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
 

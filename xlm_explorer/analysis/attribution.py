@@ -54,6 +54,17 @@ class AttributionResult:
     completeness_gap: float
     gradient_x_input: tuple[float, ...]
     notices: tuple[str, ...] = field(default=())
+    #: contrastive attribution: the foil's id and token (the score is then logit(target) - logit(foil), which is
+    #: log P(target) - log P(foil): the softmax's normaliser cancels)
+    foil_id: int | None = None
+    foil_token: str = ""
+
+    @property
+    def attributed(self) -> str:
+        """What the attributions explain, in words."""
+        if self.foil_id is None:
+            return f"logit of {self.target_token!r}"
+        return f"log P({self.target_token!r}) - log P({self.foil_token!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +77,9 @@ class AttributionResult:
             "position": self.position,
             "target_id": self.target_id,
             "target_token": self.target_token,
+            "foil_id": self.foil_id,
+            "foil_token": self.foil_token,
+            "attributed": self.attributed,
             "methods": {
                 "integrated_gradients": {
                     "attributions": list(self.integrated_gradients),
@@ -102,21 +116,24 @@ def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Te
     return int(vocab.get(pieces[0], loaded.tokenizer.unk_token_id)), notices
 
 
-def _gradients(loaded: LoadedModel, embeds: torch.Tensor, position: int, target_id: int, lang_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, H) word embeddings -> ``(logits of target_id at position (B,), d logit / d embeds (B, T, H))``."""
+def _gradients(
+    loaded: LoadedModel, embeds: torch.Tensor, position: int, target_id: int, lang_id: int | None, foil_id: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, H) word embeddings -> ``(score at position (B,), d score / d embeds (B, T, H))``; the score is the
+    logit of ``target_id``, minus the logit of ``foil_id`` when one is given."""
     embeds = embeds.detach().requires_grad_(True)
     batch = len(embeds)
     with loaded.lock:  # the backward pass runs under the same lock as its forward
         out = run_with_hooks(loaded, inputs_embeds=embeds, lang_ids=lang_id, grad=True,
                              logits_at=[(row, position) for row in range(batch)])
-        logits = out.logits[:, target_id]
+        logits = out.logits[:, target_id] - (out.logits[:, foil_id] if foil_id is not None else 0.0)
         (grad,) = torch.autograd.grad(logits.sum(), embeds)
     return logits.detach(), grad
 
 
 def integrated_gradients(
     loaded: LoadedModel, embeds: torch.Tensor, baseline: torch.Tensor, position: int, target_id: int,
-    lang_id: int | None, n_steps: int, report: Callable[[int, int], None] | None = None,
+    lang_id: int | None, n_steps: int, report: Callable[[int, int], None] | None = None, foil_id: int | None = None,
 ) -> tuple[torch.Tensor, float, float]:
     """(T,) attributions with ``n_steps`` Gauss-Legendre points; also the target logit at the input and baseline.
     ``report(steps done, n_steps)`` after each batch of steps."""
@@ -128,26 +145,33 @@ def integrated_gradients(
     for start in range(0, n_steps, STEP_BATCH):
         alpha = alphas[start : start + STEP_BATCH].to(embeds.device)
         points = (baseline.float() + alpha[:, None, None] * delta[None]).to(embeds.dtype)
-        _, grad = _gradients(loaded, points, position, target_id, lang_id)
+        _, grad = _gradients(loaded, points, position, target_id, lang_id, foil_id)
         total += (weights[start : start + STEP_BATCH].to(grad.device)[:, None, None] * grad.float()).sum(dim=0)
         if report is not None:
             report(min(start + STEP_BATCH, n_steps), n_steps)
-    ends, _ = _gradients(loaded, torch.stack([embeds, baseline]), position, target_id, lang_id)
+    ends, _ = _gradients(loaded, torch.stack([embeds, baseline]), position, target_id, lang_id, foil_id)
     return (delta * total).sum(dim=-1), float(ends[0]), float(ends[1])
 
 
 def attribute(
     loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: object = 1, target: str = "",
-    progress: Callable[[float, str], None] | None = None,
+    progress: Callable[[float, str], None] | None = None, foil: str = "",
 ) -> AttributionResult:
     """Integrated gradients and gradient × input of one mask's target logit over the input tokens (``mask_number``
-    1 = the first [MASK])."""
+    1 = the first [MASK]); with a ``foil``, of log P(target) - log P(foil) (contrastive: what makes the model
+    prefer the target over the foil)."""
     encoding = preprocess(loaded, text, lang)
     number = check_mask_number(mask_number, len(encoding.mask_positions))
     position = encoding.mask_positions[number - 1]
     lang_id = loaded.lang2id.get(encoding.lang)
     logits = cache.logits_at(loaded, cache.get(loaded, encoding.input_ids, lang_id, (position,)), [position])[0]
     target_id, notices = resolve_target(loaded, target, encoding.lang, logits)
+    foil_id = None
+    if (foil or "").strip():
+        foil_id, foil_notices = resolve_target(loaded, foil, encoding.lang, logits)
+        notices += [n.replace("the attribution is for its first piece", "the foil is its first piece") for n in foil_notices]
+        if foil_id == target_id:
+            raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
     ids = torch.tensor([encoding.input_ids], device=loaded.device)
     keep = torch.tensor([[i in loaded.special_ids for i in encoding.input_ids]], device=loaded.device)
     pad_id = int(loaded.tokenizer.pad_token_id)
@@ -162,14 +186,14 @@ def attribute(
 
         while True:
             attributions, target_logit, baseline_logit = integrated_gradients(
-                loaded, embeds, baseline, position, target_id, lang_id, steps, report
+                loaded, embeds, baseline, position, target_id, lang_id, steps, report, foil_id
             )
             difference = target_logit - baseline_logit
             gap = abs(float(attributions.sum()) - difference)
             if gap <= COMPLETENESS_TOLERANCE * abs(difference) or steps >= MAX_STEPS:
                 break
             steps *= 2
-        _, grad = _gradients(loaded, embeds[None], position, target_id, lang_id)
+        _, grad = _gradients(loaded, embeds[None], position, target_id, lang_id, foil_id)
         grad_x_input = (embeds.float() * grad[0].float()).sum(dim=-1)
     if gap > COMPLETENESS_TOLERANCE * abs(difference):
         notices.append(f"Integrated gradients did not reach 1% completeness in {MAX_STEPS} steps (gap {gap:.3g}).")
@@ -180,5 +204,6 @@ def attribute(
         target_token=display_piece(piece), integrated_gradients=tuple(float(v) for v in attributions.cpu()),
         target_logit=target_logit, baseline_logit=baseline_logit, baseline_token_id=pad_id, n_steps=steps,
         completeness_gap=gap, gradient_x_input=tuple(float(v) for v in grad_x_input.cpu()),
-        notices=tuple(dict.fromkeys([*encoding.notices, *notices])),
+        notices=tuple(dict.fromkeys([*encoding.notices, *notices])), foil_id=foil_id,
+        foil_token="" if foil_id is None else display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]),
     )

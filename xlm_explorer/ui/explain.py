@@ -56,12 +56,14 @@ def _build_attribution(ctx: AppContext) -> None:
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
                 mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=100)
-            target = gr.Textbox(label="Target (a word or piece; empty = the top prediction)", value="")
-    inputs = [text, model, lang, mask_number, target]
+            with gr.Row():
+                target = gr.Textbox(label="Target (a word or piece; empty = the top prediction)", value="", min_width=140)
+                foil = gr.Textbox(label="Foil (optional: why the target rather than this)", value="", min_width=140)
+    inputs = [text, model, lang, mask_number, target, foil]
     examples_that_run("attribution", inputs, [
-        ["The capital of France is [MASK].", "en-2048", "en", 1, ""],
-        ["The doctor said that [MASK] was tired.", "both", "en", 1, "she"],
-        ["La capitale de la France est [MASK].", "100-1280", "fr", 1, "Paris"],
+        ["The capital of France is [MASK].", "en-2048", "en", 1, "", ""],
+        ["The doctor said that [MASK] was tired.", "both", "en", 1, "she", "he"],
+        ["La capitale de la France est [MASK].", "100-1280", "fr", 1, "Paris", "Londres"],
     ])
     controls = view_controls("attribution", "Attribute")
     chips = gr.HTML(elem_id="attribution-results")
@@ -75,9 +77,10 @@ def _build_attribution(ctx: AppContext) -> None:
 
     wire(ctx, View(
         "attribution", controls, service.attribution,
-        {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target}, draw, [chips, plot, table],
+        {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target, "foil": foil}, draw,
+        [chips, plot, table],
         heavy=True, submit=[text], first_result_id="attribution-results",
-        share=Share("explain", ["text", "model", "lang", "mask_number", "target"], subtab="explain-attribution",
+        share=Share("explain", ["text", "model", "lang", "mask_number", "target", "foil"], subtab="explain-attribution",
                     legacy={"mask": ("mask_number", one_based)}),  # links before Dec 2026 counted masks from 0
     ))
 

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from ..analysis.attribution import AttributionResult
 from ..analysis.patching import PatchingResult
 from ..analysis.token_search import TokenSearchResult
-from .style import isolate, language_colour, model_colour
+from .style import isolate, language_colour, log_prob, model_colour
 
 
 def _shade(value: float, limit: float) -> str:
@@ -40,13 +40,18 @@ def token_chips(tokens: Sequence[str], values: Sequence[float] | None = None, hi
 
 
 def make_attribution_html(results: Sequence[AttributionResult]) -> str:
-    """Per model, the input tokens shaded by integrated gradients (red supports the target, blue opposes it)."""
+    """Per model, the input tokens shaded by integrated gradients (red supports the target, blue opposes it; with a
+    foil, red supports the target over the foil)."""
     parts = []
     for r in results:
         data = {"xlm-text": r.text, "xlm-lang": r.lang, "xlm-model": r.model}
+        target = f"<b>{isolate(html.escape(r.target_token))}</b>"
+        why = (f"why {target} rather than <b>{isolate(html.escape(r.foil_token))}</b>" if r.foil_id is not None
+               else f"why {target}")
+        score = "log P(target) − log P(foil)" if r.foil_id is not None else "logit"
         parts.append(
-            f'<div class="xlm-attribution"><div class="xlm-model">{html.escape(r.model)}: why <b>{isolate(html.escape(r.target_token))}</b> '
-            f"at mask {r.mask_number} (logit {r.target_logit:.2f}; baseline {r.baseline_logit:.2f}; {r.n_steps} steps, "
+            f'<div class="xlm-attribution"><div class="xlm-model">{html.escape(r.model)}: {why} '
+            f"at mask {r.mask_number} ({score} {log_prob(r.target_logit)}; baseline {log_prob(r.baseline_logit)}; {r.n_steps} steps, "
             f"completeness gap {r.completeness_gap:.1e}). Click a token to search for it.</div>"
             f"{token_chips(r.tokens, r.integrated_gradients, r.position, data)}</div>"
         )
@@ -55,7 +60,9 @@ def make_attribution_html(results: Sequence[AttributionResult]) -> str:
 
 def make_attribution_figure(results: Sequence[AttributionResult]) -> go.Figure:
     """Per model, a bar per input token: integrated gradients and gradient × input side by side."""
-    fig = make_subplots(rows=len(results) or 1, cols=1, subplot_titles=[f"{r.model}: target {html.escape(r.target_token)}" for r in results])
+    titles = [f"{r.model}: {html.escape(r.target_token)}" + (f" vs {html.escape(r.foil_token)}" if r.foil_id is not None else "")
+              for r in results]
+    fig = make_subplots(rows=len(results) or 1, cols=1, subplot_titles=titles)
     for row, r in enumerate(results, start=1):
         labels = [f"{i} {isolate(html.escape(t))}" for i, t in enumerate(r.tokens)]
         for name, values, colour in (("integrated gradients", r.integrated_gradients, model_colour(r.model)),

@@ -75,7 +75,7 @@ def build_pairs(ctx: AppContext) -> None:
 BROWSE_HELP = """Open a results file from `python -m xlm_explorer.score` (run overnight or on a GPU; CrowS-Pairs' 1,508
 pairs fit) or a `/pll_pairs` answer: filter by model, bias type and direction, sort by margin (sent_more's score
 minus sent_less's), see where the metrics disagree, and open a pair in the Explain tab (its group word masked, the
-model's preference for sent_more's word attributed). Nothing is scored again."""
+model's preference for sent_more's word over sent_less's attributed, token by token). Nothing is scored again."""
 
 
 def build_results_browser(ctx: AppContext) -> None:
@@ -119,10 +119,11 @@ def build_results_browser(ctx: AppContext) -> None:
 
 
 def explain_link(row: dict[str, Any]) -> str:
-    """A markdown link that opens the pair in the Explain tab's attribution: sent_more with its word masked."""
+    """A markdown link that opens the pair in the Explain tab's contrastive attribution: sent_more with its word
+    masked, why the model prefers sent_more's word over sent_less's (log P(more word) - log P(less word))."""
     if not row.get("contrast"):
         return ""
-    masked, word_more, _word_less = row["contrast"]
-    query = share_query("explain", "explain-attribution", ["text", "model", "lang", "mask_number", "target"],
-                        [masked, row["model"], row.get("lang") or "en", 1, word_more])
+    masked, word_more, word_less = row["contrast"]
+    query = share_query("explain", "explain-attribution", ["text", "model", "lang", "mask_number", "target", "foil"],
+                        [masked, row["model"], row.get("lang") or "en", 1, word_more, word_less])
     return f"[attribute]({query})"
