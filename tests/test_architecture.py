@@ -20,7 +20,7 @@ LAYERS = [
     {"forward"},
     {"analysis"},
     {"workspace", "downloads"},
-    {"contract", "schemas", "service", "score", "index"},
+    {"answer_types", "contract", "schemas", "page_setup", "service", "score", "index"},
     {"views"},
     {"ui"},
 ]

@@ -354,3 +354,31 @@ def test_logit_lens_views(manager) -> None:
     assert list(figure.data[1].y) == list(results[1].relative_depths)
     table = make_logit_lens_table(results)
     assert len(table) == sum(len(r.layers) * 3 for r in results)
+
+
+def test_commitment_is_the_first_layer_a_candidate_keeps_through_the_last() -> None:
+    from xlm_explorer.analysis.logit_lens import commits
+
+    assert commits([9, 1, 3, 1, 1], 1) == 3 and commits([9, 1, 3, 1, 1], 5) == 1
+    assert commits([1, 1, 1], 1) == 0 and commits([1, 1, 2], 1) is None and commits([7, 6], 5) is None
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_candidates_over_depth_rank_as_a_direct_sort_of_every_layers_probabilities(manager, key: str) -> None:
+    loaded = manager.get(key)
+    text = "The capital of France is [MASK]."
+    default = logit_lens(loaded, ForwardCache(), text, "en", 1, 5)
+    assert [c.token_id for c in default.candidates] == [p.token_id for p in default.layers[-1].predictions]
+    assert [c.ranks[-1] for c in default.candidates] == [1, 2, 3, 4, 5]
+    chosen = logit_lens(loaded, ForwardCache(), text, "en", 1, 5, ["paris", "the", "cat"])
+    ids = encode_text(loaded, text, "en").input_ids
+    position = ids.index(loaded.mask_token_id)
+    with torch.no_grad():
+        hidden = loaded.model.transformer(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+        logits = torch.stack([loaded.model.pred_layer.proj(h[0, position]) for h in hidden]).double()
+    probs = torch.softmax(logits, -1)
+    probs[:, sorted(loaded.special_ids)] = 0.0
+    for candidate in chosen.candidates:
+        direct = [int((row > row[candidate.token_id]).sum()) + 1 for row in probs]
+        assert list(candidate.ranks) == direct, candidate.token  # (ties in float32 vs float64 would show here)
+        np.testing.assert_allclose(candidate.probabilities, probs[:, candidate.token_id].numpy(), rtol=1e-4, atol=1e-9)

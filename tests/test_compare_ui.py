@@ -11,7 +11,7 @@ from xlm_explorer import service
 
 ENDPOINTS = {
     "/compare": ["text", "lang", "top_k"],
-    "/logit_lens": ["text", "lang", "mask_number", "top_k"],
+    "/logit_lens": ["text", "lang", "mask_number", "top_k", "candidates"],
     "/layer_similarity": ["languages", "sentences", "lang"],
     "/crosslingual_grid": ["templates", "top_k"],
     "/bias_probe": ["template", "targets", "fillers", "lang", "model"],

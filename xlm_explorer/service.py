@@ -42,8 +42,8 @@ from .analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped
 from .analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
 from .analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, check_top_k, predict_masks
 from .analysis.grid import crosslingual_grid as fill_grid
-from .analysis.grid import format_grid_templates, load_grid_templates, parse_grid_templates
-from .analysis.logit_lens import depth_alignment
+from .analysis.grid import parse_grid_templates
+from .analysis.logit_lens import MAX_CANDIDATES, depth_alignment
 from .analysis.logit_lens import logit_lens as lens_at_mask
 from .analysis.patching import patch
 from .analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
@@ -61,7 +61,18 @@ from .analysis.token_search import (
 from .errors import ModelLoadError, UserInputError
 from .models import LoadedModel
 from .notices import ENGLISH_ONLY, without
-from .uploads import MAX_RESULTS_BYTES, read_upload, upload_path
+from .uploads import read_upload, upload_path
+from .page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
+    crosslingual_probe_notes,
+    read_pairs_upload,
+    read_probe_upload,
+    read_results_upload,
+    result_choices,
+    select_result_rows,
+    shipped_grid_templates,
+    shipped_pairs_text,
+    shipped_probe_sets,
+)
 from .workspace import Workspace
 
 #: ``progress(fraction, message)``; it may raise to stop a long run (the page's Stop button does).
@@ -333,16 +344,22 @@ def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_T
 
 
 def logit_lens(
-    ws: Workspace, text: str, lang: str = "en", mask_number: float = 1, top_k: float = 5, progress: Progress | None = None
+    ws: Workspace, text: str, lang: str = "en", mask_number: float = 1, top_k: float = 5, candidates: str = "",
+    progress: Progress | None = None,
 ) -> Answer:
-    """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state)."""
+    """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state), with the
+    rank of each of ``candidates`` (comma-separated words; empty: the last layer's top-k) at every layer and the
+    layer from which it commits to the top-1 / top-5."""
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     top_k = check_top_k(top_k)
+    words = bias_data.split_words(candidates or "", r"[,\n;]")
+    if len(words) > MAX_CANDIDATES:
+        raise UserInputError(f"{len(words)} candidates given; at most {MAX_CANDIDATES}.")
     models, errors = load_models(ws, list(ws.manager.keys), progress)
-    results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k) for m in models]
+    results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k, words) for m in models]
     alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
-    request = {"text": text, "lang": lang, "mask_number": results[0].mask_number, "top_k": top_k}
+    request = {"text": text, "lang": lang, "mask_number": results[0].mask_number, "top_k": top_k, "candidates": list(words)}
     return _answer("logit_lens", request, [r.to_dict() for r in results], results, errors,
                    [n for r in results for n in r.notices], {"depth_alignment": [list(pair) for pair in alignment]})
 
@@ -422,38 +439,6 @@ def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progr
     items = [item | {"summary": data["summary"][item["model"]]} for item in by_model(data["rows"], data["models"])]
     return _answer("pll_pairs", {"n_pairs": len(pairs), "model": model}, items, result, errors, result.notices,
                    {"metrics": data["metrics"]})
-
-
-def read_pairs_upload(upload: Any) -> tuple[str, int]:
-    """An uploaded pairs table read and checked under the upload policy: ``(its text, how many pairs)``."""
-    _name, text = read_upload(upload)
-    return text, len(bias_data.parse_pairs_table(text))
-
-
-def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
-    """Uploaded probe sets (JSON in the shipped file's format), checked: one dict per set."""
-    _name, text = read_upload(upload)
-    return [probe.to_dict() for probe in bias_data.parse_probe_sets(text)]
-
-
-def read_results_upload(upload: Any) -> bias_browse.PairResults:
-    """A results file of the batch command (or a /pll_pairs answer) to browse: read and checked."""
-    _name, text = read_upload(upload, "Upload a results file first.", MAX_RESULTS_BYTES)
-    return bias_browse.read_results(text)
-
-
-def select_result_rows(
-    results: bias_browse.PairResults, model: str, bias_type: str, direction: str, metric: str, order: str
-) -> list[dict[str, Any]]:
-    """The browsed rows that match, sorted, each with its ``margin`` and the words it contrasts (``contrast``)."""
-    rows = bias_browse.select_rows(results, model, bias_type, direction, metric, bias_browse.check_order(order))
-    return [row | {"contrast": bias_browse.contrast(row["sent_more"], row["sent_less"])} for row in rows]
-
-
-def result_choices(results: bias_browse.PairResults) -> list[list[str]]:
-    """The browser's choices for a results file: models, bias types, directions (each with "all" first), metrics."""
-    return [["all", *results.models], ["all", *results.bias_types], ["all", *bias_browse.directions(results)],
-            bias_browse.metric_choices(results)]
 
 
 def bias_languages(
@@ -580,39 +565,6 @@ def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> A
 
 # ------------------------------------------------------------------------------------------------ page setup
 # What the page builds its controls from (limits, choices, shipped data): the UI reads these here, never analysis.
-
-
-def shipped_probe_sets() -> dict[str, dict[str, Any]]:
-    """The shipped probe sets by id (empty when the file is missing)."""
-    try:
-        return {p.id: p.to_dict() for p in bias_data.load_probe_sets()}
-    except (OSError, UserInputError):
-        return {}
-
-
-def shipped_pairs_text() -> str:
-    """The shipped sentence pairs as the table the page edits."""
-    try:
-        return bias_data.PAIRS_FILE.read_text(encoding="utf-8")
-    except OSError:
-        return "sent_more\tsent_less\n"
-
-
-def crosslingual_probe_notes() -> tuple[list[str], list[str]]:
-    """``(languages, one note per language)`` of the shipped cross-lingual probe."""
-    try:
-        probe = bias_data.load_crosslingual_probe()
-    except (OSError, ValueError, KeyError):
-        return ["en"], []
-    return list(probe.languages), [f"{lang}: {probe.probes[lang].note}" for lang in probe.languages]
-
-
-def shipped_grid_templates() -> dict[str, str]:
-    """The shipped cross-lingual templates by set, as the text the page edits."""
-    try:
-        return {key: format_grid_templates(templates) for key, templates in load_grid_templates().items()}
-    except OSError:
-        return {}
 
 
 #: api_name -> service function: what the UI registers and what docs/api.md lists.

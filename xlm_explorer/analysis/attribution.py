@@ -111,8 +111,8 @@ def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Te
     if not pieces:
         raise UserInputError(f"The target {target[:40]!r} becomes no tokens for {loaded.key}.")
     if len(pieces) > 1:
-        notices = [*notices, f"{loaded.key} splits {target!r} into {len(pieces)} pieces; the attribution is for its first "
-                   f"piece {display_piece(pieces[0])!r} (one mask predicts one piece)."]
+        notices = [*notices, f"{loaded.key} splits {target!r} into {len(pieces)} pieces; only its first piece "
+                   f"{display_piece(pieces[0])!r} is used (one mask predicts one piece)."]
     return int(vocab.get(pieces[0], loaded.tokenizer.unk_token_id)), notices
 
 
@@ -169,7 +169,7 @@ def attribute(
     foil_id = None
     if (foil or "").strip():
         foil_id, foil_notices = resolve_target(loaded, foil, encoding.lang, logits)
-        notices += [n.replace("the attribution is for its first piece", "the foil is its first piece") for n in foil_notices]
+        notices += foil_notices
         if foil_id == target_id:
             raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
     ids = torch.tensor([encoding.input_ids], device=loaded.device)

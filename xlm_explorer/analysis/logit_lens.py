@@ -2,6 +2,10 @@
 
 Reads the shared forward cache: the last layer's logits are the very ones fill-mask uses, so its row equals
 fill-mask's probabilities exactly. :func:`depth_alignment` lines up en-2048's 12 layers with 100-1280's 16.
+
+**Candidates over depth** (ecco's ``rankings_watch``, the NDIF Workbench's "commitment" lens, for masked LMs):
+for chosen candidates (default: the last layer's top-k), their rank and probability at every layer, and the
+layer from which each *commits*: is top-1 (or in the top 5) at that layer and every later one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ..checks import check_mask_number
 from ..errors import UserInputError
 from ..forward import lm_head_logits
 from ..tokenization import display_piece, is_word_final
+from .attribution import resolve_target
 from .fill_mask import TokenScore, preprocess, probabilities
 
 if TYPE_CHECKING:
@@ -24,6 +29,52 @@ if TYPE_CHECKING:
     from ..models import LoadedModel
 
 MAX_LENS_TOKENS = 20
+MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class CandidateDepth:
+    """One candidate at every layer: ``ranks[l]`` (1 = the top non-special token) and ``probabilities[l]``;
+    ``commits_top1`` / ``commits_top5``: the first layer from which it stays top-1 / in the top 5 through the last
+    layer (None: it does not end there)."""
+
+    token: str
+    piece: str
+    token_id: int
+    ranks: tuple[int, ...]
+    probabilities: tuple[float, ...]
+    commits_top1: int | None
+    commits_top5: int | None
+
+    def to_dict(self, n_layers: int) -> dict[str, Any]:
+        depth = lambda layer: None if layer is None else layer / n_layers  # noqa: E731
+        return {"token": self.token, "piece": self.piece, "token_id": self.token_id, "ranks": list(self.ranks),
+                "probabilities": list(self.probabilities), "commits_top1": self.commits_top1,
+                "commits_top5": self.commits_top5, "commits_top1_depth": depth(self.commits_top1),
+                "commits_top5_depth": depth(self.commits_top5)}
+
+
+def commits(ranks: Sequence[int], k: int) -> int | None:
+    """The first layer from which ``rank <= k`` holds at every later layer (None when the last layer fails it)."""
+    layer = None
+    for index in range(len(ranks) - 1, -1, -1):
+        if ranks[index] > k:
+            break
+        layer = index
+    return layer
+
+
+def candidate_depths(loaded: LoadedModel, probs: torch.Tensor, token_ids: Sequence[int]) -> tuple[CandidateDepth, ...]:
+    """(n_layers + 1, V) probabilities (specials at 0) -> each candidate's rank and probability per layer."""
+    chosen = probs[:, list(token_ids)]  # (L + 1, C)
+    ranks = 1 + (probs[:, None, :] > chosen[:, :, None]).sum(dim=-1)  # (L + 1, C): tokens strictly more likely, + 1
+    pieces = loaded.tokenizer.convert_ids_to_tokens(list(token_ids))
+    out = []
+    for c, (token_id, piece) in enumerate(zip(token_ids, pieces)):
+        column = [int(r) for r in ranks[:, c]]
+        out.append(CandidateDepth(display_piece(piece), piece, int(token_id), tuple(column),
+                                  tuple(float(p) for p in chosen[:, c]), commits(column, 1), commits(column, 5)))
+    return tuple(out)
 
 
 
@@ -55,6 +106,7 @@ class LogitLensResult:
     probabilities: tuple[tuple[float, ...], ...]
     layers: tuple[LayerTop, ...]
     notices: tuple[str, ...] = ()
+    candidates: tuple[CandidateDepth, ...] = ()
 
     @property
     def relative_depths(self) -> tuple[float, ...]:
@@ -85,6 +137,7 @@ class LogitLensResult:
                 }
                 for layer in self.layers
             ],
+            "candidates": [c.to_dict(self.n_layers) for c in self.candidates],
             "notices": list(self.notices),
         }
 
@@ -104,9 +157,12 @@ def _scores(loaded: LoadedModel, probs: torch.Tensor, ids: Sequence[int]) -> tup
 
 
 def logit_lens(
-    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5
+    loaded: LoadedModel, cache: ForwardCache, text: str, lang: str = "en", mask_number: int = 1, top_k: int = 5,
+    candidates: Sequence[str] = (),
 ) -> LogitLensResult:
-    """Per-layer predictions at one mask: softmax(LM head(hidden state of layer l)) for every layer.
+    """Per-layer predictions at one mask: softmax(LM head(hidden state of layer l)) for every layer; with each
+    candidate's rank over depth (``candidates``: words or pieces, each its first piece; none: the last layer's
+    top-k).
 
     Uses the cached body pass; the last layer's logits are the very ones fill-mask uses, so its row
     equals fill-mask's probabilities exactly.
@@ -137,6 +193,15 @@ def logit_lens(
     )
     columns = _scores(loaded, probs[-1], column_ids)
     matrix = probs[:, column_ids]
+    notices = list(encoding.notices)
+    chosen_ids = [p.token_id for p in layer_tops[-1].predictions]
+    if candidates:
+        chosen_ids = []
+        for word in candidates:
+            token_id, found = resolve_target(loaded, word, encoding.lang, probs[-1])
+            chosen_ids.append(token_id)
+            notices += found
+        chosen_ids = list(dict.fromkeys(chosen_ids))
     return LogitLensResult(
         model=loaded.key,
         lang=encoding.lang,
@@ -147,7 +212,8 @@ def logit_lens(
         columns=columns,
         probabilities=tuple(tuple(float(v) for v in row) for row in matrix.tolist()),
         layers=tuple(layer_tops),
-        notices=encoding.notices,
+        notices=tuple(dict.fromkeys(notices)),
+        candidates=candidate_depths(loaded, probs, chosen_ids),
     )
 
 

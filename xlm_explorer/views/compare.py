@@ -197,6 +197,41 @@ def make_logit_lens_table(results: Sequence[LogitLensResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "layer", "rank", "token", "probability", "relative depth", "piece"])
 
 
+def make_candidates_figure(results: Sequence[LogitLensResult]) -> go.Figure:
+    """Rank of each candidate at every layer, both models on the relative-depth axis (log scale, 1 at the top); a
+    marker where a candidate commits to the top-1."""
+    fig = go.Figure()
+    dashes = {"en-2048": "solid", "100-1280": "dot"}
+    for r in results:
+        depths = list(r.relative_depths)
+        for c in r.candidates:
+            name = f"{html.escape(c.token)} ({r.model})"
+            fig.add_trace(go.Scatter(
+                x=depths, y=list(c.ranks), mode="lines+markers", name=name, line={"dash": dashes.get(r.model, "dash")},
+                customdata=[[percent(p), layer] for p, layer in zip(c.probabilities, range(len(depths)))],
+                hovertemplate=f"{name}<br>layer %{{customdata[1]}} (depth %{{x:.2f}}): rank %{{y}}, p = %{{customdata[0]}}<extra></extra>",
+            ))
+            if c.commits_top1 is not None:
+                fig.add_trace(go.Scatter(x=[depths[c.commits_top1]], y=[1], mode="markers", showlegend=False,
+                                         marker={"symbol": "star", "size": 13, "line": {"width": 1}},
+                                         hovertemplate=f"{name} commits to top-1 at layer {c.commits_top1}<extra></extra>"))
+    fig.update_yaxes(type="log", autorange="reversed", title_text="rank (1 = top)")
+    fig.update_xaxes(title_text="relative depth (layer / layers)", range=[-0.02, 1.02])
+    fig.update_layout(title="Candidates over depth", height=460, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.18, "yanchor": "top"})
+    return fig
+
+
+def make_candidates_table(results: Sequence[LogitLensResult]) -> pd.DataFrame:
+    """Per model and candidate: the layer it commits to top-1 / top-5 (and at what depth), its final rank and p."""
+    rows = [(r.model, c.token, c.ranks[-1], percent(c.probabilities[-1]),
+             "" if c.commits_top1 is None else f"{c.commits_top1} ({c.commits_top1 / r.n_layers:.2f})",
+             "" if c.commits_top5 is None else f"{c.commits_top5} ({c.commits_top5 / r.n_layers:.2f})")
+            for r in results for c in r.candidates]
+    return pd.DataFrame(rows, columns=["model", "candidate", "final rank", "final probability",
+                                       "commits to top-1 at layer (depth)", "commits to top-5 at layer (depth)"])
+
+
 def make_cka_figure(similarity: LayerSimilarity) -> go.Figure:
     """Heatmap of linear CKA: rows are the layers of model A, columns of model B (0 = embeddings)."""
     cka = similarity.cka

@@ -15,7 +15,9 @@ VIEW = "logit-lens"
 HELP = """**Per-layer predictions ("logit lens" for masked LMs):** the LM head applied to every layer's hidden state
 at the chosen mask. Rows are layers at their **relative depth** (layer / number of layers), so en-2048's 12 layers
 and 100-1280's 16 line up; `emb` is the embedding output. The last row is exactly the fill-mask prediction.
-Intermediate layers were never trained to feed the LM head, so early rows are often noise."""
+Intermediate layers were never trained to feed the LM head, so early rows are often noise. **Candidates over depth:**
+the rank of chosen words (default: the final top-k) at every layer, and the layer from which each *commits*
+(stays top-1, or in the top 5, through the last layer)."""
 
 
 def build_logit_lens(ctx: AppContext) -> None:
@@ -28,15 +30,19 @@ def build_logit_lens(ctx: AppContext) -> None:
             with gr.Row():
                 mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=120)
                 top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k per layer", min_width=120)
+            candidates = gr.Textbox(label="Candidates to follow (comma-separated; empty = the final top-k)", value="")
     controls = view_controls(VIEW, "Show per-layer predictions")
     plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")
+    depth_plot = gr.Plot(label="Candidates over depth", show_label=False)
+    depth_table = gr.Dataframe(visible=False, label="Where each candidate commits", interactive=False)
     table = gr.Dataframe(visible=False, label="Top tokens per layer", interactive=False, max_height=420)
 
     def draw(answer: Answer) -> Drawn:
-        frame = views.make_logit_lens_table(answer.results)
-        return Drawn([views.make_logit_lens_figure(answer.results), frame], {"layers": frame})
+        frame, commits = views.make_logit_lens_table(answer.results), views.make_candidates_table(answer.results)
+        return Drawn([views.make_logit_lens_figure(answer.results), views.make_candidates_figure(answer.results), commits,
+                      frame], {"layers": frame, "candidates": commits})
 
-    inputs = {"text": text, "lang": lang, "mask_number": mask_number, "top_k": top_k}
+    inputs = {"text": text, "lang": lang, "mask_number": mask_number, "top_k": top_k, "candidates": candidates}
     share = Share("compare", list(inputs), subtab="compare-logit-lens")
-    wire(ctx, View(VIEW, controls, service.logit_lens, inputs, draw, [plot, table], submit=[text],
+    wire(ctx, View(VIEW, controls, service.logit_lens, inputs, draw, [plot, depth_plot, depth_table, table], submit=[text],
                    first_result_id=f"{VIEW}-results", share=share))

@@ -1,0 +1,579 @@
+"""The typed dicts that declare each endpoint's answer: its ``request`` echo, one ``results`` item and its
+``shared`` part (:mod:`xlm_explorer.schemas` assembles them into one JSON Schema per endpoint)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from typing_extensions import NotRequired, TypedDict
+
+Grid = list[list[Optional[float]]]  # rows x columns; None where a value is undefined (NaN)
+
+
+class Empty(TypedDict):
+    pass
+
+
+
+class Prediction(TypedDict):
+    token: str
+    piece: str
+    token_id: int
+    probability: float
+    word_final: bool
+
+
+class MaskPredictions(TypedDict):
+    mask_number: int
+    position: int
+    predictions: list[Prediction]
+
+
+class FillMaskRequest(TypedDict):
+    text: str
+    model: str
+    lang: str
+    top_k: int
+
+
+class FillMaskItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    tokens: list[str]
+    input_ids: list[int]
+    masks: list[MaskPredictions]
+    completed: str
+    notices: list[str]
+
+
+
+class HeadMatrix(TypedDict):
+    layer: int
+    head: int
+    attention: list[list[float]]
+
+
+class AttentionRequest(TypedDict):
+    text: str
+    text_pair: Optional[str]
+    model: str
+    lang: str
+    lang_pair: Optional[str]
+    heads: list[list[int]]
+
+
+class AttentionItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    text_pair: Optional[str]
+    lang_pair: Optional[str]
+    tokens: list[str]
+    pieces: list[str]
+    input_ids: list[int]
+    sentence_b_start: Optional[int]
+    boundary_positions: list[int]
+    n_layers: int
+    n_heads: int
+    statistics: dict[str, Grid]
+    matrices: list[HeadMatrix]
+    notices: list[str]
+
+
+class AttentionShared(TypedDict):
+    statistics_help: dict[str, str]
+
+
+class AverageRequest(TypedDict):
+    model: str
+    source: str
+    languages: list[str]
+    per_language: float
+
+
+class LanguageStatistics(TypedDict):
+    lang: str
+    n_sentences: int
+    n_tokens: int
+    statistics: dict[str, Grid]
+
+
+class AverageItem(TypedDict):
+    model: str
+    source: str
+    languages: list[LanguageStatistics]
+    notices: list[str]
+
+
+class AverageShared(TypedDict):
+    n_sentences: int
+
+
+
+class Point(TypedDict):
+    index: int
+    id: str
+    lang: str
+    text: str
+    x: float
+    y: float
+    z: NotRequired[float]
+
+
+class Panel(TypedDict):
+    layer: int
+    method: str
+    dims: int
+    seed: int
+    n_neighbors: Optional[int]
+    points: list[Point]
+
+
+class AlignmentMetrics(TypedDict):
+    model: str
+    pooling: str
+    centered: bool
+    reference: Optional[str]
+    layers: list[int]
+    p_at_1: dict[str, list[Optional[float]]]
+    mean_p_at_1_vs_reference: list[Optional[float]]
+    mean_p_at_1_all_pairs: list[Optional[float]]
+    language_separability: list[Optional[float]]
+    chance_retrieval: Optional[float]
+    chance_separability: Optional[float]
+    notices: list[str]
+
+
+class EmbeddingsRequest(TypedDict):
+    source: str
+    model: str
+    layers: list[str]
+    pooling: str
+    center: bool
+    method: str
+    dims: int
+    seed: int
+
+
+class EmbeddingsItem(TypedDict):
+    model: str
+    n_layers: int
+    hidden_size: int
+    n_rows: int
+    n_tokens: int
+    pooling: str
+    centered: bool
+    panels: list[Panel]
+    metrics: AlignmentMetrics
+    notices: list[str]
+
+
+class DatasetInfo(TypedDict):
+    source: str
+    name: str
+    n_rows: int
+    n_items: int
+    languages: list[str]
+
+
+class EmbeddingsShared(TypedDict):
+    dataset: DatasetInfo
+
+
+
+class Tokenization(TypedDict):
+    model: str
+    lang: str
+    tokens: list[str]
+    input_ids: list[int]
+    n_pieces: int
+    n_words: int
+    pieces_per_word: float
+    n_masks: int
+    n_unknown: int
+    unknown_share: float
+    split_words: list[list[str]]
+    notices: list[str]
+
+
+class ModelFacts(TypedDict):
+    model: str
+    source: str
+    n_layers: int
+    hidden_size: int
+    n_heads: int
+    ffn_size: int
+    vocab_size: int
+    n_parameters: int
+    max_positions: int
+    n_languages: int
+    language_embeddings: bool
+    lowercases: bool
+    device: str
+    dtype: str
+    load_seconds: float
+    paper: str
+    license: str
+
+
+class CompareRequest(TypedDict):
+    text: str
+    lang: str
+    top_k: int
+
+
+class CompareItem(TypedDict):
+    model: str
+    tokenization: Tokenization
+    fill_mask: Optional[FillMaskItem]  # None when the text has no [MASK]
+    facts: ModelFacts
+
+
+class Overlap(TypedDict):
+    mask_number: int
+    k: int
+    overlap: float
+    shared: list[str]
+
+
+class CompareShared(TypedDict):
+    overlap: list[Overlap]
+
+
+class TopPrediction(TypedDict):
+    token: str
+    piece: str
+    probability: float
+
+
+class LensLayer(TypedDict):
+    layer: int
+    relative_depth: float
+    top: list[TopPrediction]
+
+
+class LogitLensRequest(TypedDict):
+    text: str
+    lang: str
+    mask_number: int
+    top_k: int
+    candidates: list[str]
+
+
+class CandidateDepth(TypedDict):
+    """One candidate over depth: rank (1 = top) and probability at every layer (embeddings first); the first layer
+    from which it stays top-1 / in the top 5 through the last (None: it does not end there)."""
+
+    token: str
+    piece: str
+    token_id: int
+    ranks: list[int]
+    probabilities: list[float]
+    commits_top1: Optional[int]
+    commits_top5: Optional[int]
+    commits_top1_depth: Optional[float]
+    commits_top5_depth: Optional[float]
+
+
+class LogitLensItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    mask_number: int
+    position: int
+    n_layers: int
+    columns: list[str]
+    column_pieces: list[str]
+    probabilities: list[list[float]]
+    layers: list[LensLayer]
+    candidates: list[CandidateDepth]
+    notices: list[str]
+
+
+class LogitLensShared(TypedDict):
+    depth_alignment: list[list[int]]
+
+
+class SimilarityRequest(TypedDict):
+    languages: list[str]
+    sentence_set: str
+
+
+class SimilarityItem(TypedDict):
+    model: str
+    layers: list[int]
+
+
+class SimilarityShared(TypedDict):
+    n_sentences: int
+    cka: list[list[float]]  # layers of the first result x layers of the second
+
+
+class GridRequest(TypedDict):
+    n_templates: int
+    top_k: int
+
+
+class GridRow(TypedDict):
+    template_id: str
+    lang: str
+    text: str
+    predictions: list[TopPrediction]
+    notices: list[str]
+
+
+class GridItem(TypedDict):
+    model: str
+    rows: list[GridRow]
+
+
+
+class TargetScores(TypedDict):
+    target: str
+    log_prob: float
+    pieces: list[str]
+    piece_log_probs: list[float]
+    unknown: bool
+    multi_piece: bool
+    pll: float
+    pll_word_l2r: float
+    aul: float
+    aula: float
+
+
+class ProbeRow(TypedDict):
+    filler: str
+    sentence: str
+    log_ratio: float
+    preferred: str
+    preferred_by: dict[str, str]
+    metrics_disagree: bool
+    targets: list[TargetScores]
+
+
+class ProbeRequest(TypedDict):
+    template: str
+    targets: list[str]
+    fillers: list[str]
+    lang: str
+    model: str
+
+
+class ProbeItem(TypedDict):
+    model: str
+    rows: list[ProbeRow]
+
+
+class MetricsShared(TypedDict):
+    metrics: list[str]
+
+
+class PairRow(TypedDict):
+    """One pair; ``<metric>_more`` / ``<metric>_less`` for every metric of ``shared.metrics``."""
+
+    id: str
+    lang: str
+    bias_type: str
+    direction: str  # CrowS-Pairs' stereo_antistereo: stereo | antistereo
+    sent_more: str
+    sent_less: str
+    pll_more: float
+    pll_less: float
+    tokens_more: int
+    tokens_less: int
+    difference: float
+    mean_difference: float
+    preferred: str
+    pll_word_l2r_more: float
+    pll_word_l2r_less: float
+    aul_more: float
+    aul_less: float
+    aula_more: float
+    aula_less: float
+    pll_unmodified_more: float
+    pll_unmodified_less: float
+    metrics_disagree: bool
+    token_counts_differ: bool
+
+
+class MetricShare(TypedDict):
+    n: int
+    share: Optional[float]
+    ci_low: Optional[float]
+    ci_high: Optional[float]
+    ties: int
+
+
+class CrowsScores(TypedDict):
+    """CrowS-Pairs' metric.py numbers, in percent (None where a direction has no pair)."""
+
+    n_pairs: int
+    metric_score: Optional[float]
+    stereotype_score: Optional[float]
+    antistereotype_score: Optional[float]
+    neutral_share: Optional[float]
+    n_neutral: int
+    n_stereo: int
+    n_antistereo: int
+
+
+class CrowsSummary(TypedDict):
+    metric: str  # the metric CrowS-Pairs' metric.py computes: pll_unmodified
+    decimals: int  # metric.py rounds both scores to 3 decimals; equal pairs are neutral
+    rounded: CrowsScores
+    unrounded: CrowsScores
+    by_bias_type: dict[str, CrowsScores]
+
+
+class PairsSummary(TypedDict):
+    n_pairs: int
+    share_preferring_more: Optional[float]  # by pll
+    metrics: dict[str, MetricShare]
+    metrics_disagree: int
+    token_counts_differ: int
+    crows: CrowsSummary
+
+
+class PairsRequest(TypedDict):
+    n_pairs: int
+    model: str
+
+
+class PairsItem(TypedDict):
+    model: str
+    rows: list[PairRow]
+    summary: PairsSummary
+
+
+class LanguagesRequest(TypedDict):
+    languages: list[str]
+
+
+class ProbeColumn(TypedDict):
+    lang: str
+    targets: list[str]
+    fillers: list[str]
+
+
+class LanguagesItem(TypedDict):
+    model: str
+    columns: list[ProbeColumn]
+    log_ratio: Grid  # concepts x this model's columns
+
+
+class LanguagesShared(TypedDict):
+    probe: str
+    concepts: list[str]
+    notes: dict[str, str]
+
+
+
+class IntegratedGradients(TypedDict):
+    attributions: list[float]
+    target_logit: float
+    baseline_logit: float
+    baseline_token_id: int
+    n_steps: int
+    completeness_gap: float
+
+
+class GradientXInput(TypedDict):
+    attributions: list[float]
+
+
+class AttributionMethods(TypedDict):
+    integrated_gradients: IntegratedGradients
+    gradient_x_input: GradientXInput
+
+
+class AttributionRequest(TypedDict):
+    text: str
+    model: str
+    lang: str
+    mask_number: int
+    target: str
+    foil: str
+
+
+class AttributionItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    input_ids: list[int]
+    tokens: list[str]
+    mask_number: int
+    position: int
+    target_id: int
+    target_token: str
+    foil_id: Optional[int]  # contrastive attribution: the attributed score is log P(target) - log P(foil)
+    foil_token: str
+    attributed: str  # what the attributions explain, in words
+    methods: AttributionMethods
+    notices: list[str]
+
+
+class PatchingRequest(TypedDict):
+    text_a: str
+    text_b: str
+    model: str
+    lang: str
+    target: str
+    head_layer: int
+
+
+class PatchingItem(TypedDict):
+    model: str
+    lang: str
+    text_a: str
+    text_b: str
+    tokens_a: list[str]
+    tokens_b: list[str]
+    input_ids_a: list[int]
+    input_ids_b: list[int]
+    position: int
+    target_id: int
+    target_token: str
+    log_prob_a: float
+    log_prob_b: float
+    effects: list[list[float]]  # (layers + 1) x tokens: log P(target) with that state patched
+    notices: list[str]
+    head_layer: NotRequired[int]
+    head_effects: NotRequired[list[list[float]]]  # heads x tokens, when head_layer was asked for
+
+
+class SearchRequest(TypedDict):
+    text: str
+    model: str
+    lang: str
+    token_index: int
+    layer: int
+    top_k: int
+
+
+class Match(TypedDict):
+    text: str
+    lang: str
+    token: str
+    token_index: int
+    cosine: float
+
+
+class SearchItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    tokens: list[str]
+    token_index: int
+    query_token: str
+    layer: int
+    matches: list[Match]
+
+
+class SearchShared(TypedDict):
+    corpus: str
+    n_corpus_tokens: int
+
+
+class ModelRequest(TypedDict):
+    model: str
