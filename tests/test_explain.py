@@ -174,3 +174,18 @@ def test_contrastive_attribution_is_complete_on_the_difference_and_is_the_differ
                                    atol=1e-4)
     with pytest.raises(UserInputError, match="the target itself"):
         attribute(loaded, ForwardCache(), text, "en", 1, "she", foil="she")
+
+
+def test_contrastive_patching_is_the_target_sweep_minus_the_foil_sweep_and_says_where_it_enters(en_model) -> None:
+    text_a, text_b = TEXT_A, TEXT_B  # of equal token length for the tiny vocabulary
+    both = patch(en_model, ForwardCache(), text_a, text_b, "en", "she", foil="he")
+    she = patch(en_model, ForwardCache(), text_a, text_b, "en", "she")
+    he = patch(en_model, ForwardCache(), text_a, text_b, "en", "he")
+    np.testing.assert_allclose(both.effects, she.effects - he.effects, atol=1e-4)
+    assert both.logprob_a == pytest.approx(she.logprob_a - he.logprob_a, abs=1e-6)
+    assert "log P" in both.scored and both.summary.startswith(en_model.key)
+    found = both.entry()
+    if found is not None:
+        layer, position, share = found
+        shares = (both.effects - both.logprob_a) / (both.logprob_b - both.logprob_a)
+        assert share >= 0.5 and shares[:layer].max(initial=-np.inf) < 0.5 and shares[layer, position] == pytest.approx(share)

@@ -44,7 +44,7 @@ def test_attribution_reports_its_steps_for_every_model(workspace) -> None:
 def test_the_head_sweep_reports_after_the_layer_sweep(workspace) -> None:
     progress = Recorder()
     service.patching(workspace, "The doctor said that [MASK] was tired.", "The doctor said that [MASK] was tired!",
-                     "en-2048", "en", "", 1, progress)
+                     "en-2048", "en", "", 1, progress=progress)
     layers = [f for f, m in progress.seen if "patched" in m and "heads" not in m]
     heads = [f for f, m in progress.seen if "heads of block 1" in m]
     assert layers and heads and max(layers) == pytest.approx(0.5) and min(heads) > 0.5 and max(heads) == pytest.approx(1.0)

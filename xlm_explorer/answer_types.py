@@ -520,6 +520,7 @@ class PatchingRequest(TypedDict):
     lang: str
     target: str
     head_layer: int
+    foil: str
 
 
 class PatchingItem(TypedDict):
@@ -534,6 +535,10 @@ class PatchingItem(TypedDict):
     position: int
     target_id: int
     target_token: str
+    foil_id: Optional[int]  # contrastive patching: every score is log P(target) - log P(foil)
+    foil_token: str
+    scored: str  # what each cell measures, in words
+    summary: str  # one line: where the difference between A and B enters
     log_prob_a: float
     log_prob_b: float
     effects: list[list[float]]  # (layers + 1) x tokens: log P(target) with that state patched

@@ -491,22 +491,23 @@ def attribution(
 
 def patching(
     ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
-    head_layer: float | None = 0, progress: Progress | None = None,
+    head_layer: float | None = 0, foil: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
     replaced by B's (sentences of equal token length, one [MASK] at the same place); also per attention head at
-    ``head_layer`` (1..n_layers; 0 or None: none)."""
+    ``head_layer`` (1..n_layers; 0 or None: none); with a ``foil``, of log P(target) - log P(foil) (contrastive)."""
     keys = checks.model_keys(ws.manager, model)
     lang = checks.language(ws.manager, lang)
     checks.check_text(text_a, what="sentence A")
     checks.check_text(text_b, what="sentence B")
     models, errors = load_models(ws, keys, progress)
     results = [
-        patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer, _report(progress, i / len(models), (i + 1) / len(models)))
+        patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer,
+              _report(progress, i / len(models), (i + 1) / len(models)), foil)
         for i, loaded in enumerate(models)
     ]
     request = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target or "",
-               "head_layer": int(head_layer or 0)}
+               "head_layer": int(head_layer or 0), "foil": foil or ""}
     return _answer("patching", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
 
 

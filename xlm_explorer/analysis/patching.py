@@ -57,6 +57,40 @@ class PatchingResult:
     head_layer: int | None = None
     head_effects: np.ndarray | None = None  # (heads, T)
     notices: tuple[str, ...] = field(default=())
+    #: contrastive patching: every score is log P(target) - log P(foil) instead of log P(target)
+    foil_id: int | None = None
+    foil_token: str = ""
+
+    @property
+    def scored(self) -> str:
+        """What each cell measures, in words."""
+        if self.foil_id is None:
+            return f"log P({self.target_token!r})"
+        return f"log P({self.target_token!r}) - log P({self.foil_token!r})"
+
+    def entry(self) -> tuple[int, int, float] | None:
+        """Where the difference between A and B enters: the earliest layer at which patching one position alone
+        moves the score at least half of the way from A's to B's, with that position and share (None if none)."""
+        span = self.logprob_b - self.logprob_a
+        if abs(span) < 1e-9:
+            return None
+        shares = (self.effects - self.logprob_a) / span  # (L + 1, T): 0 at A, 1 at B
+        for layer in range(shares.shape[0]):
+            position = int(np.argmax(shares[layer]))
+            if shares[layer, position] >= 0.5:
+                return layer, position, float(shares[layer, position])
+        return None
+
+    @property
+    def summary(self) -> str:
+        """One line: where the difference enters."""
+        found = self.entry()
+        if found is None:
+            return f"{self.model}: no single layer and position carries half of the change in {self.scored} from A to B."
+        layer, position, share = found
+        where = "the embeddings" if layer == 0 else f"layer {layer}"
+        return (f"{self.model}: the difference enters at {where}, position {position} ({self.tokens_a[position]!r}): "
+                f"patching it alone moves {self.scored} {100 * share:.0f}% of the way from A to B.")
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -71,6 +105,10 @@ class PatchingResult:
             "position": self.position,
             "target_id": self.target_id,
             "target_token": self.target_token,
+            "foil_id": self.foil_id,
+            "foil_token": self.foil_token,
+            "scored": self.scored,
+            "summary": self.summary,
             "log_prob_a": self.logprob_a,
             "log_prob_b": self.logprob_b,
             "effects": np.round(self.effects.astype(np.float64), 6).tolist(),
@@ -90,9 +128,11 @@ def run_patched(
     patches: list[dict[int, tuple[slice, torch.Tensor]]],
     position: int,
     target_id: int,
+    foil_id: int | None = None,
 ) -> torch.Tensor:
-    """log P(target at ``position``) for one copy of A per patch: (len(patches),). ``patch[p] = (where, vector)``
-    replaces the hook point's value at position p, in the hidden-dimension slice ``where``."""
+    """log P(target at ``position``) (minus log P(foil) when ``foil_id`` is given) for one copy of A per patch:
+    (len(patches),). ``patch[p] = (where, vector)`` replaces the hook point's value at position p, in the
+    hidden-dimension slice ``where``."""
 
     def replace(tensor: torch.Tensor, _name: str) -> torch.Tensor:
         tensor = tensor.clone()
@@ -103,7 +143,9 @@ def run_patched(
 
     batch = run_with_hooks(loaded, [ids_a] * len(patches), lang_ids=lang_id, hooks={point: replace},
                            logits_at=[(row, position) for row in range(len(patches))])
-    return torch.log_softmax(batch.logits.double(), dim=-1)[:, target_id].float()
+    log_probs = torch.log_softmax(batch.logits.double(), dim=-1)
+    score = log_probs[:, target_id] - (log_probs[:, foil_id] if foil_id is not None else 0.0)
+    return score.float()
 
 
 def _head_outputs(loaded: LoadedModel, ids: tuple[int, ...], lang_id: int | None, layer: int) -> torch.Tensor:
@@ -135,15 +177,28 @@ def patch(
     target: str = "",
     head_layer: object = None,
     progress: Progress | None = None,
+    foil: str = "",
 ) -> PatchingResult:
-    """The layer x position sweep (and, with ``head_layer``, the head x position sweep at that layer)."""
+    """The layer x position sweep (and, with ``head_layer``, the head x position sweep at that layer) of
+    log P(target), or with a ``foil`` of log P(target) - log P(foil) (contrastive patching)."""
     enc_a, enc_b = check_pair(loaded, text_a, text_b, lang)
     position = enc_a.mask_positions[0]
     lang_id = loaded.lang2id.get(enc_a.lang)
     result_a = cache.get(loaded, enc_a.input_ids, lang_id, (position,))
     result_b = cache.get(loaded, enc_b.input_ids, lang_id, (position,), hidden_states=True)
-    target_id, notices = resolve_target(loaded, target, enc_a.lang, cache.logits_at(loaded, result_a, [position])[0])
-    logprob = lambda r: float(torch.log_softmax(cache.logits_at(loaded, r, [position])[0].double(), -1)[target_id])  # noqa: E731
+    logits_a = cache.logits_at(loaded, result_a, [position])[0]
+    target_id, notices = resolve_target(loaded, target, enc_a.lang, logits_a)
+    foil_id = None
+    if (foil or "").strip():
+        foil_id, foil_notices = resolve_target(loaded, foil, enc_a.lang, logits_a)
+        notices += foil_notices
+        if foil_id == target_id:
+            raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
+
+    def score(result: Any) -> float:
+        log_probs = torch.log_softmax(cache.logits_at(loaded, result, [position])[0].double(), -1)
+        return float(log_probs[target_id] - (log_probs[foil_id] if foil_id is not None else 0.0))
+
     n_layers, length = loaded.n_layers, len(enc_a)
     effects = np.zeros((n_layers + 1, length), dtype=np.float32)
     with_heads = head_layer not in (None, "", 0, 0.0)
@@ -158,7 +213,7 @@ def patch(
             positions = list(range(start, min(length, start + COPIES_PER_BATCH)))
             patches = [{p: (slice(None), states_b[p])} for p in positions]
             effects[layer, positions] = run_patched(loaded, enc_a.input_ids, lang_id, hidden_point(layer), patches,
-                                                    position, target_id).numpy()
+                                                    position, target_id, foil_id).numpy()
         if progress is not None:
             progress(layers_share * (layer + 1) / (n_layers + 1), f"{loaded.key}: layer {layer} of {n_layers} patched")
     heads = None
@@ -169,20 +224,21 @@ def patch(
                          f"{loaded.key}: heads of block {layer_for_heads}, {done:,} of {total:,} patched")
 
         heads = head_sweep(loaded, enc_a.input_ids, enc_b.input_ids, lang_id, layer_for_heads, position, target_id,
-                           heads_progress)
+                           heads_progress, foil_id)
     return PatchingResult(
         model=loaded.key, lang=enc_a.lang, text_a=text_a, text_b=text_b,
         tokens_a=tuple(display_piece(t) for t in enc_a.tokens), tokens_b=tuple(display_piece(t) for t in enc_b.tokens),
         input_ids_a=enc_a.input_ids, input_ids_b=enc_b.input_ids, position=position, target_id=target_id,
         target_token=display_piece(loaded.tokenizer.convert_ids_to_tokens([target_id])[0]),
-        logprob_a=logprob(result_a), logprob_b=logprob(result_b), effects=effects,
+        logprob_a=score(result_a), logprob_b=score(result_b), effects=effects, foil_id=foil_id,
+        foil_token="" if foil_id is None else display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]),
         head_layer=layer_for_heads, head_effects=heads, notices=tuple(dict.fromkeys([*enc_a.notices, *notices])),
     )
 
 
 def head_sweep(
     loaded: LoadedModel, ids_a: tuple[int, ...], ids_b: tuple[int, ...], lang_id: int | None, layer: int, position: int,
-    target_id: int, report: Callable[[int, int], None] | None = None,
+    target_id: int, report: Callable[[int, int], None] | None = None, foil_id: int | None = None,
 ) -> np.ndarray:
     """(heads, T): head h's output at position p in block ``layer`` (1-based, like the layer sweep) patched from B;
     ``report(cells done, cells)`` after each batch."""
@@ -193,7 +249,8 @@ def head_sweep(
     for start in range(0, len(cells), COPIES_PER_BATCH):
         chunk = cells[start : start + COPIES_PER_BATCH]
         patches = [{p: (slice(h * width, (h + 1) * width), outputs_b[p, h * width : (h + 1) * width])} for h, p in chunk]
-        scores = run_patched(loaded, ids_a, lang_id, f"blocks.{layer - 1}.attn.heads", patches, position, target_id).numpy()
+        scores = run_patched(loaded, ids_a, lang_id, f"blocks.{layer - 1}.attn.heads", patches, position, target_id,
+                             foil_id).numpy()
         for (h, p), score in zip(chunk, scores):
             values[h, p] = score
         if report is not None:

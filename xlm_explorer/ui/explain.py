@@ -98,8 +98,10 @@ def _build_patching(ctx: AppContext) -> None:
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
                 target = gr.Textbox(label="Target (empty = A's top prediction)", value="", min_width=140)
+                foil = gr.Textbox(label="Foil (optional: patch log P(target) − log P(foil))", value="", min_width=140)
             head_layer = gr.Number(value=0, precision=0, minimum=0, label="Also per head at block (1 = first; 0 = no)")
     controls = view_controls("patching", "Patch")
+    summary = gr.HTML(elem_id="patching-summary")
     plot = gr.Plot(show_label=False, elem_id="patching-results")
     heads = gr.Plot(show_label=False, visible=False)  # shown only when a head sweep was asked for
     table = gr.Dataframe(visible=False, label="log P(target) per layer and position", interactive=False, max_height=360)
@@ -107,12 +109,13 @@ def _build_patching(ctx: AppContext) -> None:
     def draw(answer: Answer) -> Drawn:
         frame = views.make_patching_table(answer.results)
         head_figure = views.make_head_patching_figure(answer.results)
-        return Drawn([views.make_patching_figure(answer.results), gr.update(value=head_figure, visible=head_figure is not None),
-                      frame], {"effects": frame})
+        return Drawn([views.make_patching_summary_html(answer.results), views.make_patching_figure(answer.results),
+                      gr.update(value=head_figure, visible=head_figure is not None), frame], {"effects": frame})
 
-    inputs = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target, "head_layer": head_layer}
+    inputs = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target, "head_layer": head_layer,
+              "foil": foil}
     wire(ctx, View(
-        "patching", controls, service.patching, inputs, draw, [plot, heads, table], heavy=True,
+        "patching", controls, service.patching, inputs, draw, [summary, plot, heads, table], heavy=True,
         first_result_id="patching-results",
         share=Share("explain", list(inputs), subtab="explain-patching"),
     ))

@@ -88,7 +88,9 @@ def make_attribution_table(results: Sequence[AttributionResult]) -> pd.DataFrame
 
 def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
     """Per model, layers × positions: how much patching B in there moves log P(target) from A towards B."""
-    fig = make_subplots(rows=1, cols=max(1, len(results)), subplot_titles=[r.model for r in results], horizontal_spacing=0.12)
+    titles = [r.model + (f": {html.escape(r.target_token)} vs {html.escape(r.foil_token)}" if r.foil_id is not None else "")
+              for r in results]
+    fig = make_subplots(rows=1, cols=max(1, len(results)), subplot_titles=titles, horizontal_spacing=0.12)
     for col, r in enumerate(results, start=1):
         span = r.logprob_b - r.logprob_a
         z = (r.effects - r.logprob_a) / span if abs(span) > 1e-9 else r.effects - r.logprob_a
@@ -97,7 +99,8 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
         fig.add_trace(go.Heatmap(
             z=np.round(z.astype(np.float64), 4), x=labels, y=[("emb" if l == 0 else f"L{l}") for l in range(z.shape[0])],
             zmid=0, colorscale="RdBu_r", customdata=np.round(r.effects.astype(np.float64), 4),
-            hovertemplate="layer %{y}, position %{x}<br>log P = %{customdata:.2f}<br>share of the A→B change %{z:.2f}<extra></extra>",
+            hovertemplate="layer %{y}, position %{x}<br>" + html.escape(r.scored) + " = %{customdata:.2f}"
+                          "<br>share of the A→B change %{z:.2f}<extra></extra>",
             colorbar=dict(title=dict(text="share of<br>A→B change", side="top"), thickness=12), showscale=col == len(results),
         ), row=1, col=col)
         fig.update_xaxes(tickangle=-45, row=1, col=col)
@@ -107,6 +110,11 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
     fig.update_layout(title=title, height=max(320, 160 + 26 * rows),  # room for the colour bar even with few layers
                       margin={"l": 10, "r": 10, "t": 90, "b": 10})
     return fig
+
+
+def make_patching_summary_html(results: Sequence[PatchingResult]) -> str:
+    """One line per model: where the difference enters (escaped)."""
+    return "".join(f'<p class="xlm-summary">{html.escape(r.summary)}</p>' for r in results)
 
 
 def make_head_patching_figure(results: Sequence[PatchingResult]) -> go.Figure | None:
