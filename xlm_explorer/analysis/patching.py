@@ -89,8 +89,10 @@ class PatchingResult:
             return f"{self.model}: no single layer and position carries half of the change in {self.scored} from A to B."
         layer, position, share = found
         where = "the embeddings" if layer == 0 else f"layer {layer}"
+        how = (f"{100 * share:.0f}% of the way from A to B" if share <= 1.5
+               else f"past B's value ({share:.1f} times the change from A to B)")
         return (f"{self.model}: the difference enters at {where}, position {position} ({self.tokens_a[position]!r}): "
-                f"patching it alone moves {self.scored} {100 * share:.0f}% of the way from A to B.")
+                f"patching it alone moves {self.scored} {how}.")
 
     def to_dict(self) -> dict[str, Any]:
         data = {
