@@ -101,13 +101,15 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
             zmid=0, colorscale="RdBu_r", customdata=np.round(r.effects.astype(np.float64), 4),
             hovertemplate="layer %{y}, position %{x}<br>" + html.escape(r.scored) + " = %{customdata:.2f}"
                           "<br>share of the A→B change %{z:.2f}<extra></extra>",
-            colorbar=dict(title=dict(text="share of<br>A→B change", side="top"), thickness=12), showscale=col == len(results),
+            # three labels, on a bar at least 150 px long: with few layers five labels overlapped
+            colorbar=dict(title=dict(text="share of<br>A→B change", side="top"), thickness=12, tickvals=[-1, 0, 1],
+                          lenmode="pixels", len=150), showscale=col == len(results),
         ), row=1, col=col)
         fig.update_xaxes(tickangle=-45, row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)
     title = "Where does the difference enter? Patching B's hidden state into A at one layer and position"
     rows = max((r.effects.shape[0] for r in results), default=10)
-    fig.update_layout(title=title, height=max(320, 160 + 26 * rows),  # room for the colour bar even with few layers
+    fig.update_layout(title=title, height=max(420, 200 + 26 * rows),  # room for the colour bar even with few layers
                       margin={"l": 10, "r": 10, "t": 90, "b": 10})
     return fig
 
@@ -135,9 +137,10 @@ def make_head_patching_figure(results: Sequence[PatchingResult]) -> go.Figure | 
 
 
 def make_patching_table(results: Sequence[PatchingResult]) -> pd.DataFrame:
-    rows = [(r.model, layer, p, r.tokens_a[p], r.tokens_b[p], round(float(r.effects[layer, p]), 4))
+    rows = [(r.model, layer, p, r.tokens_a[p], r.tokens_b[p], round(float(r.effects[layer, p]), 2))
             for r in results for layer in range(r.effects.shape[0]) for p in range(r.effects.shape[1])]
-    return pd.DataFrame(rows, columns=["model", "layer", "position", "token A", "token B", "log P(target)"])
+    score = "log P(target) − log P(foil)" if any(r.foil_id is not None for r in results) else "log P(target)"
+    return pd.DataFrame(rows, columns=["model", "layer", "position", "token A", "token B", score])
 
 
 def make_matches_html(result: TokenSearchResult) -> str:
