@@ -170,13 +170,15 @@ def make_logit_lens_figure(results: Sequence[LogitLensResult]) -> go.Figure:
         fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=-45, row=1, col=col)
         fig.update_yaxes(
             tickvals=list(result.relative_depths),
-            ticktext=[f"{name} ({d:.2f})" for name, d in zip(layer_names, result.relative_depths)],
+            # the layer's name only (its depth is where the row sits, and in the hover): "L12 (0.75)" ran into the
+            # other panel on a phone
+            ticktext=layer_names,
             row=1,
             col=col,
         )
     pad = 0.5 / max(1, min((r.n_layers for r in results), default=1))
     fig.update_yaxes(range=[-pad, 1 + pad])  # same depth scale in every panel: 12 and 16 layers line up
-    fig.update_yaxes(title_text="layer (relative depth)", row=1, col=1)
+    fig.update_yaxes(title_text="layer, at its relative depth", row=1, col=1)
     fig.update_layout(
         title="Per-layer predictions (logit lens): the LM head applied to each layer's hidden state",
         height=max(420, 30 * max((len(r.layers) for r in results), default=10) + 160),
