@@ -62,9 +62,8 @@ class AttributionResult:
     @property
     def attributed(self) -> str:
         """What the attributions explain, in words."""
-        if self.foil_id is None:
-            return f"logit of {self.target_token!r}"
-        return f"log P({self.target_token!r}) - log P({self.foil_token!r})"
+        return score_label(self.target_token, self.foil_token if self.foil_id is not None else None,
+                           f"logit of {self.target_token!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +92,24 @@ class AttributionResult:
             },
             "notices": list(self.notices),
         }
+
+
+def score_label(target_token: str, foil_token: str | None, plain: str) -> str:
+    """What a contrastive score measures, in words: ``plain`` without a foil."""
+    return plain if foil_token is None else f"log P({target_token!r}) - log P({foil_token!r})"
+
+
+def resolve_foil(
+    loaded: LoadedModel, foil: str, lang: str, logits: torch.Tensor, target_id: int
+) -> tuple[int | None, str, list[str]]:
+    """``(id, display token, notices)`` of a contrastive foil (``(None, "", [])`` when empty), resolved as the target
+    is (:func:`resolve_target`); a foil that is the target itself is refused."""
+    if not (foil or "").strip():
+        return None, "", []
+    foil_id, notices = resolve_target(loaded, foil, lang, logits)
+    if foil_id == target_id:
+        raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
+    return foil_id, display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]), notices
 
 
 def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Tensor) -> tuple[int, list[str]]:
@@ -166,12 +183,8 @@ def attribute(
     lang_id = loaded.lang2id.get(encoding.lang)
     logits = cache.logits_at(loaded, cache.get(loaded, encoding.input_ids, lang_id, (position,)), [position])[0]
     target_id, notices = resolve_target(loaded, target, encoding.lang, logits)
-    foil_id = None
-    if (foil or "").strip():
-        foil_id, foil_notices = resolve_target(loaded, foil, encoding.lang, logits)
-        notices += foil_notices
-        if foil_id == target_id:
-            raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
+    foil_id, foil_token, foil_notices = resolve_foil(loaded, foil, encoding.lang, logits, target_id)
+    notices += foil_notices
     ids = torch.tensor([encoding.input_ids], device=loaded.device)
     keep = torch.tensor([[i in loaded.special_ids for i in encoding.input_ids]], device=loaded.device)
     pad_id = int(loaded.tokenizer.pad_token_id)
@@ -205,5 +218,5 @@ def attribute(
         target_logit=target_logit, baseline_logit=baseline_logit, baseline_token_id=pad_id, n_steps=steps,
         completeness_gap=gap, gradient_x_input=tuple(float(v) for v in grad_x_input.cpu()),
         notices=tuple(dict.fromkeys([*encoding.notices, *notices])), foil_id=foil_id,
-        foil_token="" if foil_id is None else display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]),
+        foil_token=foil_token,
     )

@@ -24,7 +24,7 @@ from ..checks import whole_number
 from ..errors import UserInputError
 from ..forward import hidden_point, run_with_hooks
 from ..tokenization import display_piece
-from .attribution import resolve_target
+from .attribution import resolve_foil, resolve_target, score_label
 from .fill_mask import preprocess
 
 if TYPE_CHECKING:
@@ -64,9 +64,8 @@ class PatchingResult:
     @property
     def scored(self) -> str:
         """What each cell measures, in words."""
-        if self.foil_id is None:
-            return f"log P({self.target_token!r})"
-        return f"log P({self.target_token!r}) - log P({self.foil_token!r})"
+        return score_label(self.target_token, self.foil_token if self.foil_id is not None else None,
+                           f"log P({self.target_token!r})")
 
     def entry(self) -> tuple[int, int, float] | None:
         """Where the difference between A and B enters: the earliest layer at which patching one position alone
@@ -190,12 +189,8 @@ def patch(
     result_b = cache.get(loaded, enc_b.input_ids, lang_id, (position,), hidden_states=True)
     logits_a = cache.logits_at(loaded, result_a, [position])[0]
     target_id, notices = resolve_target(loaded, target, enc_a.lang, logits_a)
-    foil_id = None
-    if (foil or "").strip():
-        foil_id, foil_notices = resolve_target(loaded, foil, enc_a.lang, logits_a)
-        notices += foil_notices
-        if foil_id == target_id:
-            raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
+    foil_id, foil_token, foil_notices = resolve_foil(loaded, foil, enc_a.lang, logits_a, target_id)
+    notices += foil_notices
 
     def score(result: Any) -> float:
         log_probs = torch.log_softmax(cache.logits_at(loaded, result, [position])[0].double(), -1)
@@ -233,7 +228,7 @@ def patch(
         input_ids_a=enc_a.input_ids, input_ids_b=enc_b.input_ids, position=position, target_id=target_id,
         target_token=display_piece(loaded.tokenizer.convert_ids_to_tokens([target_id])[0]),
         logprob_a=score(result_a), logprob_b=score(result_b), effects=effects, foil_id=foil_id,
-        foil_token="" if foil_id is None else display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]),
+        foil_token=foil_token,
         head_layer=layer_for_heads, head_effects=heads, notices=tuple(dict.fromkeys([*enc_a.notices, *notices])),
     )
 
