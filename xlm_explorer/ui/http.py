@@ -64,7 +64,9 @@ def complete_data(name: str, data: Any, parameters: Sequence[tuple[str, Any]]) -
             raise RequestError(f"/{name} takes {len(names)} values ({listed}), not {len(data)}.")
         given = dict(zip(names, data))
     else:
-        raise RequestError(f'Send {{"data": [...]}} (values in order: {listed}) or {{"data": {{name: value}}}} to /{name}.')
+        raise RequestError(
+            f'Send {{"data": [...]}} (values in order: {listed}) or {{"data": {{name: value}}}} to /{name}.'
+        )
     values = []
     for parameter, default in parameters:
         if parameter in given:
@@ -121,19 +123,9 @@ class PlainHttp:
             message = str(error) if isinstance(error, RequestError) else f"The body is not JSON: {str(error)[:80]}."
             return await _respond(send, 422, json.dumps({"detail": message}).encode())
         rewritten = json.dumps(request).encode()
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-        scope = dict(scope, headers=[*headers, (b"content-length", str(len(rewritten)).encode())])
-        sent = False
-
-        async def replay() -> dict:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": rewritten, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
-
+        headers = [*_headers_without(scope, b"content-length"), (b"content-length", str(len(rewritten)).encode())]
+        scope = dict(scope, headers=headers)
+        return await self.app(scope, _body_once(rewritten, receive), send)
 
     async def _run(self, scope: dict, receive: Callable, send: Callable, run: re.Match) -> None:
         """One request: the queue's POST then its stream, answered as one JSON document."""
@@ -145,7 +137,7 @@ class PlainHttp:
         event_id = json.loads(posted)["event_id"]
         stream_path = f"{call}/{event_id}"
         get = dict(scope, method="GET", path=stream_path, raw_path=stream_path.encode(), query_string=b"",
-                   headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-length", b"content-type")])
+                   headers=_headers_without(scope, b"content-length", b"content-type"))
         _status, streamed = await _inside(self.app, get, b"")
         events = [e for e in re.findall(r"^event: (\w+)\ndata: (.*)$", streamed.decode("utf-8", "replace"), re.M)
                   if e[0] in ("complete", "error")]
@@ -160,16 +152,8 @@ class PlainHttp:
 
 async def _inside(app: Any, scope: dict, body: bytes) -> tuple[int, bytes]:
     """Run ``app`` on one request inside this process; ``(status, the whole response body)``."""
-    sent = False
     status = 500
     chunks: list[bytes] = []
-
-    async def receive() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await _never()
 
     async def send(message: dict) -> None:
         nonlocal status
@@ -178,8 +162,27 @@ async def _inside(app: Any, scope: dict, body: bytes) -> tuple[int, bytes]:
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    await app(scope, _body_once(body, _never), send)
     return status, b"".join(chunks)
+
+
+def _headers_without(scope: dict, *names: bytes) -> list[tuple[bytes, bytes]]:
+    """The request's headers less ``names`` (lower case)."""
+    return [(k, v) for k, v in scope.get("headers", []) if k.lower() not in names]
+
+
+def _body_once(body: bytes, then: Callable) -> Callable:
+    """An ASGI ``receive`` that gives ``body`` (already read) once, then defers to ``then``."""
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await then()
+
+    return receive
 
 
 async def _never() -> dict:
