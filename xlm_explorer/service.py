@@ -107,6 +107,16 @@ def _answer(
     return Answer(payload, results, _unique([*unique, *errors.values()]))
 
 
+def _per_model(
+    endpoint: str, request: dict[str, Any], results: Sequence[Any], errors: dict[str, str],
+    shared: dict[str, Any] | None = None, item: Callable[[Any], dict[str, Any]] = lambda r: r.to_dict(),
+) -> Answer:
+    """:func:`_answer` for the endpoints with one result object per model: each one's ``item`` (its ``to_dict()``)
+    and all their notices, in order."""
+    return _answer(endpoint, request, [item(r) for r in results], results, errors, [n for r in results for n in r.notices],
+                   shared)
+
+
 def _report(progress: Progress | None, start: float, end: float) -> Progress | None:
     """``progress`` rescaled so that 0..1 of a part maps to ``start..end`` of the whole run."""
     if progress is None:
@@ -154,7 +164,7 @@ def fill_mask(
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
     request = {"text": text, "model": model, "lang": lang, "top_k": top_k}
-    return _answer("fill_mask", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
+    return _per_model("fill_mask", request, results, errors)
 
 
 # ------------------------------------------------------------------------------------------------ attention
@@ -188,8 +198,7 @@ def attention(
     request = {"text": text, "text_pair": pair, "model": model, "lang": lang, "lang_pair": lang_b,
                "heads": [list(m) for m in matrices]}
     shared = {"statistics_help": {name: STATISTIC_LABELS[name] for name in STATISTIC_NAMES}}
-    return _answer("attention", request, [r.to_dict(matrices) for r in results], results, errors,
-                   [n for r in results for n in r.notices], shared)
+    return _per_model("attention", request, results, errors, shared, lambda r: r.to_dict(matrices))
 
 
 def attention_average(
@@ -223,8 +232,7 @@ def attention_average(
         for i, loaded in enumerate(models)
     ]
     request = {"model": model, "source": source, "languages": sorted({code for code, _text in sentences}), "per_language": per_language}
-    return _answer("attention_average", request, [r.to_dict() for r in results], results, errors,
-                   [n for r in results for n in r.notices], {"n_sentences": len(sentences)})
+    return _per_model("attention_average", request, results, errors, {"n_sentences": len(sentences)})
 
 
 # ------------------------------------------------------------------------------------------------ embeddings
@@ -294,8 +302,7 @@ def explore_embeddings(
         "source": dataset["source"], "model": model, "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
         "pooling": pooling, "center": bool(center), "method": method, "dims": dims_value, "seed": seed_value,
     }
-    return _answer("embeddings", request, [e.to_dict() for e in explorations], explorations, errors,
-                   [n for e in explorations for n in e.notices], {"dataset": dict(dataset)})
+    return _per_model("embeddings", request, explorations, errors, {"dataset": dict(dataset)})
 
 
 def reproject(
@@ -360,8 +367,7 @@ def logit_lens(
     results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k, words) for m in models]
     alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
     request = {"text": text, "lang": lang, "mask_number": results[0].mask_number, "top_k": top_k, "candidates": list(words)}
-    return _answer("logit_lens", request, [r.to_dict() for r in results], results, errors,
-                   [n for r in results for n in r.notices], {"depth_alignment": [list(pair) for pair in alignment]})
+    return _per_model("logit_lens", request, results, errors, {"depth_alignment": [list(pair) for pair in alignment]})
 
 
 def layer_similarity(
@@ -486,7 +492,7 @@ def attribution(
         results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target, part, foil))
     request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or "",
                "foil": foil or ""}
-    return _answer("attribution", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
+    return _per_model("attribution", request, results, errors)
 
 
 def patching(
@@ -508,7 +514,7 @@ def patching(
     ]
     request = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target or "",
                "head_layer": int(head_layer or 0), "foil": foil or ""}
-    return _answer("patching", request, [r.to_dict() for r in results], results, errors, [n for r in results for n in r.notices])
+    return _per_model("patching", request, results, errors)
 
 
 def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus | None, progress: Progress | None) -> TokenIndex:
