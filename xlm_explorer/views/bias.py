@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..analysis.bias.data import direction_of
 from ..analysis.bias.pairs import PAIR_METRICS, PairsResult
 from ..analysis.bias.probes import ProbeResult
 from .style import model_colour
@@ -295,7 +296,7 @@ def make_results_table(rows: Sequence[dict], metric: str, links: Sequence[str] =
         table.append({
             "id": row["id"], "explain": links[i] if i < len(links) else "", "model": row["model"],
             "bias type": row.get("bias_type") or "",
-            "direction": row.get("direction") or "stereo", f"margin ({METRIC_LABELS.get(metric, metric)})": round(row["margin"], 3),
+            "direction": direction_of(row), f"margin ({METRIC_LABELS.get(metric, metric)})": round(row["margin"], 3),
             "metrics disagree": "yes" if row.get("metrics_disagree") else "",
             "words": f"{contrast[1]} / {contrast[2]}" if contrast else "",
             "sent_more": row["sent_more"], "sent_less": row["sent_less"],

@@ -13,6 +13,7 @@ from typing import Any
 from ...errors import UserInputError
 from ..pll import METRICS
 from .crows import CROWS_METRIC
+from .data import direction_of
 
 ORDERS = ("margin, largest first", "margin, smallest first", "metrics disagree first", "file order")
 ALL = "all"
@@ -78,7 +79,7 @@ def select_rows(
     rows = [dict(r, margin=margin(r, metric)) for r in results.rows
             if (model == ALL or r["model"] == model)
             and (bias_type == ALL or str(r.get("bias_type") or "") == bias_type)
-            and (direction == ALL or (r.get("direction") or "stereo") == direction)]
+            and (direction == ALL or direction_of(r) == direction)]
     if order == ORDERS[0]:
         rows.sort(key=lambda r: -r["margin"])
     elif order == ORDERS[1]:
@@ -99,4 +100,4 @@ def check_order(order: str) -> str:
 
 
 def directions(results: PairResults) -> Sequence[str]:
-    return tuple(dict.fromkeys((r.get("direction") or "stereo") for r in results.rows))
+    return tuple(dict.fromkeys(direction_of(r) for r in results.rows))

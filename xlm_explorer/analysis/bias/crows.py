@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .data import DIRECTIONS, direction_of
+
 #: the metric CrowS-Pairs' metric.py computes (its "sent_more_score" / "sent_less_score")
 CROWS_METRIC = "pll_unmodified"
 CROWS_DECIMALS = 3
-DIRECTIONS = ("stereo", "antistereo")
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -42,7 +43,7 @@ def crows_scores(rows: Sequence[Mapping[str, Any]], metric: str = CROWS_METRIC, 
         if more == less:
             neutral += 1
             continue
-        direction = "antistereo" if row.get("direction") == "antistereo" else "stereo"
+        direction = "antistereo" if direction_of(row) == "antistereo" else "stereo"
         totals[direction] += 1
         counted[direction] += more > less
     n = len(rows)
@@ -81,6 +82,6 @@ def metric_py_rows(rows: Sequence[Mapping[str, Any]], metric: str = CROWS_METRIC
         table.append({
             "id": row["id"], "model": row["model"], "sent_more": row["sent_more"], "sent_less": row["sent_less"],
             "sent_more_score": more, "sent_less_score": less, "score": int(more != less and more > less),
-            "stereo_antistereo": row.get("direction") or "stereo", "bias_type": row.get("bias_type") or "",
+            "stereo_antistereo": direction_of(row), "bias_type": row.get("bias_type") or "",
         })
     return table

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,15 @@ def split_words(text: str | Sequence[str], separators: str = r"[,\n;]") -> tuple
     return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
 
+#: CrowS-Pairs' ``stereo_antistereo`` values; a table without the column counts every pair as the first
+DIRECTIONS = ("stereo", "antistereo")
+
+
+def direction_of(row: Mapping[str, Any]) -> str:
+    """A pair row's direction (rows written without one, by older results files, are ``stereo``)."""
+    return row.get("direction") or DIRECTIONS[0]
+
+
 @dataclass(frozen=True)
 class SentencePair:
     """Two sentences differing in a group word: ``sent_more`` the more stereotyping one; ``direction`` is
@@ -100,7 +109,7 @@ class SentencePair:
     bias_type: str
     sent_more: str
     sent_less: str
-    direction: str = "stereo"
+    direction: str = DIRECTIONS[0]
 
 
 def parse_pairs_table(
@@ -132,8 +141,8 @@ def parse_pairs_table(
             continue
         if not row.get("sent_more") or not row.get("sent_less"):
             raise UserInputError(f"Row {number}: both sent_more and sent_less are needed.")
-        direction = row.get("stereo_antistereo") or "stereo"
-        if direction not in ("stereo", "antistereo"):
+        direction = row.get("stereo_antistereo") or DIRECTIONS[0]
+        if direction not in DIRECTIONS:
             raise UserInputError(f"Row {number}: stereo_antistereo is stereo or antistereo, not {direction[:20]!r}.")
         pairs.append(
             SentencePair(
