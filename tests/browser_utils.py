@@ -286,6 +286,108 @@ def observe(panel: Any) -> dict[str, Any]:
     return panel.evaluate(OBSERVE_JS)
 
 
+def open_path(session: BrowserSession, path: tuple[str, ...]) -> Any:
+    """Select a tab (and its sub-tab) and return the innermost panel."""
+    panel = None
+    for name in path:
+        panel = select_tab(session, name, panel)
+    return panel
+
+
+def discover_units(session: BrowserSession) -> list[tuple[str, ...]]:
+    """Every runnable view: a tab with its own main button, else each of its sub-tabs."""
+    units: list[tuple[str, ...]] = []
+    for tab in tab_names(session):
+        panel = select_tab(session, tab)
+        if main_button(session, panel) is not None or first_example(session, panel) is not None:
+            units.append((tab,))
+            continue
+        subtabs = tab_names(session, panel)
+        if subtabs:
+            units += [(tab, sub) for sub in subtabs]
+        else:
+            units.append((tab,))
+    return units
+
+
+def run_unit(session: BrowserSession, path: tuple[str, ...], panel: Any) -> dict[str, Any]:
+    """In an open view (``panel``): run its first example and its main button, wait, report what is on screen."""
+    example = first_example(session, panel)
+    if example is not None:
+        before = session.api_started
+        example.click()
+        wait_idle(session, started_before=before)
+    button = main_button(session, panel) or any_button(session, panel)
+    assert button is not None or example is not None, f"{path} has neither an example nor a button"
+    if button is not None:
+        before = session.api_started
+        button.click()
+        wait_idle(session, started_before=before, timeout_s=180)
+    session.page.wait_for_timeout(500)  # plotly and bertviz draw after the value arrives
+    seen = observe(panel)
+    seen["panel"] = panel
+    return seen
+
+
+#: Every drawn text of every visible plotly figure, as the quadrilateral it covers on screen (rotated tick labels
+#: too), and the figure's toolbar (shown on hover, on a phone after a tap): ``[[text a, text b, holder id], ...]``
+#: for each pair that overlaps by more than 1.5 px (a separating-axis test).
+TEXT_COLLISIONS_JS = """() => {
+  // Every drawn text of every visible plotly figure (as the quadrilateral it covers on screen: rotated tick labels
+  // included) and the figure's toolbar (shown on hover, on a phone after a tap); pairs that overlap by over 1.5 px.
+  const out = [];
+  const corners = (el) => {
+    const b = el.getBBox(), m = el.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+      .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  };
+  const box = (r) => [[r.left, r.top], [r.right, r.top], [r.right, r.bottom], [r.left, r.bottom]];
+  const separated = (p, q) => {  // separating-axis test for two convex quadrilaterals, with a 1.5 px tolerance
+    for (const poly of [p, q]) for (let i = 0; i < 4; i++) {
+      const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4];
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1, nx = (y1 - y2) / len, ny = (x2 - x1) / len;
+      const proj = (poly2) => poly2.map(([x, y]) => x * nx + y * ny);
+      const a = proj(p), b = proj(q);
+      if (Math.min(Math.max(...a), Math.max(...b)) - Math.max(Math.min(...a), Math.min(...b)) < 1.5) return true;
+    }
+    return false;
+  };
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const pr = plot.getBoundingClientRect();
+    if (pr.width < 1 || pr.height < 1) continue;
+    const items = [];
+    for (const t of plot.querySelectorAll('svg text')) {
+      const s = (t.textContent || '').trim();
+      if (!s) continue;
+      const st = getComputedStyle(t);
+      if (st.display === 'none' || st.visibility === 'hidden' || st.opacity === '0' || t.closest('[style*="opacity: 0"]')) continue;
+      const b = t.getBBox();
+      if (b.width < 0.5 || b.height < 0.5) continue;
+      const kind = t.closest('.legend') ? 'legend' : t.closest('.colorbar') ? 'colorbar' : t.closest('.infolayer') ? 'title' : 'axis';
+      items.push({s, q: corners(t), kind, el: t});
+    }
+    const groups = Array.from(plot.querySelectorAll('.modebar-group'));
+    if (groups.length) {
+      const rs = groups.map((g) => g.getBoundingClientRect()).filter((r) => r.width > 0);
+      if (rs.length) items.push({s: '[toolbar]', kind: 'toolbar', el: groups[0].parentElement,
+        q: box({left: Math.min(...rs.map((r) => r.left)), right: Math.max(...rs.map((r) => r.right)),
+                top: Math.min(...rs.map((r) => r.top)), bottom: Math.max(...rs.map((r) => r.bottom))})});
+    }
+    for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
+      const a = items[i], b = items[j];
+      if (a.el.contains(b.el) || b.el.contains(a.el)) continue;
+      if (!separated(a.q, b.q)) out.push([a.kind + ': ' + a.s.slice(0, 48), b.kind + ': ' + b.s.slice(0, 48), plot.closest('[id]')?.id || '']);
+    }
+  }
+  return out;
+}"""
+
+
+def text_collisions(session: BrowserSession) -> list[list[str]]:
+    """The pairs of figure texts (and toolbars) drawn over each other on the page now (:data:`TEXT_COLLISIONS_JS`)."""
+    return session.page.evaluate(TEXT_COLLISIONS_JS)
+
+
 def wait_idle(session: BrowserSession, started_before: int | None = None, timeout_s: float = 60.0) -> None:
     """Wait until the app's API calls are over: one started after ``started_before`` (when given; at most
     5 s are given for it to start), none is in flight, no progress bar shows, and that for a second."""

@@ -4,9 +4,10 @@ The tabs are discovered from the page. Per tab the test clicks its first example
 its main button and asserts what a person would see: plotly charts with traces, tables with rows, the
 bertviz drawing with token text, a download. The page may request nothing outside 127.0.0.1.
 
-Screenshots of every tab go to ``test-artifacts/`` (git-ignored); with ``XLM_EXPLORER_SCREENSHOTS=1``
-``test_screenshots_at_projector_and_phone_widths`` refreshes ``docs/screenshots/`` (every view at 1400 px
-and at 390 px, shown in README and docs/).
+Every view is also drawn at 390, 1400 and 1920 px and checked for figure texts drawn over each other. Screenshots
+of every tab go to ``test-artifacts/`` (git-ignored); with ``XLM_EXPLORER_SCREENSHOTS=1``
+``test_every_view_at_phone_desk_and_projector_widths`` refreshes ``docs/screenshots/`` (every view at 1400 px and
+at 390 px, shown in README and docs/).
 """
 
 from __future__ import annotations
@@ -21,23 +22,24 @@ from browser_utils import (
     ENV_SCREENSHOTS,
     SCREENSHOTS_DIR,
     BrowserSession,
-    any_button,
     bertviz_tokens,
     browser_session,
     clear_toasts,
-    first_example,
+    discover_units,
     launched_app,
-    main_button,
     observe,
     open_app,
+    open_path,
     own_element,
     record_toasts,
     recorded_toasts,
     status_errors,
     require_chromium,
+    run_unit,
     safe_name,
     select_tab,
     tab_names,
+    text_collisions,
     wait_idle,
 )
 
@@ -150,49 +152,6 @@ def try_download(session: BrowserSession, panel: Any) -> Path | None:
     return Path(info.value.path())
 
 
-def open_path(session: BrowserSession, path: tuple[str, ...]) -> Any:
-    """Select a tab (and its sub-tab) and return the innermost panel."""
-    panel = None
-    for name in path:
-        panel = select_tab(session, name, panel)
-    return panel
-
-
-def discover_units(session: BrowserSession) -> list[tuple[str, ...]]:
-    """Every runnable view: a tab with its own main button, else each of its sub-tabs."""
-    units: list[tuple[str, ...]] = []
-    for tab in tab_names(session):
-        panel = select_tab(session, tab)
-        if main_button(session, panel) is not None or first_example(session, panel) is not None:
-            units.append((tab,))
-            continue
-        subtabs = tab_names(session, panel)
-        if subtabs:
-            units += [(tab, sub) for sub in subtabs]
-        else:
-            units.append((tab,))
-    return units
-
-
-def run_unit(session: BrowserSession, path: tuple[str, ...], panel: Any) -> dict[str, Any]:
-    """In an open view (``panel``): run its first example and its main button, wait, report what is on screen."""
-    example = first_example(session, panel)
-    if example is not None:
-        before = session.api_started
-        example.click()
-        wait_idle(session, started_before=before)
-    button = main_button(session, panel) or any_button(session, panel)
-    assert button is not None or example is not None, f"{path} has neither an example nor a button"
-    if button is not None:
-        before = session.api_started
-        button.click()
-        wait_idle(session, started_before=before, timeout_s=180)
-    session.page.wait_for_timeout(500)  # plotly and bertviz draw after the value arrives
-    seen = observe(panel)
-    seen["panel"] = panel
-    return seen
-
-
 def test_every_tab_runs_its_first_example_and_shows_results(browser_app: str, session: BrowserSession) -> None:
     tabs = open_app(session, browser_app)
     missing = [tab for tab in REQUIRED_TABS if tab not in tabs]
@@ -283,16 +242,20 @@ def test_page_requests_nothing_outside_localhost(browser_app: str, session: Brow
     assert any("/gradio_api/" in url or url.rstrip("/").endswith(browser_app.rstrip("/")) for url in session.requests)
 
 
-#: (name, viewport, PNG width, cut height): a projector and a phone
-SCREENSHOT_WIDTHS = (("1400", (1400, 1000), 1000, 1800), ("390", (390, 844), 390, 2600))
+#: (name, viewport, PNG width for docs/screenshots or None, cut height): a phone, a desk, a projector
+SCREEN_WIDTHS = (("390", (390, 844), 390, 2600), ("1400", (1400, 1000), 1000, 1800), ("1920", (1920, 1080), None, 0))
 
 
-@pytest.mark.skipif(os.environ.get(ENV_SCREENSHOTS) != "1", reason="refreshes docs/screenshots/ only when asked")
-@pytest.mark.parametrize("label,viewport,png_width,max_height", SCREENSHOT_WIDTHS, ids=[w[0] for w in SCREENSHOT_WIDTHS])
-def test_screenshots_at_projector_and_phone_widths(browser_app: str, label: str, viewport: tuple[int, int],
-                                                   png_width: int, max_height: int) -> None:
-    """Every view run with its first example and drawn at ``viewport``: no error, nothing wider than the screen."""
-    SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+@pytest.mark.parametrize("label,viewport,png_width,max_height", SCREEN_WIDTHS, ids=[w[0] for w in SCREEN_WIDTHS])
+def test_every_view_at_phone_desk_and_projector_widths(browser_app: str, label: str, viewport: tuple[int, int],
+                                                        png_width: int | None, max_height: int) -> None:
+    """Every view run with its first example and drawn at ``viewport``: no error, nothing wider than the screen, no
+    figure text drawn over another text or under plotly's toolbar (bounding boxes, rotated labels included). With
+    ``XLM_EXPLORER_SCREENSHOTS=1`` it also refreshes docs/screenshots/ at 1400 and 390 px."""
+    save = os.environ.get(ENV_SCREENSHOTS) == "1" and png_width is not None
+    if save:
+        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+    overlaps: dict[str, list[list[str]]] = {}
     with browser_session(viewport=viewport) as session:
         open_app(session, browser_app)
         record_toasts(session)
@@ -304,4 +267,10 @@ def test_screenshots_at_projector_and_phone_widths(browser_app: str, label: str,
             assert not errors, f"{path}: error toast(s) or refused input: {errors}"
             page_width = session.page.evaluate("document.documentElement.scrollWidth")
             assert page_width <= viewport[0], f"{path}: the page is {page_width} px wide on a {viewport[0]} px screen"
-            docs_png(panel, SCREENSHOTS_DIR / f"{safe_name(' / '.join(path).lower())}-{label}.png", png_width, max_height)
+            session.page.wait_for_timeout(500)  # plotly's second layout pass (automargins) after the first draw
+            found = text_collisions(session)
+            if found:
+                overlaps[" / ".join(path)] = found[:5]
+            if save:
+                docs_png(panel, SCREENSHOTS_DIR / f"{safe_name(' / '.join(path).lower())}-{label}.png", png_width, max_height)
+    assert not overlaps, f"texts drawn over each other at {label} px: {overlaps}"

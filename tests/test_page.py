@@ -13,7 +13,10 @@ import pytest
 from browser_utils import (
     BrowserSession,
     browser_session,
+    discover_units,
     launched_app,
+    main_button,
+    open_path,
     TOAST_RECORDER_JS,
     record_toasts,
     recorded_toasts,
@@ -167,6 +170,66 @@ def test_a_phone_shows_every_tab_and_nothing_wider_than_the_screen(page_app: str
     run_view(phone, "fill-mask")
     width = page.evaluate("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
     assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+
+
+#: A phone's screen with the browser's bars (the issue measured a 664 px tall viewport at 390 px)
+PHONE_SCREEN = (390, 664)
+
+FIRST_SCREEN_JS = """(runId) => {
+  const button = document.querySelector('#' + runId), panel = button.closest('[role=tabpanel]');
+  const shown = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const field = Array.from(panel.querySelectorAll('textarea, input:not([type=hidden]):not([type=range]), select'))
+    .find((el) => shown(el) && !el.closest('.xlm-run-bar'));
+  const bar = button.closest('.xlm-run-bar').getBoundingClientRect();
+  const tabs = document.querySelector('.xlm-main-tabs [role=tablist]').getBoundingClientRect();
+  const b = button.getBoundingClientRect(), f = field && field.getBoundingClientRect();
+  return {button: [b.top, b.bottom], field: f ? [f.top, f.bottom] : null, bar: bar.top, tabs: tabs.bottom,
+          height: window.innerHeight};
+}"""
+
+
+@pytest.fixture()
+def small_phone() -> Iterator[BrowserSession]:
+    with browser_session(viewport=PHONE_SCREEN) as browser:
+        yield browser
+
+
+def test_on_a_phone_each_view_opens_with_its_input_and_run_button_in_view(page_app: str, small_phone: BrowserSession) -> None:
+    """At 390 x 664 px, for every view: below the tab bar, the view's first input is on the first screen and not
+    under the run bar, and the run button is on screen (the bar sticks to the bottom, whatever the scroll)."""
+    page = open_page(small_phone, page_app)
+    misplaced = {}
+    for path in discover_units(small_phone):
+        panel = open_path(small_phone, path)
+        button = main_button(small_phone, panel)
+        if button is None:
+            continue  # the Models tab: nothing to run
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.wait_for_timeout(200)
+        where = page.evaluate(FIRST_SCREEN_JS, button.get_attribute("id"))
+        top, bottom = where["button"]
+        if not (where["tabs"] <= top and bottom <= where["height"]):
+            misplaced[" / ".join(path)] = f"run button at {top:.0f}-{bottom:.0f} px"
+        elif where["field"] is None or not (where["tabs"] <= where["field"][0] and where["field"][1] <= where["bar"]):
+            misplaced[" / ".join(path)] = f"first input at {where['field']}, run bar from {where['bar']:.0f} px"
+    assert not misplaced, misplaced
+
+
+def test_on_a_phone_a_run_keeps_the_input_one_tap_away(page_app: str, small_phone: BrowserSession) -> None:
+    """After Predict the page shows the result; the run bar stays on screen and its button brings the sentence
+    back into view, above the bar."""
+    page = open_page(small_phone, page_app)
+    run_view(small_phone, "fill-mask")
+    page.wait_for_timeout(1200)  # the smooth scroll to the result
+    assert in_viewport(page, "#fill-mask-results .xlm-completion"), "the result is not in view after Predict"
+    assert not in_viewport(page, "#fill-mask-text textarea"), "nothing scrolled: this test would pass without the bar"
+    back = page.locator("#fill-mask-to-inputs")
+    assert back.is_visible() and in_viewport(page, "#fill-mask-to-inputs")
+    back.click()
+    page.wait_for_timeout(1200)
+    box = page.locator("#fill-mask-text textarea").bounding_box()
+    bar = page.locator("#fill-mask-run").bounding_box()
+    assert box and bar and 0 <= box["y"] and box["y"] + box["height"] <= bar["y"], (box, bar)
 
 
 def test_right_to_left_tokens_are_isolated(page_app: str, session: BrowserSession) -> None:

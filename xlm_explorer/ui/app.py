@@ -29,6 +29,8 @@ from .widgets import model_status_markdown
 log = logging.getLogger(__name__)
 
 CSS_FILE = ASSETS_DIR / "style.css"
+#: Rules for gradio's own container, which style.css cannot reach (gradio scopes it inside the container).
+HEAD_FILE = ASSETS_DIR / "head.html"
 #: Most requests waiting in the queue; one more is answered "the queue is full" (plain text).
 QUEUE_MAX_SIZE = 64
 #: Gradio's own copies of download files: checked every minute, removed after 15 minutes (a session's are
@@ -46,6 +48,17 @@ attention heads do, how the two models differ, and which associations they learn
 
 TINY_BANNER = """<div class="xlm-banner" role="alert"><b>Tiny demo mode:</b> the models are tiny and randomly
 initialised. Every prediction, embedding and attention pattern here is meaningless; only the tool works.</div>"""
+
+#: A tap on a view's intro opens it (on a phone it shows two lines, style.css); installed once on page load.
+INTRO_TOGGLE_JS = """() => {
+  if (window.__xlmIntros) return; window.__xlmIntros = true;
+  document.addEventListener('click', (event) => {
+    const intro = event.target.closest && event.target.closest('.block.xlm-intro');
+    if (intro && !event.target.closest('a')) intro.classList.toggle('xlm-open');
+  });
+}"""
+#: The page's own script: the token chips' search and the intros' toggle.
+PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); }}"
 
 TABS = (
     ("Fill mask", "fill-mask", build_fill_mask_tab),
@@ -183,10 +196,11 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         "share": share,
         "ssr_mode": False,
         "css_paths": [CSS_FILE] if CSS_FILE.is_file() else None,
+        "head_paths": [HEAD_FILE] if HEAD_FILE.is_file() else None,
         "footer_links": ["api", "settings"],
         "max_file_size": gradio_max_file_size(),  # the upload policy's limit (uploads.MAX_UPLOAD_BYTES)
         "show_error": True,
-        "js": TOKEN_CLICK_JS,
+        "js": PAGE_JS,
         "state_session_capacity": STATE_SESSION_CAPACITY,
         "app_kwargs": {"middleware": [Middleware(PlainHttp)]},  # named / short data, plain 422s (ui/http.py)
     }

@@ -35,7 +35,7 @@ from ..views.attention import (
 )
 from ..views.bertviz import BERTVIZ_MAX_TOKENS, bertviz_for_result, bertviz_iframe
 from .context import AppContext
-from .widgets import examples_that_run, language_choices, language_dropdown, model_radio, view_controls
+from .widgets import intro, examples_that_run, language_choices, language_dropdown, model_radio, view_controls
 from .wiring import Drawn, Redraw, Share, View, wire
 
 TAB = "attention"
@@ -66,7 +66,7 @@ def _max_index(ctx: AppContext, what: str) -> int:
 
 def build_attention_tab(ctx: AppContext) -> None:
     """Components and events of the attention tab (inside an open ``gr.Tab``)."""
-    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
+    intro(INTRO)
     _build_single(ctx)
     with gr.Accordion("Statistics averaged over a set of sentences, per language", open=False):
         _build_average(ctx)
@@ -112,7 +112,7 @@ def _build_single(ctx: AppContext) -> None:
             with gr.Column(visible=key == "en-2048", min_width=300) as column:
                 gr.Markdown(f"### {key}")
                 table = gr.Dataframe(visible=False, label=f"{key}: click a cell to show that head", interactive=False, max_height=420)
-                heatmap = gr.Plot(label=f"{key}: one head", show_label=False)
+                heatmap = gr.Plot(label=f"{key}: one head", show_label=False, elem_classes=["xlm-wide-plot"])
             panels.append(ModelPanel(key, column, table, heatmap))
     bertviz = _bertviz_section(ctx)
     names = ["text", "text_pair", "model", "lang", "lang_pair", "heads"]

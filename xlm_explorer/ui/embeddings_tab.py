@@ -35,7 +35,7 @@ from ..views.embeddings import (
 )
 from .context import RESULT_STATE_SECONDS, AppContext
 from .messages import toast_text
-from .widgets import api_payload, downloads_list, language_label, model_radio, view_controls
+from .widgets import intro, api_payload, downloads_list, language_label, model_radio, view_controls
 from .wiring import Drawn, Redraw, Share, View, wire
 
 TAB = "embeddings"
@@ -104,7 +104,7 @@ class EmbeddingsView:
 def build_embeddings_tab(ctx: AppContext) -> None:
     """Components and events of the embeddings tab (inside an open ``gr.Tab``)."""
     start_umap_warmup()  # numba compiles in the background, not in a user's request (XLM_EXPLORER_WARMUP=0 turns off)
-    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
+    intro(INTRO)
     data_inputs = _data_inputs()
     choice, settings, join = _settings_inputs(ctx)
     controls = view_controls(TAB, "Embed and project")

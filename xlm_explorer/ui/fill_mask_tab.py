@@ -14,7 +14,7 @@ from ..paths import DATA_DIR
 from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .context import AppContext
-from .widgets import examples_that_run, language_dropdown, model_radio, view_controls
+from .widgets import intro, examples_that_run, language_dropdown, model_radio, view_controls
 from .wiring import Drawn, Share, View, wire
 
 TAB = "fill-mask"
@@ -42,7 +42,7 @@ def load_examples(path: Path = EXAMPLES_FILE) -> list[list[Any]]:
 
 def build_fill_mask_tab(ctx: AppContext) -> None:
     """Components and events of the fill-mask tab (inside an open ``gr.Tab``)."""
-    gr.Markdown(INTRO, elem_classes=["xlm-intro"])
+    intro(INTRO)
     with gr.Row(equal_height=False):
         text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3,
                           elem_id=f"{TAB}-text")

@@ -9,11 +9,12 @@ import gradio as gr
 from .. import service
 from ..views.models import make_model_facts_markdown
 from .context import AppContext
+from .widgets import intro
 from .wiring import PAGE_QUICK, page_handler, wire_api
 
 
 def build_models_tab(ctx: AppContext) -> None:
-    gr.Markdown(
+    intro(
         "Facts **read from the loaded configuration** (layers, sizes, parameter count, languages) next to the "
         "model card (paper, licence). A model loads on first use; loading here warms it up for the other tabs."
     )

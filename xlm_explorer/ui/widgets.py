@@ -28,15 +28,26 @@ class ViewControls:
     elem_id: str
 
 
+#: The phone-only button of a run bar: back to the top of the view (its inputs), wherever a run scrolled to.
+TO_INPUTS_JS = """() => { const panel = document.querySelector('#%s-run')?.closest('[role=tabpanel]');
+  if (panel) { const top = panel.getBoundingClientRect().top + window.scrollY - 56;
+    window.scrollTo({top: Math.max(0, top), behavior: 'smooth'}); } }"""
+
+
 def view_controls(elem_id: str, label: str) -> ViewControls:
-    """Run / Stop / Copy link in one row, then the status line (progress words and notices show there)."""
-    with gr.Row(elem_classes=["xlm-run-row"]):
-        run = gr.Button(label, variant="primary", elem_id=f"{elem_id}-run", scale=3, min_width=140)
-        stop = gr.Button("Stop", variant="stop", visible=False, elem_id=f"{elem_id}-stop", scale=1, min_width=80)
-        share = gr.Button("Copy link", variant="secondary", size="sm", elem_id=f"{elem_id}-share", scale=1, min_width=100)
+    """Run / Stop / Copy link in one row, then the status line (progress words and notices show there). On a phone
+    the bar sticks to the bottom of the screen (style.css), with a button back to the view's inputs."""
+    with gr.Column(elem_classes=["xlm-run-bar"]):
+        with gr.Row(elem_classes=["xlm-run-row"]):
+            run = gr.Button(label, variant="primary", elem_id=f"{elem_id}-run", scale=3, min_width=140)
+            stop = gr.Button("Stop", variant="stop", visible=False, elem_id=f"{elem_id}-stop", scale=1, min_width=80)
+            share = gr.Button("Copy link", variant="secondary", size="sm", elem_id=f"{elem_id}-share", scale=1, min_width=100)
+            to_inputs = gr.Button("↑ Inputs", variant="secondary", size="sm", elem_id=f"{elem_id}-to-inputs",
+                                  elem_classes=["xlm-phone-only"], scale=1, min_width=80)
+        status = gr.HTML("", elem_id=f"{elem_id}-status", elem_classes=["xlm-status"], padding=False)
+    to_inputs.click(None, js=TO_INPUTS_JS % elem_id, queue=False, api_visibility="private")
     link = gr.Textbox(label="Link to this view (opens with these inputs and runs)", visible=False, interactive=False,
                       elem_id=f"{elem_id}-link", buttons=["copy"])
-    status = gr.HTML("", elem_id=f"{elem_id}-status", elem_classes=["xlm-status"], padding=False)
     return ViewControls(run=run, stop=stop, status=status, link=link, share=share, elem_id=elem_id)
 
 
@@ -95,12 +106,17 @@ def examples_that_run(elem_id: str, inputs: list[gr.components.Component], sampl
     return examples
 
 
+def intro(text: str) -> gr.Markdown:
+    """A view's or a tab's opening paragraph: in full on a wide screen, two lines on a phone (a tap opens it)."""
+    return gr.Markdown(text, elem_classes=["xlm-intro"])
+
+
 def build_subtabs(
-    ctx: AppContext, tab: str, intro: str, subtabs: Sequence[tuple[str, str, Callable[[AppContext], Any]]]
+    ctx: AppContext, tab: str, intro_text: str, subtabs: Sequence[tuple[str, str, Callable[[AppContext], Any]]]
 ) -> tuple[gr.Tabs, list[Any]]:
     """A tab's intro and its sub-tabs ``(label, id, build)``, registered so a share link can open one; returns the
     ``gr.Tabs`` and what each ``build(ctx)`` returned."""
-    gr.Markdown(intro, elem_classes=["xlm-intro"])
+    intro(intro_text)
     built = []
     with gr.Tabs(elem_classes=["xlm-subtabs"], overflow_behavior="wrap") as tabs:
         ctx.subtabs[tab] = tabs

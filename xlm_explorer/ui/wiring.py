@@ -19,7 +19,7 @@ import gradio as gr
 
 from .. import service
 from ..service import Answer
-from ..views.style import wrap_title
+from ..views.style import fit_figure
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
 from .share import wire_share
@@ -49,7 +49,7 @@ def reveal(outputs: Sequence[Any], values: list[Any]) -> list[Any]:
     """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it."""
     shown = []
     for component, value in zip(outputs, values):
-        wrap_title(value.get("value") if isinstance(value, dict) else value)  # figure titles in lines that fit a phone
+        fit_figure(value.get("value") if isinstance(value, dict) else value)  # no text over text, phone to projector
         if isinstance(component, (gr.Dataframe, gr.File)) and value is not None and not isinstance(value, dict):
             value = gr.update(value=value, visible=True)
         shown.append(value)

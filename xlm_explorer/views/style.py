@@ -79,17 +79,96 @@ def bdi(text: str, css_class: str = "xlm-token") -> str:
 
 #: characters per title line: a plotly title does not wrap, and a longer line is cut off on a 390 px phone
 TITLE_LINE_CHARS = 38
+#: pixels per line of a figure title, of a row of a horizontal legend, of a subplot title; the gap at the top
+TITLE_LINE_PX, LEGEND_ROW_PX, SUBTITLE_LINE_PX, TOP_GAP_PX = 20, 24, 20, 8
+#: the narrowest width a figure is drawn at (a phone) and the pixels a legend entry takes besides its name
+NARROW_PX, LEGEND_ENTRY_PX, CHAR_PX = 360, 44, 7
+#: a colour bar shows one tick per this many pixels of its length (fewer on a short bar, so none overlap)
+COLORBAR_TICK_PX = 32
 
 
-def wrap_title(fig: Any, width: int = TITLE_LINE_CHARS) -> Any:
-    """Break a long figure title into lines of at most ``width`` characters (plotly never wraps titles) and make
-    room for the extra lines in the top margin. Returns ``fig`` (changed in place); other values pass through."""
+def fit_figure(fig: Any) -> Any:
+    """The one layout rule every figure passes through before it is shown (the wiring calls it): no text over
+    other text at a phone's width or a projector's. The title is broken into lines of :data:`TITLE_LINE_CHARS`
+    (plotly never wraps) and drawn at the top of the figure; a legend above the plot goes under the title; the
+    top margin makes room for both and for the top row's subplot titles (several in a row are broken into shorter
+    lines); colour-bar titles stand beside the bar and its ticks are as many as its length holds. Returns ``fig``
+    (changed in place); other values pass through."""
     if not isinstance(fig, go.Figure):
         return fig
-    text = fig.layout.title.text
-    if not text or "<br>" in text or len(text) <= width:
-        return fig
-    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    height = fig.layout.height or 450
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 100
-    fig.update_layout(title_text="<br>".join(lines), title_font_size=15, margin_t=top + 26 * (len(lines) - 1))
+    bottom = fig.layout.margin.b if fig.layout.margin.b is not None else 80
+    title_lines = _wrap_title(fig)
+    subtitle_lines = _wrap_subplot_titles(fig)
+    title_px = _title_pad(title_lines) + TITLE_LINE_PX * title_lines if title_lines else TOP_GAP_PX
+    legend_px = _place_top_legend(fig, height, title_px)
+    needed = title_px + legend_px + SUBTITLE_LINE_PX * subtitle_lines + TOP_GAP_PX
+    if needed > top:
+        fig.update_layout(margin_t=needed, height=height + needed - top)
+        height += needed - top
+    _fit_colorbars(fig, plot_px=height - max(top, needed) - bottom)
     return fig
+
+
+def _wrap_title(fig: go.Figure) -> int:
+    """Break the title into lines and pin it to the top of the figure; returns its number of lines (0: none)."""
+    text = fig.layout.title.text
+    if not text:
+        return 0
+    if "<br>" not in text and len(text) > TITLE_LINE_CHARS:
+        text = "<br>".join(textwrap.wrap(text, TITLE_LINE_CHARS, break_long_words=False, break_on_hyphens=False))
+    lines = text.count("<br>") + 1
+    fig.update_layout(title=dict(text=text, font_size=15, yref="container", y=1 - 0.001, yanchor="top",
+                                 pad=dict(t=_title_pad(lines)), automargin=False))
+    return lines
+
+
+def _title_pad(lines: int) -> int:
+    """The gap above a title: plotly draws a title of several lines about 5 px higher per extra line than its
+    anchor says (measured in chromium), so the gap grows to keep it off the figure's top edge (and the toolbar)."""
+    return TOP_GAP_PX + 6 * (lines - 1)
+
+
+def _wrap_subplot_titles(fig: go.Figure) -> int:
+    """Subplot titles that share a row get lines short enough to sit side by side on a phone; returns the extra
+    lines of the top row's titles (they grow upwards, into the top margin)."""
+    titles = [a for a in fig.layout.annotations if a.yanchor == "bottom" and a.yref == "paper" and a.text]
+    rows: dict[float, list[Any]] = {}
+    for annotation in titles:
+        rows.setdefault(round(float(annotation.y), 3), []).append(annotation)
+    extra_top = 0
+    for y, row in rows.items():
+        width = max(12, TITLE_LINE_CHARS // len(row))
+        for annotation in row:
+            if len(row) > 1 and "<br>" not in annotation.text and len(annotation.text) > width:
+                annotation.text = "<br>".join(textwrap.wrap(annotation.text, width, break_long_words=False))
+        lines = max(a.text.count("<br>") + 1 for a in row)
+        if rows and y == max(rows):
+            extra_top = lines
+    return extra_top
+
+
+def _place_top_legend(fig: go.Figure, height: float, below_px: float) -> int:
+    """A horizontal legend above the plot goes under the title, in figure pixels; returns the pixels it takes."""
+    legend = fig.layout.legend
+    if legend.orientation != "h" or legend.y is None or (legend.y < 1 and legend.yref != "container"):
+        return 0
+    names = list(dict.fromkeys(t.legendgroup or t.name for t in fig.data if t.name and t.showlegend is not False))
+    width = sum(LEGEND_ENTRY_PX + CHAR_PX * len(str(name)) for name in names)
+    rows = max(1, math.ceil(width / NARROW_PX))
+    fig.update_layout(legend=dict(yref="container", y=1 - below_px / height, yanchor="top", x=0, xanchor="left"))
+    return LEGEND_ROW_PX * rows
+
+
+def _fit_colorbars(fig: go.Figure, plot_px: float) -> None:
+    """Colour-bar titles beside the bar (over the bar they hit its top tick), and no more ticks than it holds."""
+    for trace in fig.data:
+        colorbar = getattr(trace, "colorbar", None)
+        if colorbar is None or getattr(trace, "showscale", None) is False:
+            continue
+        length = plot_px * (colorbar.len if colorbar.len is not None else 1.0)
+        if colorbar.title.text:
+            colorbar.title.side = "right"
+        if colorbar.tickvals is None:
+            colorbar.nticks = int(max(2, min(8, length // COLORBAR_TICK_PX)))

@@ -9,7 +9,7 @@ from ...service import Answer
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
-from ..widgets import language_choices, view_controls
+from ..widgets import intro, language_choices, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "bias-languages"
@@ -21,7 +21,7 @@ language's note says where): **compare occupations within a column**, not column
 
 
 def build_bias_languages(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     available, notes = service.crosslingual_probe_notes()
     languages = gr.CheckboxGroup(language_choices(available), value=available, label="Languages")
     controls = view_controls(VIEW, "Score in every language")

@@ -15,7 +15,7 @@ from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
 from ..share import share_query
-from ..widgets import model_radio, view_controls
+from ..widgets import intro, model_radio, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "pairs"
@@ -30,7 +30,7 @@ own file reads as it is); at most {service.MAX_PAIRS} pairs here (a CrowS-Pairs-
 
 
 def build_pairs(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     shipped = service.shipped_pairs_text()
     with gr.Row(equal_height=False):
         upload = gr.File(label="Upload pairs (CSV or TSV)", file_types=list(TABLE_TYPES), type="filepath", scale=1)

@@ -14,7 +14,7 @@ from ...uploads import JSON_TYPES
 from ...views import bias as views
 from ..context import AppContext
 from ..messages import notices_html
-from ..widgets import language_dropdown, model_radio, view_controls
+from ..widgets import intro, language_dropdown, model_radio, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "probes"
@@ -30,7 +30,7 @@ def note_html(note: str) -> str:
 
 
 def build_probes(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     shipped = service.shipped_probe_sets()
     first = next(iter(shipped.values()), None)
     sets_state = gr.State(shipped)

@@ -8,7 +8,7 @@ from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import view_controls
+from ..widgets import intro, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "grid"
@@ -19,7 +19,7 @@ NAMES = {"t1": "capital of France", "t2": "a cup of … every morning", "t3": "f
 
 
 def build_grid(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     shipped = service.shipped_grid_templates()
     with gr.Row():
         template_set = gr.Dropdown([(f"{key}: {NAMES.get(key, key)}", key) for key in shipped], value=next(iter(shipped), None),

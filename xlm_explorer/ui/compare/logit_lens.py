@@ -8,7 +8,7 @@ from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import language_dropdown, view_controls
+from ..widgets import intro, language_dropdown, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "logit-lens"
@@ -21,7 +21,7 @@ the rank of chosen words (default: the final top-k) at every layer, and the laye
 
 
 def build_logit_lens(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     with gr.Row(equal_height=False):
         text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, max_lines=8, scale=3,
                           elem_id=f"{VIEW}-text")

@@ -8,7 +8,7 @@ from ... import service
 from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import examples_that_run, language_dropdown, view_controls
+from ..widgets import intro, examples_that_run, language_dropdown, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "compare"
@@ -19,7 +19,7 @@ into many pieces, and many scripts have no pieces at all (`<unk>`)."""
 
 
 def build_side_by_side(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     with gr.Row(equal_height=False):
         text = gr.Textbox(label="Sentence", value="Le chat dort sur le [MASK].", lines=2, max_lines=8, scale=3)
         with gr.Column(scale=2, min_width=240):

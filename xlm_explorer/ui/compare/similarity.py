@@ -8,7 +8,7 @@ from ... import service
 from ...service import Answer, shipped_languages
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import language_choices, language_dropdown, view_controls
+from ..widgets import intro, language_choices, language_dropdown, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "similarity"
@@ -19,7 +19,7 @@ your own sentences, one per line. Small sets inflate CKA: compare patterns, not 
 
 
 def build_similarity(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    intro(HELP)
     available = [code for code in shipped_languages("sentences") if code in ctx.manager.languages("100-1280")]
     with gr.Row(equal_height=False):
         langs = gr.Dropdown(language_choices(available), value=["en"], multiselect=True,
