@@ -19,9 +19,9 @@ def attention(client, text: str, text_pair: str = "", model: str = "en-2048", la
     return client.predict(text, text_pair, model, lang, lang_pair, heads, api_name="/attention")
 
 
-def test_only_the_two_attention_endpoints_are_public(client) -> None:
+def test_only_the_declared_attention_endpoints_are_public(client) -> None:
     names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert {name for name in names if "attention" in name} == {"/attention", "/attention_average"}
+    assert {name for name in names if "attention" in name} == {"/attention", "/attention_average", "/attention_flow"}
     parameters = [p["parameter_name"] for p in names["/attention"]["parameters"]]
     assert parameters == ["text", "text_pair", "model", "lang", "lang_pair", "heads"]
 

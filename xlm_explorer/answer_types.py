@@ -513,6 +513,43 @@ class AttributionItem(TypedDict):
     notices: list[str]
 
 
+class FlowRequest(TypedDict):
+    text: str
+    model: str
+    lang: str
+    mask_number: int
+    target: str
+    hide_special: bool
+
+
+class FlowMeasure(TypedDict):
+    label: str
+    mask_rows: list[list[float]]  # per layer: the measure's row at the mask over the tokens (sums to 1)
+    spearman_with_ig: list[Optional[float]]  # per layer: rank correlation of that row with |IG| (None: undefined)
+
+
+class FlowMeasures(TypedDict):
+    raw: FlowMeasure
+    rollout: FlowMeasure
+    norm: FlowMeasure
+
+
+class FlowItem(TypedDict):
+    model: str
+    text: str
+    lang: str
+    tokens: list[str]
+    mask_number: int
+    position: int
+    target_token: str
+    n_layers: int
+    hide: bool
+    hidden_positions: list[int]  # special tokens and punctuation left out (with hide_special)
+    integrated_gradients: list[float]
+    measures: FlowMeasures
+    notices: list[str]
+
+
 class PatchingRequest(TypedDict):
     text_a: str
     text_b: str

@@ -189,6 +189,19 @@ def word_embeddings(loaded: "LoadedModel", input_ids: torch.Tensor) -> torch.Ten
         return loaded.model.transformer.embeddings(input_ids.to(loaded.device)).detach()
 
 
+def transformed_values(loaded: "LoadedModel", block: int, block_input: torch.Tensor) -> torch.Tensor:
+    """Kobayashi et al. (2020)'s f(x): every token's value vector in each head of ``block``, through that head's
+    slice of the output projection (its bias left out): (T, H) block input -> (heads, T, H), float32 on the CPU.
+    The attention output at i is sum over heads h and tokens j of alpha[h, i, j] * f[h, j] plus the output bias."""
+    attention = loaded.model.transformer.attentions[block]
+    heads, d_head = attention.n_heads, attention.head_dim
+    with loaded.lock, torch.inference_mode():
+        x = block_input.to(device=loaded.device, dtype=attention.v_lin.weight.dtype)
+        values = attention.v_lin(x).view(x.shape[0], heads, d_head).transpose(0, 1)  # (heads, T, d_head)
+        out_weight = attention.out_lin.weight.view(-1, heads, d_head)  # (H, heads, d_head)
+        return torch.einsum("htd,Dhd->htD", values, out_weight).float().cpu()
+
+
 def run_with_hooks(
     loaded: "LoadedModel",
     batch_ids: Sequence[Sequence[int]] | None = None,

@@ -34,6 +34,7 @@ DECLARED: dict[str, tuple[type, type, type]] = {
     "bias_languages": (declared.LanguagesRequest, declared.LanguagesItem, declared.LanguagesShared),
     "attribution": (declared.AttributionRequest, declared.AttributionItem, declared.Empty),
     "patching": (declared.PatchingRequest, declared.PatchingItem, declared.Empty),
+    "attention_flow": (declared.FlowRequest, declared.FlowItem, declared.Empty),
     "token_search": (declared.SearchRequest, declared.SearchItem, declared.SearchShared),
     "model_info": (declared.ModelRequest, declared.ModelFacts, declared.Empty),
 }

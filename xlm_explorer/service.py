@@ -36,6 +36,7 @@ from .analysis.attention import (  # the limits and choices the page shows come 
     parse_sentence_lines,
     select_parallel_sentences,
 )
+from .analysis.attention_flow import attention_flow as flow_at_mask
 from .analysis.attribution import attribute
 from .analysis.compare import compare_models
 from .analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
@@ -495,6 +496,25 @@ def attribution(
     return _per_model("attribution", request, results, errors)
 
 
+def attention_flow(
+    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
+    hide_special: bool = False, progress: Progress | None = None,
+) -> Answer:
+    """Attention beyond raw weights for one mask's prediction: raw attention, attention rollout and the norm-based
+    measure at every layer (the mask's row), each ranked against the integrated-gradients attribution of the same
+    prediction (Spearman); ``hide_special`` leaves special tokens and punctuation out of the rows and the ranking."""
+    keys = checks.model_keys(ws.manager, model)
+    lang = checks.language(ws.manager, lang)
+    checks.check_text(text)
+    models, errors = load_models(ws, keys, progress)
+    results = [flow_at_mask(loaded, ws.forward_cache, text, lang, mask_number, target, bool(hide_special),
+                            _report(progress, i / len(models), (i + 1) / len(models)))
+               for i, loaded in enumerate(models)]
+    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].attribution.mask_number,
+               "target": target or "", "hide_special": bool(hide_special)}
+    return _per_model("attention_flow", request, results, errors)
+
+
 def patching(
     ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
     head_layer: float | None = 0, foil: str = "", progress: Progress | None = None,
@@ -589,6 +609,7 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "bias_languages": bias_languages,
     "attribution": attribution,
     "patching": patching,
+    "attention_flow": attention_flow,
     "token_search": token_search,
     "model_info": model_info,
 }

@@ -13,11 +13,12 @@ import gradio as gr
 from .. import service
 from ..service import Answer
 from ..uploads import TABLE_TYPES
+from ..views import attention_flow as flow_views
 from ..views import explain as views
 from .context import AppContext
-from .widgets import build_subtabs, examples_that_run, language_dropdown, model_radio, view_controls
+from .widgets import intro, build_subtabs, examples_that_run, language_dropdown, model_radio, view_controls
 from .share import one_based
-from .wiring import Drawn, Share, View, wire
+from .wiring import Drawn, Redraw, Share, View, wire
 
 INTRO = """Why does a model predict what it predicts? **Attribution**: which input tokens push the prediction up or
 down (integrated gradients and gradient × input). **Patching**: run sentence A with one hidden state taken from
@@ -40,9 +41,10 @@ TOKEN_CLICK_JS = """() => {
 
 
 def build_explain_tab(ctx: AppContext) -> None:
-    tabs, (_, _, search_inputs) = build_subtabs(ctx, "explain", INTRO, [
+    tabs, (_, _, _, search_inputs) = build_subtabs(ctx, "explain", INTRO, [
         ("Attribution", "explain-attribution", _build_attribution),
         ("Patching", "explain-patching", _build_patching),
+        ("Attention vs attribution", "explain-flow", _build_flow),
         ("Token search", "explain-search", _build_search),
     ])
     _wire_token_clicks(ctx, tabs, search_inputs)
@@ -85,10 +87,46 @@ def _build_attribution(ctx: AppContext) -> None:
     ))
 
 
+def _build_flow(ctx: AppContext) -> None:
+    intro("Attention weights are not explanations by themselves. For the prediction at a mask: **raw attention**, "
+          "**attention rollout** (Abnar & Zuidema, 2020: the residual added and the layers multiplied through) and "
+          "the **norm-based** measure (Kobayashi et al., 2020: the size of what each token adds, ||αf(x)||), each ranked "
+          "against the **integrated-gradients** attribution of the same prediction (Spearman's ρ per layer). "
+          "Hide special tokens and punctuation to see past the attention they soak up.")
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Sentence with [MASK]", value="The doctor said that [MASK] was tired.", lines=2, scale=3,
+                          elem_id="flow-text")
+        with gr.Column(scale=2, min_width=260):
+            model = model_radio("en-2048")
+            with gr.Row():
+                lang = language_dropdown(ctx, min_width=140)
+                mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=100)
+            with gr.Row():
+                target = gr.Textbox(label="Target (empty = the top prediction)", value="", min_width=140)
+                hide = gr.Checkbox(value=True, label="Hide <s>, </s> and punctuation", min_width=140)
+    controls = view_controls("flow", "Compare the measures")
+    agreement = gr.Plot(show_label=False, elem_id="flow-results")
+    layer = gr.Slider(1, 16, value=16, step=1, label="Layer of the rows below (beyond a model's last: its last)")
+    rows = gr.Plot(show_label=False)
+    table = gr.Dataframe(visible=False, label="Agreement with integrated gradients", interactive=False)
+
+    def draw(answer: Answer) -> Drawn:
+        frame = flow_views.make_agreement_table(answer.results)
+        return Drawn([flow_views.make_agreement_figure(answer.results), frame], {"agreement": frame})
+
+    wire(ctx, View(
+        "flow", controls, service.attention_flow,
+        {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target, "hide_special": hide},
+        draw, [agreement, table], heavy=True, submit=[text], first_result_id="flow-results",
+        redraws=[Redraw(lambda answer, at: [flow_views.make_rows_figure(answer.results, int(at))], [layer], [rows])],
+        share=Share("explain", ["text", "model", "lang", "mask_number", "target", "hide_special"], subtab="explain-flow"),
+    ))
+
+
 def _build_patching(ctx: AppContext) -> None:
-    gr.Markdown("Two sentences of **equal token length** that differ in a word, with the **[MASK]** at the same place. "
-                "Each cell: log P(target at A's mask) when A's hidden state at that layer and position comes from B, shown as "
-                "the share of the way from A's value (0) to B's (1).")
+    intro("Two sentences of **equal token length** that differ in a word, with the **[MASK]** at the same place. "
+          "Each cell: log P(target at A's mask) when A's hidden state at that layer and position comes from B, shown as "
+          "the share of the way from A's value (0) to B's (1).")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             text_a = gr.Textbox(label="Sentence A", value="The doctor said that [MASK] was tired.")

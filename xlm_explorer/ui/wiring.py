@@ -182,10 +182,11 @@ def redraw_handler(
     def handler(*args: Any) -> list[Any]:  # the state, the controls, then the Request gradio inserted
         answer, controls, request = args[0], args[1 : 1 + n_controls], args[1 + n_controls]
         if answer is None:
-            return [gr.skip()] * n_outputs
+            return gr.skip() if n_outputs == 1 else [gr.skip()] * n_outputs
         session = getattr(request, "session_hash", None) or "anonymous"
         try:
-            return reveal(outputs, draw(answer, session, *controls) if with_session else draw(answer, *controls))
+            values = reveal(outputs, draw(answer, session, *controls) if with_session else draw(answer, *controls))
+            return values[0] if n_outputs == 1 else values  # gradio reads a one-output handler's list as the value
         except Exception as error:
             raise gr.Error(toast_text(user_message(error)), print_exception=False) from None
 
