@@ -80,7 +80,7 @@ def bdi(text: str, css_class: str = "xlm-token") -> str:
 #: characters per title line: a plotly title does not wrap, and a longer line is cut off on a 390 px phone
 TITLE_LINE_CHARS = 38
 #: pixels per line of a figure title, of a row of a horizontal legend, of a subplot title; the gap at the top
-TITLE_LINE_PX, LEGEND_ROW_PX, SUBTITLE_LINE_PX, TOP_GAP_PX = 20, 24, 20, 8
+TITLE_LINE_PX, LEGEND_ROW_PX, SUBTITLE_LINE_PX, TOP_GAP_PX = 20, 30, 20, 8
 #: the narrowest width a figure is drawn at (a phone) and the pixels a legend entry takes besides its name
 NARROW_PX, LEGEND_ENTRY_PX, CHAR_PX = 360, 44, 7
 #: a colour bar shows one tick per this many pixels of its length (fewer on a short bar, so none overlap)
@@ -154,8 +154,8 @@ def _place_top_legend(fig: go.Figure, height: float, below_px: float) -> int:
     legend = fig.layout.legend
     if legend.orientation != "h" or legend.y is None or (legend.y < 1 and legend.yref != "container"):
         return 0
-    names = list(dict.fromkeys(t.legendgroup or t.name for t in fig.data if t.name and t.showlegend is not False))
-    width = sum(LEGEND_ENTRY_PX + CHAR_PX * len(str(name)) for name in names)
+    entries = {t.legendgroup or t.name: t.name for t in fig.data if t.name and t.showlegend is not False}  # one per group
+    width = sum(LEGEND_ENTRY_PX + CHAR_PX * len(str(name)) for name in entries.values())
     rows = max(1, math.ceil(width / NARROW_PX))
     fig.update_layout(legend=dict(yref="container", y=1 - below_px / height, yanchor="top", x=0, xanchor="left"))
     return LEGEND_ROW_PX * rows
