@@ -14,7 +14,6 @@ class Empty(TypedDict):
     pass
 
 
-
 class Prediction(TypedDict):
     token: str
     piece: str
@@ -45,7 +44,6 @@ class FillMaskItem(TypedDict):
     masks: list[MaskPredictions]
     completed: str
     notices: list[str]
-
 
 
 class HeadMatrix(TypedDict):
@@ -108,7 +106,6 @@ class AverageItem(TypedDict):
 
 class AverageShared(TypedDict):
     n_sentences: int
-
 
 
 class Point(TypedDict):
@@ -179,7 +176,6 @@ class DatasetInfo(TypedDict):
 
 class EmbeddingsShared(TypedDict):
     dataset: DatasetInfo
-
 
 
 class Tokenization(TypedDict):
@@ -328,7 +324,6 @@ class GridItem(TypedDict):
     rows: list[GridRow]
 
 
-
 class TargetScores(TypedDict):
     target: str
     log_prob: float
@@ -468,7 +463,6 @@ class LanguagesShared(TypedDict):
     notes: dict[str, str]
 
 
-
 class IntegratedGradients(TypedDict):
     attributions: list[float]
     target_logit: float
@@ -510,6 +504,37 @@ class AttributionItem(TypedDict):
     foil_token: str
     attributed: str  # what the attributions explain, in words
     methods: AttributionMethods
+    notices: list[str]
+
+
+class SeatRequest(TypedDict):
+    targets_x: str
+    targets_y: str
+    attributes_a: str
+    attributes_b: str
+    model: str
+    lang: str
+
+
+class SeatLayer(TypedDict):
+    layer: int  # 0: the embedding output
+    effect_size: Optional[float]  # None when s(w, A, B) is the same for every target
+    p_value: float
+
+
+class SeatSentence(TypedDict):
+    group: str  # x, y, a or b
+    text: str
+    projection_last_layer: float  # on mean(A) - mean(B): A's mean at +0.5, B's at -0.5
+
+
+class SeatItem(TypedDict):
+    model: str
+    n_layers: int
+    layers: list[SeatLayer]
+    p_exact: bool  # every split counted (else n_samples random splits)
+    n_samples: int
+    sentences: list[SeatSentence]
     notices: list[str]
 
 

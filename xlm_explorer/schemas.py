@@ -32,6 +32,7 @@ DECLARED: dict[str, tuple[type, type, type]] = {
     "bias_probe": (declared.ProbeRequest, declared.ProbeItem, declared.MetricsShared),
     "pll_pairs": (declared.PairsRequest, declared.PairsItem, declared.MetricsShared),
     "bias_languages": (declared.LanguagesRequest, declared.LanguagesItem, declared.LanguagesShared),
+    "seat": (declared.SeatRequest, declared.SeatItem, declared.Empty),
     "attribution": (declared.AttributionRequest, declared.AttributionItem, declared.Empty),
     "patching": (declared.PatchingRequest, declared.PatchingItem, declared.Empty),
     "attention_flow": (declared.FlowRequest, declared.FlowItem, declared.Empty),

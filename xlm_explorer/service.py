@@ -23,6 +23,7 @@ from .analysis.bias import browse as bias_browse
 from .analysis.bias import data as bias_data
 from .analysis.bias import pairs as bias_pairs
 from .analysis.bias import probes as bias_probes
+from .analysis.bias import seat as bias_seat
 from .analysis.attention import (  # the limits and choices the page shows come from here too
     MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
@@ -496,6 +497,24 @@ def attribution(
     return _per_model("attribution", request, results, errors)
 
 
+def seat(
+    ws: Workspace, targets_x: str, targets_y: str, attributes_a: str, attributes_b: str, model: str = "both",
+    lang: str = "en", progress: Progress | None = None,
+) -> Answer:
+    """SEAT (May et al., 2019) at every layer: the effect size and permutation p-value of targets X and Y (as many
+    sentences each) against attributes A and B (one sentence per line each), and every sentence's position on the
+    direction mean(A) - mean(B) at the last layer."""
+    keys = checks.model_keys(ws.manager, model)
+    lang = checks.language(ws.manager, lang)
+    groups = {g: bias_seat.parse_group(text, g) for g, text in zip(bias_seat.GROUPS, (targets_x, targets_y, attributes_a, attributes_b))}
+    models, errors = load_models(ws, keys, progress)
+    results = [bias_seat.seat(loaded, groups, lang, progress=_report(progress, i / len(models), (i + 1) / len(models)))
+               for i, loaded in enumerate(models)]
+    request = {"targets_x": targets_x, "targets_y": targets_y, "attributes_a": attributes_a, "attributes_b": attributes_b,
+               "model": model, "lang": lang}
+    return _per_model("seat", request, results, errors)
+
+
 def attention_flow(
     ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
     hide_special: bool = False, progress: Progress | None = None,
@@ -607,6 +626,7 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "bias_probe": bias_probe,
     "pll_pairs": pll_pairs,
     "bias_languages": bias_languages,
+    "seat": seat,
     "attribution": attribution,
     "patching": patching,
     "attention_flow": attention_flow,

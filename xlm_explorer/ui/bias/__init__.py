@@ -1,4 +1,4 @@
-"""The Bias tab (template probes, sentence pairs, one probe across languages): one module per sub-tab."""
+"""The Bias tab (template probes, sentence pairs, one probe across languages, SEAT): one module per sub-tab."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from ..widgets import build_subtabs
 from .languages import build_bias_languages
 from .pairs import build_pairs
 from .probes import build_probes
+from .seat import build_seat
 
 BIAS_INTRO = """Which words does a model find more likely for whom? Every score is given by **five metrics** side by
 side (PLL, within-word PLL, AUL, attention-weighted AUL and, for pairs, CrowS-Pairs' unmodified-token PLL) with intervals, because the
@@ -20,6 +21,7 @@ def build_bias_tab(ctx: AppContext) -> None:
         ("Probes", "bias-probes", build_probes),
         ("Sentence pairs", "bias-pairs", build_pairs),
         ("Across languages", "bias-languages", build_bias_languages),
+        ("Embedding association (SEAT)", "bias-seat", build_seat),
     ])
 
 
