@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from xlm_explorer.workspace import Workspace
 
-    peak = measure_matmul_peak("cpu", (1024, 2048, 4096), reps=3)
+    peak = measure_matmul_peak("cpu", (1024, 2048, 4096), reps=3, dtypes=("float32",))
     print(f"matmul peak: float32 {peak['float32_gflop_s']:.0f} GFLOP/s", flush=True)
     dirs = ensure_checkpoints(args.models, DEFAULT_BENCH_DIR)
     runs = []

@@ -57,6 +57,20 @@ def test_transformed_values_rebuild_the_attention_output(manager) -> None:
         np.testing.assert_allclose(norm_contributions(weights, values), direct.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_transformed_values_of_packed_layers_equal_the_plain_ones(fresh_manager) -> None:
+    """Full-size models on a CPU run oneDNN-packed linear layers (opaque weights); f(x) reads them the same."""
+    from xlm_explorer.packing import pack_linear_layers
+
+    loaded = fresh_manager.get("en-2048")
+    ids = loaded.tokenizer("The doctor said that she was tired.")["input_ids"]
+    hidden = run_with_hooks(loaded, [ids], hidden_states=True).hidden_states[0, 0]
+    plain = transformed_values(loaded, 0, hidden)
+    if pack_linear_layers(loaded.model, min_weights=1) == 0:
+        pytest.skip("oneDNN packing is not available here")
+    assert loaded.model.transformer.attentions[0].out_lin.weight.is_mkldnn
+    torch.testing.assert_close(transformed_values(loaded, 0, hidden), plain, rtol=1e-4, atol=1e-5)
+
+
 def test_spearman_equals_scipy_with_ties() -> None:
     a = np.array([0.1, 0.5, 0.5, 0.2, 0.9, 0.0])
     b = np.array([1.0, 3.0, 2.0, 2.0, 5.0, 0.5])

@@ -196,9 +196,11 @@ def transformed_values(loaded: "LoadedModel", block: int, block_input: torch.Ten
     attention = loaded.model.transformer.attentions[block]
     heads, d_head = attention.n_heads, attention.head_dim
     with loaded.lock, torch.inference_mode():
-        x = block_input.to(device=loaded.device, dtype=attention.v_lin.weight.dtype)
-        values = attention.v_lin(x).view(x.shape[0], heads, d_head).transpose(0, 1)  # (heads, T, d_head)
-        out_weight = attention.out_lin.weight.view(-1, heads, d_head)  # (H, heads, d_head)
+        weight = attention.out_lin.weight  # a oneDNN-packed layer (packing.py) holds an opaque tensor: made dense
+        weight = weight.to_dense() if weight.is_mkldnn or weight.layout != torch.strided else weight
+        x = block_input.to(device=loaded.device, dtype=weight.dtype)
+        values = attention.v_lin(x).reshape(x.shape[0], heads, d_head).transpose(0, 1)  # (heads, T, d_head)
+        out_weight = weight.reshape(-1, heads, d_head)  # (H, heads, d_head)
         return torch.einsum("htd,Dhd->htD", values, out_weight).float().cpu()
 
 
