@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .analysis.across_languages import shipped_rows
 from .analysis.bias import browse as bias_browse
 from .analysis.bias import data as bias_data
 from .analysis.grid import format_grid_templates, load_grid_templates
@@ -76,3 +77,22 @@ def shipped_grid_templates() -> dict[str, str]:
         return {key: format_grid_templates(templates) for key, templates in load_grid_templates().items()}
     except OSError:
         return {}
+
+
+def probe_concepts() -> list[str]:
+    """The shipped cross-lingual probe's concepts (English names), the words the 'across languages' view offers."""
+    try:
+        return list(bias_data.load_crosslingual_probe().concepts)
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def probe_rows(word_a: str, word_b: str, languages: list[str] | str | None) -> str:
+    """The rows of the shipped probe for two of its concepts in ``languages`` (the text the page edits); a word that
+    is not a concept or no language picked gives no rows."""
+    codes = [languages] if isinstance(languages, str) else list(languages or [])
+    try:
+        probe = bias_data.load_crosslingual_probe()
+        return shipped_rows(probe, word_a, word_b, [c for c in codes if c in probe.probes])
+    except (OSError, ValueError, KeyError):
+        return ""

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from . import answer_types as declared
+from . import explain_types as explained
 from .contract import API_VERSION, ENVELOPE_KEYS
 
 #: endpoint -> (request, one results item, shared)
@@ -33,9 +34,10 @@ DECLARED: dict[str, tuple[type, type, type]] = {
     "pll_pairs": (declared.PairsRequest, declared.PairsItem, declared.MetricsShared),
     "bias_languages": (declared.LanguagesRequest, declared.LanguagesItem, declared.LanguagesShared),
     "seat": (declared.SeatRequest, declared.SeatItem, declared.Empty),
-    "attribution": (declared.AttributionRequest, declared.AttributionItem, declared.Empty),
-    "patching": (declared.PatchingRequest, declared.PatchingItem, declared.Empty),
-    "attention_flow": (declared.FlowRequest, declared.FlowItem, declared.Empty),
+    "attribution": (explained.AttributionRequest, explained.AttributionItem, declared.Empty),
+    "patching": (explained.PatchingRequest, explained.PatchingItem, declared.Empty),
+    "attention_flow": (explained.FlowRequest, explained.FlowItem, declared.Empty),
+    "explain_languages": (explained.LanguagesExplainedRequest, explained.LanguagesExplainedItem, declared.Empty),
     "token_search": (declared.SearchRequest, declared.SearchItem, declared.SearchShared),
     "model_info": (declared.ModelRequest, declared.ModelFacts, declared.Empty),
 }

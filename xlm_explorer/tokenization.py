@@ -69,6 +69,18 @@ def is_word_final(piece: str) -> bool:
     return piece.endswith(WORD_END)
 
 
+def differing_span(ids_a: Sequence[int], ids_b: Sequence[int]) -> tuple[int, int]:
+    """``[start, end)`` of A's tokens that differ from B's once their common prefix and suffix are removed (at least
+    one token): the one rule for "which tokens a word change touches" (probe targets, the probe's words)."""
+    prefix = 0
+    while prefix < min(len(ids_a), len(ids_b)) - 1 and ids_a[prefix] == ids_b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(ids_a), len(ids_b)) - prefix - 1 and ids_a[-1 - suffix] == ids_b[-1 - suffix]:
+        suffix += 1
+    return prefix, max(prefix + 1, len(ids_a) - suffix)
+
+
 def count_masks(text: str) -> int:
     return len(MASK_PATTERN.findall(text))
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float, str], None]
 COPIES_PER_BATCH = 16
+#: A and B score the same below this |score(B) - score(A)|: no share of the way from A to B is defined
+SAME_SCORE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,20 @@ class PatchingResult:
         return score_label(self.target_token, self.foil_token if self.foil_id is not None else None,
                            f"log P({self.target_token!r})")
 
+    def shares(self, scores: np.ndarray | None = None) -> np.ndarray | None:
+        """``scores`` (default the layer sweep's ``effects``) as the share of the way from A's score (0) to B's (1);
+        None when A and B score the same (closer than :data:`SAME_SCORE`)."""
+        span = self.logprob_b - self.logprob_a
+        if abs(span) < SAME_SCORE:
+            return None
+        return ((self.effects if scores is None else scores).astype(np.float64) - self.logprob_a) / span
+
     def entry(self) -> tuple[int, int, float] | None:
         """Where the difference between A and B enters: the earliest layer at which patching one position alone
         moves the score at least half of the way from A's to B's, with that position and share (None if none)."""
-        span = self.logprob_b - self.logprob_a
-        if abs(span) < 1e-9:
+        shares = self.shares()  # (L + 1, T): 0 at A, 1 at B
+        if shares is None:
             return None
-        shares = (self.effects - self.logprob_a) / span  # (L + 1, T): 0 at A, 1 at B
         for layer in range(shares.shape[0]):
             position = int(np.argmax(shares[layer]))
             if shares[layer, position] >= 0.5:

@@ -13,10 +13,11 @@ import gradio as gr
 from .. import service
 from ..service import Answer
 from ..uploads import TABLE_TYPES
+from ..views import across_languages as language_views
 from ..views import attention_flow as flow_views
 from ..views import explain as views
 from .context import AppContext
-from .widgets import intro, build_subtabs, examples_that_run, language_dropdown, model_radio, view_controls
+from .widgets import build_subtabs, examples_that_run, intro, language_choices, language_dropdown, model_radio, view_controls
 from .share import one_based
 from .wiring import Drawn, Redraw, Share, View, wire
 
@@ -41,10 +42,11 @@ TOKEN_CLICK_JS = """() => {
 
 
 def build_explain_tab(ctx: AppContext) -> None:
-    tabs, (_, _, _, search_inputs) = build_subtabs(ctx, "explain", INTRO, [
+    tabs, (_, _, _, _, search_inputs) = build_subtabs(ctx, "explain", INTRO, [
         ("Attribution", "explain-attribution", _build_attribution),
         ("Patching", "explain-patching", _build_patching),
         ("Attention vs attribution", "explain-flow", _build_flow),
+        ("Across languages", "explain-languages", _build_languages),
         ("Token search", "explain-search", _build_search),
     ])
     _wire_token_clicks(ctx, tabs, search_inputs)
@@ -120,6 +122,44 @@ def _build_flow(ctx: AppContext) -> None:
         draw, [agreement, table], heavy=True, submit=[text], first_result_id="flow-results",
         redraws=[Redraw(lambda answer, at: [flow_views.make_rows_figure(answer.results, int(at))], [layer], [rows])],
         share=Share("explain", ["text", "model", "lang", "mask_number", "target", "hide_special"], subtab="explain-flow"),
+    ))
+
+
+def _build_languages(ctx: AppContext) -> None:
+    intro("One probe in several languages, explained: why the model prefers the **target** over the **foil** at the "
+          "mask (contrastive attribution in sentence A) and where the difference between **word A** and **word B** "
+          "enters (contrastive patching from sentence B), side by side per language, on **relative depth** (layer / "
+          "number of layers, so en-2048's 12 and 100-1280's 16 layers line up). Pick two occupations of the shipped "
+          "probe or write your own rows: lang | template with {filler} and [MASK] | word A | word B | target | foil.")
+    concepts, (available, _) = service.probe_concepts(), service.crosslingual_probe_notes()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=260):
+            with gr.Row():
+                word_a = gr.Dropdown(concepts, value=service.DEFAULT_WORDS[0], label="Word A (shipped probe)", min_width=120)
+                word_b = gr.Dropdown(concepts, value=service.DEFAULT_WORDS[1], label="Word B", min_width=120)
+            languages = gr.CheckboxGroup(language_choices(available), value=list(service.DEFAULT_LANGUAGES), label="Languages")
+        with gr.Column(scale=3):
+            rows = gr.Textbox(label="Probe rows (one per language; edit them or write your own)", lines=4, max_lines=10,
+                              value=service.probe_rows(*service.DEFAULT_WORDS, list(service.DEFAULT_LANGUAGES)),
+                              elem_id="explain-languages-rows")
+            model = model_radio()
+    gr.on([word_a.input, word_b.input, languages.input], service.probe_rows, [word_a, word_b, languages], rows,
+          queue=False, api_visibility="private")
+    controls = view_controls("explain-languages", "Explain in every language")
+    summary = gr.HTML(elem_id="explain-languages-results")
+    depth = gr.Plot(show_label=False)
+    grids = gr.Plot(show_label=False, visible=False, elem_classes=["xlm-wide-plot"])  # hidden when none was patched
+    table = gr.Dataframe(visible=False, label="Per model and language", interactive=False, wrap=True, max_height=360)
+
+    def draw(answer: Answer) -> Drawn:
+        frame, patched = language_views.make_table(answer.results), language_views.make_patching_figure(answer.results)
+        return Drawn([language_views.make_summary_html(answer.results), language_views.make_depth_figure(answer.results),
+                      gr.update(value=patched, visible=patched is not None), frame], {"languages": frame})
+
+    wire(ctx, View(
+        "explain-languages", controls, service.explain_languages, {"rows": rows, "model": model}, draw,
+        [summary, depth, grids, table], heavy=True, first_result_id="explain-languages-results",
+        share=Share("explain", ["rows", "model"], subtab="explain-languages"),
     ))
 
 

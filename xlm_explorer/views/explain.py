@@ -92,8 +92,8 @@ def make_patching_figure(results: Sequence[PatchingResult]) -> go.Figure:
               for r in results]
     fig = make_subplots(rows=1, cols=max(1, len(results)), subplot_titles=titles, horizontal_spacing=0.12)
     for col, r in enumerate(results, start=1):
-        span = r.logprob_b - r.logprob_a
-        z = (r.effects - r.logprob_a) / span if abs(span) > 1e-9 else r.effects - r.logprob_a
+        shares = r.shares()
+        z = shares if shares is not None else r.effects.astype(np.float64) - r.logprob_a
         labels = [f"{i} {isolate(html.escape(a))}" + ("" if a == b else f"→{isolate(html.escape(b))}")
                   for i, (a, b) in enumerate(zip(r.tokens_a, r.tokens_b))]
         fig.add_trace(go.Heatmap(
@@ -125,8 +125,8 @@ def make_head_patching_figure(results: Sequence[PatchingResult]) -> go.Figure | 
         return None
     fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[f"{r.model}: heads of block {r.head_layer}" for r in shown])
     for col, r in enumerate(shown, start=1):
-        span = r.logprob_b - r.logprob_a
-        z = (r.head_effects - r.logprob_a) / span if abs(span) > 1e-9 else r.head_effects - r.logprob_a
+        shares = r.shares(r.head_effects)
+        z = shares if shares is not None else r.head_effects.astype(np.float64) - r.logprob_a
         fig.add_trace(go.Heatmap(z=np.round(z.astype(np.float64), 4), x=[f"{i} {isolate(html.escape(t))}" for i, t in enumerate(r.tokens_a)],
                                  y=[f"h{h}" for h in range(z.shape[0])], zmid=0, colorscale="RdBu_r", showscale=col == len(shown),
                                  colorbar=dict(title=dict(text="share", side="top"), thickness=12)), row=1, col=col)

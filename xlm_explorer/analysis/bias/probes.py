@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import UserInputError
-from ...tokenization import MASK_PATTERN, Encoding, count_masks, display_piece, encode_text, reading_notices
+from ...tokenization import MASK_PATTERN, Encoding, count_masks, differing_span, display_piece, encode_text, reading_notices
 from ..pll import DEFAULT_BATCH_SIZE, METRICS, MaskedJob, aula_of, l2r_job, masked_log_probs, unmasked_log_probs, word_ends
 
 if TYPE_CHECKING:
@@ -209,13 +209,7 @@ def target_span(loaded: LoadedModel, sentence: str, target: str, lang: str) -> t
     filled = encoding.input_ids
     if len(filled) > loaded.max_positions:
         raise UserInputError(f"The sentence with its target is longer than {loaded.max_positions} positions.")
-    prefix = 0
-    while prefix < min(len(masked), len(filled)) - 1 and masked[prefix] == filled[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < min(len(masked), len(filled)) - prefix - 1 and masked[-1 - suffix] == filled[-1 - suffix]:
-        suffix += 1
-    end = max(prefix + 1, len(filled) - suffix)
+    prefix, end = differing_span(filled, masked)
     return encoding, prefix, min(end, len(filled) - 1)
 
 

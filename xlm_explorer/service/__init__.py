@@ -16,15 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import checks
-from .contract import by_model, envelope, errors_of
-from .analysis.bias import crosslingual as bias_crosslingual
-from .analysis.bias import browse as bias_browse
-from .analysis.bias import data as bias_data
-from .analysis.bias import pairs as bias_pairs
-from .analysis.bias import probes as bias_probes
-from .analysis.bias import seat as bias_seat
-from .analysis.attention import (  # the limits and choices the page shows come from here too
+from .. import checks
+from ..contract import by_model, errors_of
+from ..analysis.bias import crosslingual as bias_crosslingual
+from ..analysis.bias import browse as bias_browse
+from ..analysis.bias import data as bias_data
+from ..analysis.bias import pairs as bias_pairs
+from ..analysis.bias import probes as bias_probes
+from ..analysis.bias import seat as bias_seat
+from ..analysis.attention import (  # the limits and choices the page shows come from here too
     MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
     STATISTIC_NAMES,
@@ -37,35 +37,23 @@ from .analysis.attention import (  # the limits and choices the page shows come 
     parse_sentence_lines,
     select_parallel_sentences,
 )
-from .analysis.attention_flow import attention_flow as flow_at_mask
-from .analysis.attribution import attribute
-from .analysis.compare import compare_models
-from .analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
-from .analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
-from .analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, check_top_k, predict_masks
-from .analysis.grid import crosslingual_grid as fill_grid
-from .analysis.grid import parse_grid_templates
-from .analysis.logit_lens import MAX_CANDIDATES, depth_alignment
-from .analysis.logit_lens import logit_lens as lens_at_mask
-from .analysis.patching import patch
-from .analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
-from .analysis.similarity import layer_similarity as cka_between
-from .analysis.similarity import load_parallel_sentences, parse_sentences
-from .analysis.token_search import (
-    Corpus,
-    TokenIndex,
-    build_index,
-    check_search_layer,
-    parse_corpus,
-    search_token,
-    shipped_corpus,
-)
-from .errors import ModelLoadError, UserInputError
-from .models import LoadedModel
-from .notices import ENGLISH_ONLY, without
-from .uploads import read_upload, upload_path
-from .page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
+from ..analysis.compare import compare_models
+from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
+from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
+from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, check_top_k, predict_masks
+from ..analysis.grid import crosslingual_grid as fill_grid
+from ..analysis.grid import parse_grid_templates
+from ..analysis.logit_lens import MAX_CANDIDATES, depth_alignment
+from ..analysis.logit_lens import logit_lens as lens_at_mask
+from ..analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
+from ..analysis.similarity import layer_similarity as cka_between
+from ..analysis.similarity import load_parallel_sentences, parse_sentences
+from ..errors import UserInputError
+from ..notices import ENGLISH_ONLY, without
+from ..page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
     crosslingual_probe_notes,
+    probe_concepts,
+    probe_rows,
     read_pairs_upload,
     read_probe_upload,
     read_results_upload,
@@ -75,81 +63,12 @@ from .page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
     shipped_pairs_text,
     shipped_probe_sets,
 )
-from .workspace import Workspace
-
-#: ``progress(fraction, message)``; it may raise to stop a long run (the page's Stop button does).
-Progress = Callable[[float, str], None]
+from ..workspace import Workspace
+from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
+from .explain import DEFAULT_LANGUAGES, DEFAULT_WORDS, attention_flow, attribution, explain_languages, patching, token_search
 
 ATTENTION_SOURCES = ("shipped", "pasted")
 EMBEDDING_SOURCES = (*SHIPPED_DATASETS, "paste", "upload")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What an endpoint returns: ``payload`` (plain JSON types: what the API sends), ``results`` (objects
-    for the views) and ``notices`` (one line each, de-duplicated, plain text)."""
-
-    payload: dict[str, Any]
-    results: Any
-    notices: tuple[str, ...] = ()
-
-
-def _unique(notices: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n for n in notices if n))
-
-
-def _answer(
-    endpoint: str, request: dict[str, Any], items: Sequence[dict[str, Any]], results: Any, errors: dict[str, str],
-    notices: Sequence[str] = (), shared: dict[str, Any] | None = None,
-) -> Answer:
-    """The endpoint's :func:`~xlm_explorer.contract.envelope` and the objects the views draw; the page's notices
-    are the answer's notices and then the load errors, the payload keeps the errors apart."""
-    unique = _unique(notices)
-    payload = envelope(endpoint, request, items, errors, [n for n in unique if n not in errors.values()], shared)
-    return Answer(payload, results, _unique([*unique, *errors.values()]))
-
-
-def _per_model(
-    endpoint: str, request: dict[str, Any], results: Sequence[Any], errors: dict[str, str],
-    shared: dict[str, Any] | None = None, item: Callable[[Any], dict[str, Any]] = lambda r: r.to_dict(),
-) -> Answer:
-    """:func:`_answer` for the endpoints with one result object per model: each one's ``item`` (its ``to_dict()``)
-    and all their notices, in order."""
-    return _answer(endpoint, request, [item(r) for r in results], results, errors, [n for r in results for n in r.notices],
-                   shared)
-
-
-def _report(progress: Progress | None, start: float, end: float) -> Progress | None:
-    """``progress`` rescaled so that 0..1 of a part maps to ``start..end`` of the whole run."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
-
-
-def load_models(ws: Workspace, keys: Sequence[str], progress: Progress | None = None) -> tuple[list[LoadedModel], dict[str, str]]:
-    """The loaded models for ``keys`` and a message per key that failed to load.
-
-    With several keys, a model that cannot be loaded is reported and the others still answer; when no model
-    can be loaded, the first :class:`ModelLoadError` is raised.
-    """
-    loaded: list[LoadedModel] = []
-    errors: dict[str, str] = {}
-    first_error: ModelLoadError | None = None
-    on_load = None if progress is None else (lambda message: progress(0.0, message))
-    for key in keys:
-        try:
-            was_loaded = ws.manager.is_loaded(key)
-            model = ws.manager.get(key, on_load=on_load)
-            loaded.append(model)
-            if not was_loaded and progress is not None:
-                progress(0.0, f"{key} loaded ({model.load_seconds:.1f} s, first use)")
-        except ModelLoadError as error:
-            first_error = first_error or error
-            errors[key] = str(error)
-    if not loaded and first_error is not None:
-        raise first_error
-    return loaded, errors
-
 
 # ------------------------------------------------------------------------------------------------ fill mask
 
@@ -166,7 +85,7 @@ def fill_mask(
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
     request = {"text": text, "model": model, "lang": lang, "top_k": top_k}
-    return _per_model("fill_mask", request, results, errors)
+    return per_model("fill_mask", request, results, errors)
 
 
 # ------------------------------------------------------------------------------------------------ attention
@@ -200,7 +119,7 @@ def attention(
     request = {"text": text, "text_pair": pair, "model": model, "lang": lang, "lang_pair": lang_b,
                "heads": [list(m) for m in matrices]}
     shared = {"statistics_help": {name: STATISTIC_LABELS[name] for name in STATISTIC_NAMES}}
-    return _per_model("attention", request, results, errors, shared, lambda r: r.to_dict(matrices))
+    return per_model("attention", request, results, errors, shared, lambda r: r.to_dict(matrices))
 
 
 def attention_average(
@@ -229,12 +148,12 @@ def attention_average(
     models, errors = load_models(ws, keys, progress)
     results = [
         average_statistics(
-            loaded, ws.forward_cache, sentences, source=source, progress=_report(progress, i / len(models), (i + 1) / len(models))
+            loaded, ws.forward_cache, sentences, source=source, progress=report_part(progress, i / len(models), (i + 1) / len(models))
         )
         for i, loaded in enumerate(models)
     ]
     request = {"model": model, "source": source, "languages": sorted({code for code, _text in sentences}), "per_language": per_language}
-    return _per_model("attention_average", request, results, errors, {"n_sentences": len(sentences)})
+    return per_model("attention_average", request, results, errors, {"n_sentences": len(sentences)})
 
 
 # ------------------------------------------------------------------------------------------------ embeddings
@@ -277,7 +196,7 @@ def embeddings(
     dataset = embedding_dataset(ws, source, languages, max_items, pasted, upload)
     models, errors = load_models(ws, keys, progress)
     embedded = [
-        ws.embeddings.get(loaded, dataset, _report(progress, i / len(models), (i + 1) / len(models)))
+        ws.embeddings.get(loaded, dataset, report_part(progress, i / len(models), (i + 1) / len(models)))
         for i, loaded in enumerate(models)
     ]
     info = {"source": source, "name": dataset.name, "n_rows": len(dataset), "n_items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
@@ -304,7 +223,7 @@ def explore_embeddings(
         "source": dataset["source"], "model": model, "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
         "pooling": pooling, "center": bool(center), "method": method, "dims": dims_value, "seed": seed_value,
     }
-    return _per_model("embeddings", request, explorations, errors, {"dataset": dict(dataset)})
+    return per_model("embeddings", request, explorations, errors, {"dataset": dict(dataset)})
 
 
 def reproject(
@@ -348,7 +267,7 @@ def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_T
     data = result.to_dict()
     items = [{"model": key, "tokenization": data["tokenization"][key], "fill_mask": data["fill_mask"].get(key),
               "facts": data["facts"][key]} for key in data["models"]]
-    return _answer("compare", {"text": text, "lang": lang, "top_k": top_k}, items, result, errors, result.notices,
+    return make_answer("compare", {"text": text, "lang": lang, "top_k": top_k}, items, result, errors, result.notices,
                    {"overlap": data["overlap"]})
 
 
@@ -369,7 +288,7 @@ def logit_lens(
     results = [lens_at_mask(m, ws.forward_cache, text, lang, mask_number, top_k, words) for m in models]
     alignment = depth_alignment(results[0].n_layers, results[-1].n_layers) if len(results) > 1 else ()
     request = {"text": text, "lang": lang, "mask_number": results[0].mask_number, "top_k": top_k, "candidates": list(words)}
-    return _per_model("logit_lens", request, results, errors, {"depth_alignment": [list(pair) for pair in alignment]})
+    return per_model("logit_lens", request, results, errors, {"depth_alignment": [list(pair) for pair in alignment]})
 
 
 def layer_similarity(
@@ -396,7 +315,7 @@ def layer_similarity(
     items = [{"model": data["model_a"], "layers": data["layers_a"]}, {"model": data["model_b"], "layers": data["layers_b"]}]
     request = {"languages": sorted(set(sentence_set.languages)), "sentence_set": data["sentence_set"]}
     shared = {"n_sentences": data["n_sentences"], "cka": data["cka"]}
-    return _answer("layer_similarity", request, items, result, errors, (), shared)
+    return make_answer("layer_similarity", request, items, result, errors, (), shared)
 
 
 def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
@@ -407,7 +326,7 @@ def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_
     grid = fill_grid(models, ws.forward_cache, parsed, top_k)
     notices = without([n for c in grid.cells for n in c.notices], ENGLISH_ONLY)  # the grid marks those cells
     data = grid.to_dict()
-    return _answer("crosslingual_grid", {"n_templates": len(parsed), "top_k": top_k}, by_model(data["rows"], data["models"]),
+    return make_answer("crosslingual_grid", {"n_templates": len(parsed), "top_k": top_k}, by_model(data["rows"], data["models"]),
                    grid, errors, notices)
 
 
@@ -433,7 +352,7 @@ def bias_probe(
     result = bias_probes.run_probe(models, template, target_words, filler_words, lang, progress=progress)
     data = result.to_dict()
     request = {"template": template, "targets": data["targets"], "fillers": data["fillers"], "lang": lang, "model": model}
-    return _answer("bias_probe", request, by_model(data["rows"], data["models"]), result, errors, result.notices,
+    return make_answer("bias_probe", request, by_model(data["rows"], data["models"]), result, errors, result.notices,
                    {"metrics": data["metrics"]})
 
 
@@ -445,7 +364,7 @@ def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progr
     result = bias_pairs.score_pairs(models, pairs, progress=progress)
     data = result.to_dict()
     items = [item | {"summary": data["summary"][item["model"]]} for item in by_model(data["rows"], data["models"])]
-    return _answer("pll_pairs", {"n_pairs": len(pairs), "model": model}, items, result, errors, result.notices,
+    return make_answer("pll_pairs", {"n_pairs": len(pairs), "model": model}, items, result, errors, result.notices,
                    {"metrics": data["metrics"]})
 
 
@@ -471,30 +390,7 @@ def bias_languages(
         items.append({"model": key, "columns": [{k: v for k, v in data["columns"][i].items() if k != "model"} for i in picked],
                       "log_ratio": [[row[i] for i in picked] for row in data["log_ratio"]]})
     shared = {"probe": data["probe"], "concepts": data["concepts"], "notes": data["notes"]}
-    return _answer("bias_languages", {"languages": codes}, items, result, errors, result.notices, shared)
-
-
-# ------------------------------------------------------------------------------------------------ explain
-
-
-def attribution(
-    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
-    foil: str = "", progress: Progress | None = None,
-) -> Answer:
-    """Token attribution for one mask's prediction (``mask_number`` 1 = the first [MASK]): integrated gradients and
-    gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction);
-    with a ``foil`` (a piece or word), of log P(target) - log P(foil): what makes the model prefer one over the other."""
-    keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
-    checks.check_text(text)
-    models, errors = load_models(ws, keys, progress)
-    results = []
-    for i, loaded in enumerate(models):
-        part = _report(progress, i / len(models), (i + 1) / len(models))
-        results.append(attribute(loaded, ws.forward_cache, text, lang, mask_number, target, part, foil))
-    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].mask_number, "target": target or "",
-               "foil": foil or ""}
-    return _per_model("attribution", request, results, errors)
+    return make_answer("bias_languages", {"languages": codes}, items, result, errors, result.notices, shared)
 
 
 def seat(
@@ -508,94 +404,11 @@ def seat(
     lang = checks.language(ws.manager, lang)
     groups = {g: bias_seat.parse_group(text, g) for g, text in zip(bias_seat.GROUPS, (targets_x, targets_y, attributes_a, attributes_b))}
     models, errors = load_models(ws, keys, progress)
-    results = [bias_seat.seat(loaded, groups, lang, progress=_report(progress, i / len(models), (i + 1) / len(models)))
+    results = [bias_seat.seat(loaded, groups, lang, progress=report_part(progress, i / len(models), (i + 1) / len(models)))
                for i, loaded in enumerate(models)]
     request = {"targets_x": targets_x, "targets_y": targets_y, "attributes_a": attributes_a, "attributes_b": attributes_b,
                "model": model, "lang": lang}
-    return _per_model("seat", request, results, errors)
-
-
-def attention_flow(
-    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
-    hide_special: bool = False, progress: Progress | None = None,
-) -> Answer:
-    """Attention beyond raw weights for one mask's prediction: raw attention, attention rollout and the norm-based
-    measure at every layer (the mask's row), each ranked against the integrated-gradients attribution of the same
-    prediction (Spearman); ``hide_special`` leaves special tokens and punctuation out of the rows and the ranking."""
-    keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
-    checks.check_text(text)
-    models, errors = load_models(ws, keys, progress)
-    results = [flow_at_mask(loaded, ws.forward_cache, text, lang, mask_number, target, bool(hide_special),
-                            _report(progress, i / len(models), (i + 1) / len(models)))
-               for i, loaded in enumerate(models)]
-    request = {"text": text, "model": model, "lang": lang, "mask_number": results[0].attribution.mask_number,
-               "target": target or "", "hide_special": bool(hide_special)}
-    return _per_model("attention_flow", request, results, errors)
-
-
-def patching(
-    ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
-    head_layer: float | None = 0, foil: str = "", progress: Progress | None = None,
-) -> Answer:
-    """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
-    replaced by B's (sentences of equal token length, one [MASK] at the same place); also per attention head at
-    ``head_layer`` (1..n_layers; 0 or None: none); with a ``foil``, of log P(target) - log P(foil) (contrastive)."""
-    keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
-    checks.check_text(text_a, what="sentence A")
-    checks.check_text(text_b, what="sentence B")
-    models, errors = load_models(ws, keys, progress)
-    results = [
-        patch(loaded, ws.forward_cache, text_a, text_b, lang, target, head_layer,
-              _report(progress, i / len(models), (i + 1) / len(models)), foil)
-        for i, loaded in enumerate(models)
-    ]
-    request = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target or "",
-               "head_layer": int(head_layer or 0), "foil": foil or ""}
-    return _per_model("patching", request, results, errors)
-
-
-def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus | None, progress: Progress | None) -> TokenIndex:
-    """The index searched: an uploaded corpus, else the ``--corpus-index`` written for this model and layer, else
-    the shipped parallel sentences (built once per model and layer, cached)."""
-    if corpus is None and ws.corpus_index is not None and (ws.corpus_index / f"meta-L{layer}.json").is_file():
-        index = TokenIndex.load(ws.corpus_index, layer)
-        if index.model == loaded.key:
-            return index
-    corpus = corpus or shipped_corpus()
-    key = (loaded.key, loaded.instance_id, layer, corpus.key)
-    return ws.token_indexes.get_or_compute(key, lambda: build_index(loaded, corpus, layer, progress))
-
-
-def token_search(
-    ws: Workspace, text: str, model: str = "100-1280", lang: str = "en", token_index: float = 1,
-    layer: float | None = None, top_k: float = 10, corpus_file: Any = None, progress: Progress | None = None,
-) -> Answer:
-    """The ``top_k`` corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
-    ``text`` (a position in the encoded ids, ``<s>`` = 0; default the first token after it), in the
-    ``--corpus-index`` written for this model and layer when there is one, else in the shipped parallel sentences;
-    in ``corpus_file`` (an upload: CSV/TSV with a text column, or plain lines) when given. ``layer`` None: the
-    model's middle layer."""
-    if model == checks.BOTH:
-        raise UserInputError("Token search runs on one model at a time: pick en-2048 or 100-1280.")
-    key = ws.manager.check_key(model)
-    lang = checks.language(ws.manager, lang)
-    checks.check_text(text)
-    corpus = None
-    if upload_path(corpus_file):
-        name, content = read_upload(corpus_file)
-        corpus = parse_corpus(content, lang, ws.manager.languages("100-1280"), name=name)
-    models, _errors = load_models(ws, [key], progress)
-    loaded = models[0]
-    layer = loaded.n_layers // 2 if layer is None else layer
-    index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)
-    result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, top_k, index)
-    data = result.to_dict()
-    request = {"text": text, "model": key, "lang": lang, "token_index": data["token_index"], "layer": data["layer"],
-               "top_k": len(data["matches"])}
-    shared = {"corpus": data.pop("corpus"), "n_corpus_tokens": data.pop("corpus_tokens")}
-    return _answer("token_search", request, [data], result, {}, (), shared)
+    return per_model("seat", request, results, errors)
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -606,7 +419,7 @@ def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> A
     key = ws.manager.check_key(model)
     models, _errors = load_models(ws, [key], progress)
     facts = models[0].facts()
-    return _answer("model_info", {"model": key}, [facts], facts, {})
+    return make_answer("model_info", {"model": key}, [facts], facts, {})
 
 
 # ------------------------------------------------------------------------------------------------ page setup
@@ -630,15 +443,16 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "attribution": attribution,
     "patching": patching,
     "attention_flow": attention_flow,
+    "explain_languages": explain_languages,
     "token_search": token_search,
     "model_info": model_info,
 }
 
 #: What the UI may read besides the endpoints: limits, choices, shipped data, helpers of the page's own events.
 PAGE_SETUP = [
-    "AttentionResult", "DEFAULT_TOP_K", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_ROWS",
+    "AttentionResult", "DEFAULT_LANGUAGES", "DEFAULT_TOP_K", "DEFAULT_WORDS", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_ROWS",
     "MAX_SET_PER_LANGUAGE", "MAX_TOP_K", "MIN_TOP_K", "SHIPPED_DATASETS", "STATISTIC_LABELS", "STATISTIC_NAMES",
-    "RESULT_ORDERS", "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "read_pairs_upload",
+    "RESULT_ORDERS", "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "probe_concepts", "probe_rows", "read_pairs_upload",
     "read_probe_upload", "read_results_upload", "reproject", "result_choices", "select_result_rows", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
     "shipped_probe_sets", "start_umap_warmup",
 ]
