@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 Progress = Callable[[float, str], None]
 
 MAX_ROWS = 8
-ROW_FIELDS = ("lang", "template", "word_a", "word_b", "target", "foil")
 ROW_SEPARATOR = re.compile(r"\t|\s*\|\s*")
 
 
@@ -67,6 +66,9 @@ class ProbeRow:
         return " | ".join(getattr(self, name) for name in ROW_FIELDS)
 
 
+ROW_FIELDS = tuple(f.name for f in fields(ProbeRow))  # a row's fields, in the order a line writes them
+
+
 def parse_rows(text: str) -> tuple[ProbeRow, ...]:
     """Probe rows from text, one per line: ``lang | template | word A | word B | target | foil`` (``|`` or a tab
     between fields; empty lines and lines starting with ``#`` are skipped)."""
@@ -77,11 +79,11 @@ def parse_rows(text: str) -> tuple[ProbeRow, ...]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = [f.strip() for f in ROW_SEPARATOR.split(line.strip())]
-        if len(fields) != len(ROW_FIELDS) or not all(fields):
-            raise UserInputError(f"Row {number} has {len([f for f in fields if f])} of the 6 fields: lang | template | "
+        values = [f.strip() for f in ROW_SEPARATOR.split(line.strip())]
+        if len(values) != len(ROW_FIELDS) or not all(values):
+            raise UserInputError(f"Row {number} has {len([v for v in values if v])} of the 6 fields: lang | template | "
                                  "word A | word B | target | foil.")
-        row = ProbeRow(*fields)
+        row = ProbeRow(*values)
         if row.template.count(FILLER_SLOT) != 1 or count_masks(row.template) != 1:
             raise UserInputError(f"Row {number} ({row.lang}): the template needs one {FILLER_SLOT} and one [MASK].")
         if row.word_a == row.word_b:

@@ -13,7 +13,6 @@ payload's ``errors`` and the others still answer; when none can, the load error 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import checks
