@@ -323,6 +323,23 @@ def test_an_embeddings_share_link_restores_every_control_and_runs(page_app: str,
     assert page.locator("#embeddings-run").is_enabled()
 
 
+def test_a_direction_link_shows_its_groups_and_draws_the_axis_between_their_means(page_app: str, session: BrowserSession) -> None:
+    query = urlencode({"tab": "embeddings", "source": "sentences", "languages": '["en", "fr"]', "max_items": "8",
+                       "model": "100-1280", "layers": '["last"]', "method": "direction", "group_a": "lang:fr",
+                       "group_b": "he, she", "run": "1"})
+    page = open_page(session, page_app + "?" + query)
+    wait_idle(session, timeout_s=120)
+    page.locator("#embeddings-scatter .js-plotly-plot").first.wait_for(state="attached", timeout=60_000)
+    boxes = page.locator("#embeddings-group-a textarea, #embeddings-group-b textarea")
+    assert [boxes.nth(i).input_value() for i in range(2)] == ["lang:fr", "he, she"] and boxes.first.is_visible()
+    labels = page.locator("#embeddings-scatter .annotation-text").evaluate_all("els => els.map(e => e.textContent)")
+    assert "A: lang:fr" in labels and "B: he, she" in labels, labels
+    summary = page.locator("#embeddings-results").inner_text()
+    assert "Direction A = lang:fr (8 rows) → B = he, she" in summary, summary
+    page.locator("#embeddings-method label:has-text('PCA')").first.click()
+    page.wait_for_function("() => !document.querySelector('#embeddings-group-a textarea')?.checkVisibility()", timeout=5_000)
+
+
 def test_a_results_file_opens_in_the_bias_tab_and_a_pair_opens_in_explain(
     page_app: str, session: BrowserSession, page_workspace: Workspace, tmp_path
 ) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from xlm_explorer import service
-from xlm_explorer.analysis.bias.seat import association, effect_size, parse_group, permutation_p, project, seat
+from xlm_explorer.analysis.bias.seat import association, effect_size, parse_group, permutation_p, seat
+from xlm_explorer.analysis.projection import onto_direction
 from xlm_explorer.errors import UserInputError
 
 GROUPS = {
@@ -56,8 +57,8 @@ def test_a_sampled_p_counts_one_split_in_advance_and_is_close_to_the_exact_one()
 def test_the_direction_puts_the_group_means_at_plus_and_minus_a_half() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(6, 5)) + 1, rng.normal(size=(4, 5))
-    assert project(a.mean(axis=0, keepdims=True), a, b)[0] == pytest.approx(0.5)
-    assert project(b.mean(axis=0, keepdims=True), a, b)[0] == pytest.approx(-0.5)
+    assert onto_direction(a.mean(axis=0, keepdims=True), b, a)[0] == pytest.approx(0.5)
+    assert onto_direction(b.mean(axis=0, keepdims=True), b, a)[0] == pytest.approx(-0.5)
 
 
 def test_seat_on_a_model_equals_the_definitions_at_every_layer(manager) -> None:

@@ -118,6 +118,17 @@ class Point(TypedDict):
     z: NotRequired[float]
 
 
+class DirectionAxis(TypedDict):
+    """A direction panel's x axis: mean(A) at -1/2, mean(B) at +1/2."""
+
+    group_a: str
+    group_b: str
+    n_a: int
+    n_b: int
+    axis_length: float  # Euclidean distance between the two means
+    own_side: Optional[float]  # share of A's and B's rows on their own side of an axis fitted without them (None: a group of one)
+
+
 class Panel(TypedDict):
     layer: int
     method: str
@@ -125,6 +136,7 @@ class Panel(TypedDict):
     seed: int
     n_neighbors: Optional[int]
     points: list[Point]
+    direction: NotRequired[DirectionAxis]
 
 
 class AlignmentMetrics(TypedDict):
@@ -151,6 +163,8 @@ class EmbeddingsRequest(TypedDict):
     method: str
     dims: int
     seed: int
+    group_a: NotRequired[str]
+    group_b: NotRequired[str]
 
 
 class EmbeddingsItem(TypedDict):

@@ -29,6 +29,8 @@ WORD_END = "</w>"
 CONTINUATION = "@@"
 
 _SEGMENTER_MODULES = {"zh": "rjieba", "th": "pythainlp", "ja": "Mykytea"}
+#: Languages written without spaces between words (they need a segmenter; a word is found anywhere in their text).
+UNSPACED_LANGUAGES = frozenset(_SEGMENTER_MODULES)
 
 
 @dataclass(frozen=True)

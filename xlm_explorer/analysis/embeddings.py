@@ -25,6 +25,7 @@ from ..notices import ENGLISH_ONLY, UNKNOWN_PIECES, without
 from ..tokenization import encode_text, reading_notices
 from .alignment import AlignmentMetrics, Neighbour, alignment_metrics, nearest_neighbours
 from .projection import Projection, project
+from .row_groups import GROUP_NAMES, parse_query, select_groups
 
 if TYPE_CHECKING:
     from ..models import LoadedModel
@@ -320,6 +321,8 @@ class ModelExploration:
     centered: bool
     panels: tuple[LayerProjection, ...]
     metrics: AlignmentMetrics
+    #: the queries of groups A and B when the panels are direction projections, else ("", "")
+    groups: tuple[str, str] = ("", "")
 
     @property
     def model(self) -> str:
@@ -345,6 +348,14 @@ class ModelExploration:
                 return panel
         raise UserInputError(f"Layer {layer} of {self.model} is not shown; project it first.")
 
+    def direction_dict(self, projection: Projection) -> dict:
+        """How a direction panel's x axis was made: the two queries, their rows, the axis length, the held-out
+        own-side share."""
+        n_a, n_b = projection.groups or (0, 0)
+        return {"group_a": self.groups[0], "group_b": self.groups[1], "n_a": n_a, "n_b": n_b,
+                "axis_length": round(float(projection.axis_length or 0.0), 6),
+                "own_side": None if projection.own_side is None else round(projection.own_side, 6)}
+
     def to_dict(self, digits: int = 5) -> dict:
         """JSON-ready: points of every panel (index, id, lang, text, x, y[, z]) and the metrics."""
         emb = self.embeddings
@@ -364,6 +375,7 @@ class ModelExploration:
                     "seed": panel.projection.seed,
                     "n_neighbors": panel.projection.n_neighbors,
                     "points": points,
+                    **({"direction": self.direction_dict(panel.projection)} if panel.projection.groups else {}),
                 }
             )
         return {
@@ -389,19 +401,24 @@ def explore(
     dims: int = 2,
     seed: int = 0,
     derived: DerivedCache | None = None,
+    groups: tuple[str, str] = ("", ""),
 ) -> ModelExploration:
     """Project the chosen layers and measure alignment at every layer; never runs the model.
 
-    With ``derived``, projections and metrics are cached per (embeddings, settings).
+    ``groups``: the queries of groups A and B (:mod:`.row_groups`), read by the direction projection only. With
+    ``derived``, projections and metrics are cached per (embeddings, settings).
     """
     pooling = check_pooling(pooling)
     center = bool(center)
     layer_indices = resolve_layers(layers, embeddings.n_layers, embeddings.model)
+    masks = direction_groups(embeddings, groups, center) if method == "direction" else None
     source = embeddings.source_key
     panels = []
     for layer in layer_indices:
-        key = None if source is None or derived is None else ("projection", source, layer, pooling, center, method, dims, seed)
-        projection = _cached(derived, key, lambda layer=layer: project(embeddings.vectors(layer, pooling, center), method, dims, seed))
+        settings = (layer, pooling, center, method, dims, seed, tuple(groups) if masks is not None else None)
+        key = None if source is None or derived is None else ("projection", source, *settings)
+        projection = _cached(derived, key, lambda layer=layer: project(embeddings.vectors(layer, pooling, center), method, dims, seed,
+                                                                        groups=masks))
         panels.append(LayerProjection(layer=layer, projection=projection))  # type: ignore[arg-type]
     metrics_key = None if source is None or derived is None else ("metrics", source, pooling, center)
     metrics = _cached(
@@ -412,7 +429,17 @@ def explore(
             model=embeddings.model, pooling=pooling, centered=center,
         ),
     )
-    return ModelExploration(embeddings=embeddings, pooling=pooling, centered=center, panels=tuple(panels), metrics=metrics)  # type: ignore[arg-type]
+    return ModelExploration(embeddings=embeddings, pooling=pooling, centered=center, panels=tuple(panels), metrics=metrics,  # type: ignore[arg-type]
+                            groups=(str(groups[0]).strip(), str(groups[1]).strip()) if masks is not None else ("", ""))
+
+
+def direction_groups(embeddings: EmbeddingSet, groups: Sequence[str], center: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of groups A and B; two language groups under per-language centring are refused (both means are 0)."""
+    queries = [parse_query(text, name) for name, text in zip(GROUP_NAMES, groups)]
+    if center and all(q.kind == "lang" for q in queries):
+        raise UserInputError("Centring per language moves every language's mean to zero, so two language groups "
+                             "define no direction; turn centring off.")
+    return select_groups(groups, embeddings.texts, embeddings.langs)
 
 
 def _cached(derived: DerivedCache | None, key: tuple | None, compute: Callable[[], object]) -> object:

@@ -68,6 +68,8 @@ from .explain import DEFAULT_LANGUAGES, DEFAULT_WORDS, attention_flow, attributi
 
 ATTENTION_SOURCES = ("shipped", "pasted")
 EMBEDDING_SOURCES = (*SHIPPED_DATASETS, "paste", "upload")
+#: Groups A and B of the direction projection when none are given: English to French.
+DIRECTION_GROUPS = ("lang:en", "lang:fr")
 
 # ------------------------------------------------------------------------------------------------ fill mask
 
@@ -187,9 +189,13 @@ def embeddings(
     method: str = "pca",
     dims: float = 2,
     seed: float = 0,
+    group_a: str = DIRECTION_GROUPS[0],
+    group_b: str = DIRECTION_GROUPS[1],
     progress: Progress | None = None,
 ) -> Answer:
-    """Embed a data set with the chosen models (cached), project the chosen layers, measure alignment."""
+    """Embed a data set with the chosen models (cached), project the chosen layers, measure alignment.
+
+    ``group_a`` / ``group_b``: the rows whose means make the direction projection's axis (``lang:fr`` or words)."""
     keys = checks.model_keys(ws.manager, model)
     check_method(method), check_dims(dims), check_seed(seed)
     dataset = embedding_dataset(ws, source, languages, max_items, pasted, upload)
@@ -199,7 +205,7 @@ def embeddings(
         for i, loaded in enumerate(models)
     ]
     info = {"source": source, "name": dataset.name, "n_rows": len(dataset), "n_items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
-    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed, model)
+    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed, model, (group_a, group_b))
 
 
 def explore_embeddings(
@@ -214,24 +220,28 @@ def explore_embeddings(
     dims: float,
     seed: float,
     model: str,
+    groups: tuple[str, str],
 ) -> Answer:
     """Project and measure embedding sets already computed (no model runs): the embeddings answer."""
     method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
-    explorations = [explore(e, layers, pooling, center, method, dims_value, seed_value, ws.derived) for e in embedded]
+    groups = (str(groups[0] or "").strip(), str(groups[1] or "").strip())
+    explorations = [explore(e, layers, pooling, center, method, dims_value, seed_value, ws.derived, groups) for e in embedded]
     request = {
         "source": dataset["source"], "model": model, "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
         "pooling": pooling, "center": bool(center), "method": method, "dims": dims_value, "seed": seed_value,
+        **({"group_a": groups[0], "group_b": groups[1]} if method == "direction" else {}),
     }
     return per_model("embeddings", request, explorations, errors, {"dataset": dict(dataset)})
 
 
 def reproject(
-    ws: Workspace, previous: Answer, layers: Sequence[str] | str, pooling: str, center: bool, method: str, dims: float, seed: float
+    ws: Workspace, previous: Answer, layers: Sequence[str] | str, pooling: str, center: bool, method: str, dims: float, seed: float,
+    group_a: str = DIRECTION_GROUPS[0], group_b: str = DIRECTION_GROUPS[1],
 ) -> Answer:
     """An embeddings answer under other layers, pooling, centring or projection: the same embedding sets, no model run."""
     return explore_embeddings(
         ws, [e.embeddings for e in previous.results], previous.payload["shared"]["dataset"], errors_of(previous.payload),
-        layers, pooling, center, method, dims, seed, previous.payload["request"]["model"],
+        layers, pooling, center, method, dims, seed, previous.payload["request"]["model"], (group_a, group_b),
     )
 
 

@@ -14,6 +14,7 @@ import gradio as gr
 from .. import service
 from ..errors import UserInputError
 from ..service import (
+    DIRECTION_GROUPS,
     LAYER_ALIASES,
     MAX_PANEL_LAYERS,
     MAX_ROWS,
@@ -46,14 +47,15 @@ SOURCES = [
     ("Upload CSV/TSV", "upload"),
 ]
 POOLING_CHOICES = [("mean of tokens", "mean"), ("first token <s>", "first"), ("max of tokens", "max")]
-METHOD_CHOICES = [("UMAP (cosine)", "umap"), ("PCA", "pca")]
+METHOD_CHOICES = [("UMAP (cosine)", "umap"), ("PCA", "pca"), ("Direction A → B", "direction")]
 PASTE_EXAMPLE = "en\tThe cat is sleeping.\tcat\nfr\tLe chat dort.\tcat\nde\tDie Katze schläft.\tcat\nen\tI like tea.\ttea\nfr\tJ'aime le thé.\ttea\nde\tIch mag Tee.\ttea"
 
 INTRO = f"""Does the multilingual model put a sentence and its translation close together, and **at which layer**?
 Each text runs through the model once; layers, pooling and projection then redraw at once. **Translation
 retrieval P@1**: how often the nearest English text (cosine) is the translation. **Language separability**: how
 well a nearest-centroid classifier tells the language (lower = more language-neutral). **Click a point** to list
-its nearest neighbours. Your own data: lines `lang<TAB>text<TAB>id` or a CSV/TSV with columns `id, lang, text`
+its nearest neighbours. **Direction A → B** puts every text on the axis from the mean of group A to the mean of
+group B (`lang:en` and `lang:fr`, or words such as `he` and `she`), at each layer shown. Your own data: lines `lang<TAB>text<TAB>id` or a CSV/TSV with columns `id, lang, text`
 (rows with the same id are translations; at most {MAX_ROWS:,} rows)."""
 
 #: Installs (once per plot) a plotly_click listener that writes "model|layer|index" into the hidden pick box.
@@ -117,7 +119,7 @@ def build_embeddings_tab(ctx: AppContext) -> None:
         return [again, *draw_views(ctx, again, session, join_lines)]
 
     names = ["source", "languages", "max_items", "pasted", "upload", "model", "layers", "pooling", "center", "method",
-             "dims", "seed"]
+             "dims", "seed", "group_a", "group_b"]
     wire(ctx, View(
         TAB, controls, service.embeddings, dict(zip(names, [*data_inputs, choice, *settings])), lambda _answer: Drawn([]),
         heavy=True, first_result_id=f"{TAB}-results", downloads=False,
@@ -129,6 +131,8 @@ def build_embeddings_tab(ctx: AppContext) -> None:
     source, languages, max_items, pasted, upload = data_inputs
     source.change(_show_source_inputs, inputs=source, outputs=[languages, max_items, pasted, upload],
                   queue=False, api_visibility="private")
+    method, group_a, group_b = settings[3], settings[6], settings[7]
+    method.change(_show_groups, inputs=method, outputs=[group_a, group_b], queue=False, api_visibility="private")
 
 
 def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]:
@@ -141,11 +145,16 @@ def _settings_inputs(ctx: AppContext) -> tuple[gr.Radio, list[Any], gr.Checkbox]
         with gr.Column(scale=2, min_width=260):
             center = gr.Checkbox(value=False, label="Centre per language (remove the language-identity component)")
             with gr.Row():
-                method = gr.Radio(METHOD_CHOICES, value="umap", label="Projection", min_width=150)
+                method = gr.Radio(METHOD_CHOICES, value="umap", label="Projection", min_width=150, elem_id=f"{TAB}-method")
                 dims = gr.Radio([2, 3], value=2, label="Dimensions", min_width=100, elem_id=f"{TAB}-dims")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", min_width=80)
+            with gr.Row():
+                group_a = gr.Textbox(DIRECTION_GROUPS[0], label="Group A (lang:xx or words)", visible=False, min_width=140,
+                                     elem_id=f"{TAB}-group-a")
+                group_b = gr.Textbox(DIRECTION_GROUPS[1], label="Group B (lang:xx or words)", visible=False, min_width=140,
+                                     elem_id=f"{TAB}-group-b")
             join = gr.Checkbox(value=False, label="Join translations with lines")
-    return choice, [layers, pooling, center, method, dims, seed], join
+    return choice, [layers, pooling, center, method, dims, seed, group_a, group_b], join
 
 
 def _result_components() -> EmbeddingsView:
@@ -208,6 +217,10 @@ def _data_inputs() -> list[Any]:
     upload = gr.File(label=f"CSV/TSV with columns id, lang, text (≤ {MAX_ROWS:,} rows)", file_types=list(TABLE_TYPES),
                      type="filepath", visible=False)
     return [source, languages, max_items, pasted, upload]
+
+
+def _show_groups(method: str) -> list[Any]:
+    return [gr.Textbox(visible=method == "direction"), gr.Textbox(visible=method == "direction")]
 
 
 def _show_source_inputs(source: str) -> list[Any]:

@@ -44,14 +44,7 @@ def make_projection_figure(explorations: Sequence[ModelExploration], join_transl
         return go.Figure()
     dims = explorations[0].panels[0].projection.dims
     n_cols = max(len(e.panels) for e in explorations)
-    titles = []
-    for exploration in explorations:
-        for col in range(n_cols):
-            if col < len(exploration.panels):
-                panel = exploration.panels[col]
-                titles.append(f"{exploration.model} · layer {panel.layer} · {panel.projection.method.upper()}")
-            else:
-                titles.append("")
+    titles = _panel_titles(explorations, n_cols)
     cell = {"type": "scene"} if dims == 3 else {"type": "xy"}
     fig = make_subplots(
         rows=len(explorations),
@@ -99,6 +92,8 @@ def make_projection_figure(explorations: Sequence[ModelExploration], join_transl
         title = f"Colour = language, symbol = model ({models})"
     else:
         title = f"{explorations[0].model}: colour = language"
+    if any(p.projection.method == "direction" for e in explorations for p in e.panels):
+        title += "; x: from mean(A) at −½ to mean(B) at +½, y: PCA of the rest"
     fig.update_layout(
         title=title,
         height=min(2400, 140 + 420 * len(explorations)),
@@ -109,7 +104,37 @@ def make_projection_figure(explorations: Sequence[ModelExploration], join_transl
     if dims == 2:
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
+        for row, exploration in enumerate(explorations, start=1):
+            for col, panel in enumerate(exploration.panels, start=1):
+                if panel.projection.method == "direction":
+                    _mark_group_means(fig, exploration.groups, row, col)
     return fig
+
+
+def _panel_titles(explorations: Sequence[ModelExploration], n_cols: int) -> list[str]:
+    """One title per grid cell, row by row ("" where a model has fewer panels)."""
+    titles = []
+    for exploration in explorations:
+        for col in range(n_cols):
+            if col < len(exploration.panels):
+                panel = exploration.panels[col]
+                method = "A → B" if panel.projection.method == "direction" else panel.projection.method.upper()
+                titles.append(f"{exploration.model} · layer {panel.layer} · {method}")
+            else:
+                titles.append("")
+    return titles
+
+
+def _mark_group_means(fig: go.Figure, groups: Sequence[str], row: int, col: int) -> None:
+    """A direction panel's x axis: its ticks, and dashed lines at the group means (A at -1/2, B at +1/2) named inside
+    the panel's foot (above the panel they would sit on its title)."""
+    for x, name, query, anchor in ((-0.5, "A", groups[0], "right"), (0.5, "B", groups[1], "left")):
+        label = html.escape(query if len(query) <= 24 else query[:23] + "…")
+        fig.add_vline(x=x, line=dict(color="rgba(60,60,60,0.55)", dash="dash", width=1), row=row, col=col)
+        fig.add_annotation(x=x, y=0.01, yref="y domain", text=f"{name}: {label}", showarrow=False, xanchor=anchor,
+                           yanchor="bottom", font=dict(size=11, color="#333"), bgcolor="rgba(255,255,255,0.7)",
+                           row=row, col=col)
+    fig.update_xaxes(showticklabels=True, row=row, col=col)
 
 
 def _translation_lines(emb: EmbeddingSet, coords, dims: int) -> go.BaseTraceType:
@@ -272,9 +297,26 @@ def make_summary_html(explorations: Sequence[ModelExploration], dataset_name: st
             best_text = f"; best translation retrieval at layer {best} (mean P@1 → {html.escape(e.metrics.reference)} {value:.2f})"
         parts.append(
             f"<li><b>{html.escape(e.model)}</b>: {len(e.embeddings)} texts, {e.embeddings.total_tokens:,} tokens, "
-            f"{e.embeddings.n_layers} layers{best_text}</li>"
+            f"{e.embeddings.n_layers} layers{best_text}{_direction_text(e)}</li>"
         )
     return f'<div class="xlm-embeddings-summary"><p>Data: {html.escape(dataset_name)}</p><ul>{"".join(parts)}</ul></div>'
+
+
+def _direction_text(exploration: ModelExploration) -> str:
+    """For direction panels: how well the axis from A to B separates the two groups at each layer shown."""
+    shown = [p for p in exploration.panels if p.projection.method == "direction"]
+    if not shown:
+        return ""
+    first = shown[0].projection
+    a, b = (html.escape(q) for q in exploration.groups)
+    if first.own_side is None:
+        sides = "a group of one row has nothing to hold out"
+    else:
+        sides = "held out, rows on their own group's side (chance 50%): " + ", ".join(
+            f"layer {p.layer} {100 * (p.projection.own_side or 0):.0f}%" for p in shown)
+    n_a, n_b = first.groups or (0, 0)
+    return (f". Direction A = <code>{a}</code> ({n_a} row{'s' * (n_a != 1)}) → B = <code>{b}</code> "
+            f"({n_b} row{'s' * (n_b != 1)}); {sides}")
 
 
 def payload_json(payload: dict) -> str:

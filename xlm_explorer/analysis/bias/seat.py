@@ -26,6 +26,7 @@ import numpy as np
 
 from ...errors import UserInputError
 from ..embeddings import EmbeddingSet, embed_sentences
+from ..projection import onto_direction
 
 if TYPE_CHECKING:
     from ...models import LoadedModel
@@ -79,16 +80,6 @@ def permutation_p(s_x: np.ndarray, s_y: np.ndarray, n_samples: int = N_SAMPLES, 
     return float((1 + np.count_nonzero(sums >= observed)) / n_samples), False
 
 
-def project(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Each point's position on the axis mean(A) - mean(B), from the midpoint, in units of the axis length."""
-    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
-    axis = (mean_a - mean_b).astype(np.float64)
-    length2 = float(axis @ axis)
-    if length2 == 0:
-        return np.zeros(len(points))
-    return (points - (mean_a + mean_b) / 2) @ axis / length2
-
-
 @dataclass(frozen=True)
 class SeatResult:
     """SEAT and the attribute direction of one model, at every layer (0: the embedding output)."""
@@ -114,7 +105,7 @@ class SeatResult:
 
     def projections(self, layer: int) -> np.ndarray:
         """(N,) every sentence on the attribute direction at ``layer``."""
-        return project(self.embeddings.vectors(layer), self.vectors("a", layer), self.vectors("b", layer))
+        return onto_direction(self.embeddings.vectors(layer), self.vectors("b", layer), self.vectors("a", layer))
 
     def to_dict(self) -> dict[str, Any]:
         last = self.embeddings.n_layers
