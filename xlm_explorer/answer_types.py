@@ -46,6 +46,37 @@ class FillMaskItem(TypedDict):
     notices: list[str]
 
 
+class FillWordRequest(TypedDict):
+    text: str
+    lang: str
+    model: str
+    max_pieces: int
+    top_k: int  # answers of each length
+    beam_width: int
+
+
+class WordCandidate(TypedDict):
+    rank: int  # by pll_word_l2r, 1 = best
+    word: str
+    pieces: list[str]
+    piece_ids: list[int]
+    n_pieces: int
+    chain_log_prob: float  # sum of log P(piece_i | earlier pieces filled, later ones masked)
+    pll: float
+    pll_word_l2r: float
+    canonical: bool  # the tokenizer writes the word with exactly these pieces
+
+
+class FillWordItem(TypedDict):
+    model: str
+    lang: str
+    text: str
+    max_pieces: int
+    beam_width: int
+    candidates: list[WordCandidate]
+    notices: list[str]
+
+
 class HeadMatrix(TypedDict):
     layer: int
     head: int

@@ -23,6 +23,7 @@ from .contract import API_VERSION, ENVELOPE_KEYS
 #: endpoint -> (request, one results item, shared)
 DECLARED: dict[str, tuple[type, type, type]] = {
     "fill_mask": (declared.FillMaskRequest, declared.FillMaskItem, declared.Empty),
+    "fill_word": (declared.FillWordRequest, declared.FillWordItem, declared.Empty),
     "attention": (declared.AttentionRequest, declared.AttentionItem, declared.AttentionShared),
     "attention_average": (declared.AverageRequest, declared.AverageItem, declared.AverageShared),
     "embeddings": (declared.EmbeddingsRequest, declared.EmbeddingsItem, declared.EmbeddingsShared),

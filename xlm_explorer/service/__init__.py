@@ -36,6 +36,7 @@ from ..analysis.attention import (  # the limits and choices the page shows come
     parse_sentence_lines,
     select_parallel_sentences,
 )
+from ..analysis import multi_piece
 from ..analysis.compare import compare_models
 from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
 from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
@@ -87,6 +88,24 @@ def fill_mask(
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
     request = {"text": text, "model": model, "lang": lang, "top_k": top_k}
     return per_model("fill_mask", request, results, errors)
+
+
+def fill_word(
+    ws: Workspace, text: str, model: str = checks.BOTH, lang: str = "en", max_pieces: float = multi_piece.DEFAULT_PIECES,
+    top_k: float = multi_piece.DEFAULT_PER_LENGTH, beam_width: float = multi_piece.DEFAULT_BEAM,
+    progress: Progress | None = None,
+) -> Answer:
+    """Whole-word answers of 1..``max_pieces`` BPE pieces at the one [MASK] of ``text``: ``top_k`` of each length by
+    beam search over the pieces (left to right), all ranked by the completed sentence's PLL-word-l2r."""
+    keys = checks.model_keys(ws.manager, model)
+    lang = checks.language(ws.manager, lang)
+    checks.check_text(text)
+    n, k, beam = multi_piece.check_pieces(max_pieces), multi_piece.check_per_length(top_k), multi_piece.check_beam(beam_width)
+    models, errors = load_models(ws, keys, progress)
+    results = [multi_piece.fill_word(loaded, text, lang, n, beam, k, report_part(progress, i / len(models), (i + 1) / len(models)))
+               for i, loaded in enumerate(models)]
+    request = {"text": text, "lang": lang, "model": model, "max_pieces": n, "top_k": k, "beam_width": beam}
+    return per_model("fill_word", request, results, errors)
 
 
 # ------------------------------------------------------------------------------------------------ attention
@@ -438,6 +457,7 @@ def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> A
 #: api_name -> service function: what the UI registers and what docs/api.md lists.
 ENDPOINTS: dict[str, Callable[..., Answer]] = {
     "fill_mask": fill_mask,
+    "fill_word": fill_word,
     "attention": attention,
     "attention_average": attention_average,
     "embeddings": embeddings,
@@ -459,13 +479,14 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
 
 #: What the UI may read besides the endpoints: limits, choices, shipped data, helpers of the page's own events.
 PAGE_SETUP = [
-    "AttentionResult", "DEFAULT_LANGUAGES", "DEFAULT_TOP_K", "DEFAULT_WORDS", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_ROWS",
+    "AttentionResult", "DIRECTION_GROUPS", "DEFAULT_LANGUAGES", "DEFAULT_TOP_K", "DEFAULT_WORDS", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_PIECES", "MAX_BEAM", "MAX_PER_LENGTH", "MAX_ROWS",
     "MAX_SET_PER_LANGUAGE", "MAX_TOP_K", "MIN_TOP_K", "SHIPPED_DATASETS", "STATISTIC_LABELS", "STATISTIC_NAMES",
     "RESULT_ORDERS", "check_head", "crosslingual_probe_notes", "neighbours", "parallel_languages", "probe_concepts", "probe_rows", "read_pairs_upload",
     "read_probe_upload", "read_results_upload", "reproject", "result_choices", "select_result_rows", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
     "shipped_probe_sets", "start_umap_warmup",
 ]
 MAX_PAIRS = bias_data.MAX_PAIRS
+MAX_PIECES, MAX_BEAM, MAX_PER_LENGTH = multi_piece.MAX_PIECES, multi_piece.MAX_BEAM, multi_piece.MAX_PER_LENGTH
 RESULT_ORDERS = bias_browse.ORDERS
 
 __all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]

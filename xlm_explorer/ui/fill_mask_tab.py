@@ -23,7 +23,8 @@ FALLBACK_EXAMPLES = [("en", "The capital of France is [MASK]."), ("fr", "La capi
 
 INTRO = f"""Put **[MASK]** (or `<mask>`, `<special1>`) where a word is missing; up to {MAX_MASKS} masks, each predicted
 in one pass with all masks present. `cat` ends a word, `cat@@` continues into the next piece. en-2048 lowercases
-and strips accents; 100-1280 keeps them and tokenizes with the rules of the language you pick."""
+and strips accents; 100-1280 keeps them and tokenizes with the rules of the language you pick. An answer that is one
+word of several pieces: **Compare → Words of several pieces**."""
 
 
 def load_examples(path: Path = EXAMPLES_FILE) -> list[list[Any]]:
