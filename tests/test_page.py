@@ -323,6 +323,27 @@ def test_an_embeddings_share_link_restores_every_control_and_runs(page_app: str,
     assert page.locator("#embeddings-run").is_enabled()
 
 
+def test_every_figure_saves_as_png_and_svg_at_projector_size_without_a_network(page_app: str, session: BrowserSession, tmp_path) -> None:
+    import struct
+
+    page = open_page(session, page_app)
+    run_view(session, "fill-mask")
+    bars = page.locator(".xlm-picture-bar")
+    bars.first.wait_for(state="attached", timeout=10_000)
+    assert bars.count() == page.locator(".js-plotly-plot").count() >= 1
+    saved = {}
+    for format in ("png", "svg"):
+        with page.expect_download(timeout=30_000) as download:
+            page.locator(f".xlm-picture[data-format='{format}']").first.click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        saved[format] = path.read_bytes()
+    assert saved["png"][:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", saved["png"][16:24]) == (1920, 1080)
+    svg = saved["svg"].decode("utf-8")
+    assert svg.lstrip().startswith("<svg") and 'width="1920"' in svg and 'height="1080"' in svg
+    assert session.outside_requests() == []
+
+
 def test_a_direction_link_shows_its_groups_and_draws_the_axis_between_their_means(page_app: str, session: BrowserSession) -> None:
     query = urlencode({"tab": "embeddings", "source": "sentences", "languages": '["en", "fr"]', "max_items": "8",
                        "model": "100-1280", "layers": '["last"]', "method": "direction", "group_a": "lang:fr",

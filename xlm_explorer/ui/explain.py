@@ -6,6 +6,7 @@ search with that token and runs it (a page-wide click listener, :data:`TOKEN_CLI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -52,18 +53,28 @@ def build_explain_tab(ctx: AppContext) -> None:
     _wire_token_clicks(ctx, tabs, search_inputs)
 
 
-def _build_attribution(ctx: AppContext) -> None:
+def _prediction_inputs(
+    ctx: AppContext, value: str, elem_id: str | None, target_label: str, last: Callable[[], Any],
+) -> list[Any]:
+    """The inputs of a view of one prediction: sentence, model, language, mask number, target, and ``last()`` beside
+    the target (the attribution's foil, the flow's hide toggle)."""
     with gr.Row(equal_height=False):
-        text = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].", lines=2, scale=3)
+        text = gr.Textbox(label="Sentence with [MASK]", value=value, lines=2, scale=3, elem_id=elem_id)
         with gr.Column(scale=2, min_width=260):
             model = model_radio("en-2048")
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
                 mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=100)
             with gr.Row():
-                target = gr.Textbox(label="Target (a word or piece; empty = the top prediction)", value="", min_width=140)
-                foil = gr.Textbox(label="Foil (optional: why the target rather than this)", value="", min_width=140)
-    inputs = [text, model, lang, mask_number, target, foil]
+                target = gr.Textbox(label=target_label, value="", min_width=140)
+                extra = last()
+    return [text, model, lang, mask_number, target, extra]
+
+
+def _build_attribution(ctx: AppContext) -> None:
+    inputs = _prediction_inputs(ctx, "The capital of France is [MASK].", None, "Target (a word or piece; empty = the top prediction)",
+                                lambda: gr.Textbox(label="Foil (optional: why the target rather than this)", value="", min_width=140))
+    text, model, lang, mask_number, target, foil = inputs
     examples_that_run("attribution", inputs, [
         ["The capital of France is [MASK].", "en-2048", "en", 1, "", ""],
         ["The doctor said that [MASK] was tired.", "both", "en", 1, "she", "he"],
@@ -95,17 +106,9 @@ def _build_flow(ctx: AppContext) -> None:
           "the **norm-based** measure (Kobayashi et al., 2020: the size of what each token adds, ||αf(x)||), each ranked "
           "against the **integrated-gradients** attribution of the same prediction (Spearman's ρ per layer). "
           "Hide special tokens and punctuation to see past the attention they soak up.")
-    with gr.Row(equal_height=False):
-        text = gr.Textbox(label="Sentence with [MASK]", value="The doctor said that [MASK] was tired.", lines=2, scale=3,
-                          elem_id="flow-text")
-        with gr.Column(scale=2, min_width=260):
-            model = model_radio("en-2048")
-            with gr.Row():
-                lang = language_dropdown(ctx, min_width=140)
-                mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=100)
-            with gr.Row():
-                target = gr.Textbox(label="Target (empty = the top prediction)", value="", min_width=140)
-                hide = gr.Checkbox(value=True, label="Hide <s>, </s> and punctuation", min_width=140)
+    text, model, lang, mask_number, target, hide = _prediction_inputs(
+        ctx, "The doctor said that [MASK] was tired.", "flow-text", "Target (empty = the top prediction)",
+        lambda: gr.Checkbox(value=True, label="Hide <s>, </s> and punctuation", min_width=140))
     controls = view_controls("flow", "Compare the measures")
     agreement = gr.Plot(show_label=False, elem_id="flow-results")
     layer = gr.Slider(1, 16, value=16, step=1, label="Layer of the rows below (beyond a model's last: its last)")
