@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 from xlm_explorer import service
 from xlm_explorer.analysis.attribution import attribute
 from xlm_explorer.analysis.patching import patch, run_patched
-from xlm_explorer.forward import hidden_point
+from xlm_explorer.forward import hidden_point, run_from_layer
 from xlm_explorer.analysis.token_search import Corpus, CorpusSentence, build_index, nearest, search_token, shipped_corpus
 from xlm_explorer.errors import UserInputError
 from xlm_explorer.forward import ForwardCache
@@ -76,6 +76,26 @@ def test_patching_identities(manager, key: str) -> None:
     assert result.effects[-1, result.position] == pytest.approx(result.logprob_b, abs=1e-5)  # the mask's last state decides
     unchanged = [p for p, (a, b) in enumerate(zip(result.input_ids_a, result.input_ids_b)) if a == b and p < result.position]
     np.testing.assert_allclose(result.effects[0, unchanged], result.logprob_a, atol=1e-5)  # same token, same embedding
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_the_sweep_starting_at_the_patched_layer_equals_a_full_patched_pass_at_every_layer_and_position(manager, key: str) -> None:
+    """The layer sweep runs only the blocks above the patch (forward.run_from_layer); a full pass with the hook
+    point edited is the reference, for every cell, and the model's blocks are whole again afterwards."""
+    loaded = manager.get(key)
+    result = patch(loaded, ForwardCache(), TEXT_A, TEXT_B, "en", "")
+    states_b = ForwardCache().get(loaded, result.input_ids_b, hidden_states=True).hidden_states
+    length = len(result.input_ids_a)
+    for layer in range(loaded.n_layers + 1):
+        full = run_patched(loaded, result.input_ids_a, None, hidden_point(layer),
+                           [{p: (slice(None), states_b[layer][p])} for p in range(length)], result.position, result.target_id)
+        np.testing.assert_allclose(result.effects[layer], full.numpy(), atol=1e-5)
+    body = loaded.model.transformer
+    assert body.n_layers == loaded.n_layers and all(len(getattr(body, n)) == loaded.n_layers
+                                                    for n in ("attentions", "layer_norm1", "ffns", "layer_norm2"))
+    with pytest.raises(RuntimeError):
+        run_from_layer(loaded, torch.zeros(1, 3, loaded.hidden_size + 1), 1)  # a wrong width fails inside the cut model
+    assert len(body.attentions) == loaded.n_layers and body.n_layers == loaded.n_layers  # and it is whole again
 
 
 def test_patching_refuses_sentences_of_different_lengths(en_model) -> None:

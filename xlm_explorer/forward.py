@@ -276,6 +276,37 @@ def run_with_hooks(
     )
 
 
+def run_from_layer(
+    loaded: "LoadedModel",
+    states: torch.Tensor,
+    layer: int,
+    *,
+    lang_ids: int | Sequence[int | None] | None = None,
+    logits_at: Sequence[tuple[int, int]] | None = None,
+) -> BatchOutput:
+    """The body's blocks after hidden state ``layer`` only, on (B, T, H) ``states`` given as that hidden state of
+    full-length rows (what :func:`hidden_point` ``layer`` holds), then the LM head at ``logits_at``.
+
+    What runs is the model's own forward with its block lists cut to blocks ``layer`` .. L-1 (under the model's lock,
+    restored after) and the embedding output replaced by ``states``: a patched layer-``layer`` state continues
+    exactly as in a full pass, without recomputing the blocks below it (activation patching's sweeps)."""
+    body = loaded.model.transformer
+    parts = ("attentions", "layer_norm1", "ffns", "layer_norm2")
+    with loaded.lock:
+        saved = {name: getattr(body, name) for name in parts}
+        saved_layers = body.n_layers
+        try:
+            for name in parts:
+                setattr(body, name, torch.nn.ModuleList(list(saved[name])[layer:]))
+            body.n_layers = saved_layers - layer
+            return run_with_hooks(loaded, inputs_embeds=torch.zeros_like(states), lang_ids=lang_ids,
+                                  hooks={"embed": lambda _value, _name: states}, logits_at=logits_at)
+        finally:
+            for name in parts:
+                setattr(body, name, saved[name])
+            body.n_layers = saved_layers
+
+
 def run_batch(
     loaded: "LoadedModel",
     batch_ids: Sequence[Sequence[int]],
