@@ -98,6 +98,21 @@ def test_the_sweep_starting_at_the_patched_layer_equals_a_full_patched_pass_at_e
     assert len(body.attentions) == loaded.n_layers and body.n_layers == loaded.n_layers  # and it is whole again
 
 
+def test_a_prediction_made_while_a_sweep_runs_sees_the_whole_model(en_model) -> None:
+    """The sweep cuts the model's block lists under the model's lock; a request on another thread meanwhile waits and
+    then runs every block (its answer equals the one before the sweep)."""
+    import threading
+
+    from xlm_explorer.analysis.fill_mask import predict_masks
+
+    before = predict_masks(en_model, ForwardCache(), TEXT_A, "en", 5).masks[0].predictions
+    sweep = threading.Thread(target=patch, args=(en_model, ForwardCache(), TEXT_A, TEXT_B, "en", ""))
+    sweep.start()
+    during = [predict_masks(en_model, ForwardCache(), TEXT_A, "en", 5).masks[0].predictions for _ in range(20)]
+    sweep.join()
+    assert all(d == before for d in during)
+
+
 def test_patching_refuses_sentences_of_different_lengths(en_model) -> None:
     with pytest.raises(UserInputError, match="equal token length"):
         patch(en_model, ForwardCache(), "The cat said that [MASK] was tired.", "The hairdresser said that [MASK] was tired.")

@@ -193,9 +193,9 @@ def transformed_values(loaded: "LoadedModel", block: int, block_input: torch.Ten
     """Kobayashi et al. (2020)'s f(x): every token's value vector in each head of ``block``, through that head's
     slice of the output projection (its bias left out): (T, H) block input -> (heads, T, H), float32 on the CPU.
     The attention output at i is sum over heads h and tokens j of alpha[h, i, j] * f[h, j] plus the output bias."""
-    attention = loaded.model.transformer.attentions[block]
-    heads, d_head = attention.n_heads, attention.head_dim
-    with loaded.lock, torch.inference_mode():
+    with loaded.lock, torch.inference_mode():  # the block lists are only whole under the lock (run_from_layer cuts them)
+        attention = loaded.model.transformer.attentions[block]
+        heads, d_head = attention.n_heads, attention.head_dim
         weight = attention.out_lin.weight  # a oneDNN-packed layer (packing.py) holds an opaque tensor: made dense
         weight = weight.to_dense() if weight.is_mkldnn or weight.layout != torch.strided else weight
         x = block_input.to(device=loaded.device, dtype=weight.dtype)
