@@ -47,6 +47,8 @@ MASK_TEXTS = [
     "I drink a cup of [MASK] every morning.",
     "She went to the [MASK] to buy some bread.",
 ]
+#: Endpoints that fill exactly one [MASK] (a text with two is answered with a clear refusal, not a load error).
+ONE_MASK_ENDPOINTS = {"/fill_word"}
 
 
 @dataclass
@@ -120,7 +122,8 @@ def endpoint_arguments(api: dict[str, Any]) -> dict[str, list[list[Any]]]:
         variants = [dict(base)]
         text_name = next((p["parameter_name"] for p in parameters if p["parameter_name"] == "text"), None)
         if text_name and isinstance(base.get(text_name), str) and "[MASK]" in base[text_name]:
-            variants += [{**base, text_name: text} for text in MASK_TEXTS]
+            texts = [t for t in MASK_TEXTS if name not in ONE_MASK_ENDPOINTS or t.count("[MASK]") == 1]
+            variants += [{**base, text_name: text} for text in texts]
         plans[name] = [[variant[p["parameter_name"]] for p in parameters] for variant in variants]
     return plans
 

@@ -113,3 +113,10 @@ def test_language_groups_under_per_language_centring_are_refused_with_the_reason
     centred_words = service.embeddings(workspace, "paste", pasted=PASTED, model="100-1280", method="direction", center=True,
                                        group_a="she, elle", group_b="he, il")
     assert centred_words.payload["results"][0]["panels"][0]["direction"]["n_b"] == 4  # He ×2, Il ×2
+
+
+def test_items_per_language_left_blank_means_all_and_a_word_is_refused_plainly(workspace) -> None:
+    every = service.embeddings(workspace, "words", ["en", "fr"], " ", method="pca").payload["shared"]["dataset"]
+    assert every["n_rows"] == service.embeddings(workspace, "words", ["en", "fr"], None, method="pca").payload["shared"]["dataset"]["n_rows"]
+    with pytest.raises(UserInputError, match="Items per language must be a whole number"):
+        service.embeddings(workspace, "words", ["en", "fr"], "many", method="pca")

@@ -179,6 +179,13 @@ def attention_average(
 # ------------------------------------------------------------------------------------------------ embeddings
 
 
+def items_per_language(max_items: object) -> int | None:
+    """The shipped data's first N items per language; empty (None, "", blanks) or 0 means all of them."""
+    if max_items is None or (isinstance(max_items, str) and not max_items.strip()):
+        return None
+    return checks.whole_number(max_items, 0, MAX_ROWS, "Items per language") or None  # 0: all, as before
+
+
 def embedding_dataset(
     ws: Workspace, source: str, languages: Sequence[str] | None, max_items: float | None, pasted: str | None, upload: Any
 ) -> Dataset:
@@ -188,7 +195,7 @@ def embedding_dataset(
     if source in SHIPPED_DATASETS:
         if not languages:
             raise UserInputError("Pick at least one language.")
-        return load_shipped(source, list(languages), max_items=int(max_items) if max_items else None)
+        return load_shipped(source, list(languages), max_items=items_per_language(max_items))
     if source == "paste":
         return parse_pasted(pasted, known)
     return read_uploaded(upload, known)
