@@ -106,13 +106,14 @@ def piece_classes(loaded: LoadedModel, vocab_size: int) -> tuple[torch.Tensor, t
 
 def beam_fill(
     loaded: LoadedModel, ids: tuple[int, ...], mask_at: int, n: int, beam_width: int, keep: int,
-    lang_id: int | None = None,
+    lang_id: int | None = None, classes: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[tuple[tuple[int, ...], float]]:
     """The ``keep`` best whole words of exactly ``n`` pieces at ``ids[mask_at]`` (a mask) by chain score, found by a
-    beam of ``beam_width``: [(piece ids, chain log-prob)], best first."""
+    beam of ``beam_width``: [(piece ids, chain log-prob)], best first. ``classes``: :func:`piece_classes`, when the
+    caller already has them (one request fills several lengths)."""
     mask_id = loaded.mask_token_id
     beams: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
-    continuing = ending = None
+    continuing, ending = classes if classes is not None else (None, None)
     for step in range(n):
         inputs = [ids[:mask_at] + prefix + (mask_id,) * (n - step) + ids[mask_at + 1:] for prefix, _ in beams]
         batch = run_batch(loaded, inputs, lang_ids=lang_id, logits_at=[(row, mask_at + step) for row in range(len(inputs))])
@@ -170,10 +171,11 @@ def fill_word(
     ids, mask_at = tuple(encoding.input_ids), encoding.mask_positions[0]
     lang_id = loaded.lang2id.get(encoding.lang)
     found: list[tuple[tuple[int, ...], float]] = []
+    classes = piece_classes(loaded, loaded.vocab_size)
     for n in range(1, max_pieces + 1):
         if progress is not None:
             progress((n - 1) / (max_pieces + 1), f"{loaded.key}: words of {n} piece{'s' * (n > 1)}, beam of {beam_width}")
-        found += beam_fill(loaded, ids, mask_at, n, beam_width, per_length, lang_id)
+        found += beam_fill(loaded, ids, mask_at, n, beam_width, per_length, lang_id, classes)
     finals = tuple(encoding.word_final)
     sentences = [(ids[:mask_at] + pieces + ids[mask_at + 1:],
                   finals[:mask_at] + (False,) * (len(pieces) - 1) + (True,) + finals[mask_at + 1:]) for pieces, _ in found]
