@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-mb", type=int, default=None, help="memory bound of the shared forward cache (MiB)")
     parser.add_argument("--corpus-index", type=Path, default=None,
                         help="a token-search index written by python -m xlm_explorer.index (searched instead of the shipped set)")
+    parser.add_argument("--lesson", action="append", default=[], type=Path, metavar="FILE_OR_DIR",
+                        help="a lesson file (.yaml; a folder: every lesson in it) that links open as ?lesson=<file name>; "
+                        "the first one opens for every visitor (repeatable; see docs/lessons.md)")
     parser.add_argument(
         "--tiny-demo",
         action="store_true",
@@ -64,9 +67,21 @@ def make_workspace(args: argparse.Namespace):
     return Workspace(manager, cache_mb=args.cache_mb, corpus_index=args.corpus_index)
 
 
+def load_lessons(args: argparse.Namespace):
+    """The shipped lessons and the ``--lesson`` ones; a file it cannot use stops the start with its message."""
+    from xlm_explorer.errors import UserInputError
+    from xlm_explorer.lessons import LessonLibrary
+
+    try:
+        return LessonLibrary.build(args.lesson)
+    except UserInputError as error:
+        raise SystemExit(f"app.py: --lesson: {error}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    lessons = load_lessons(args)
     workspace = make_workspace(args)
     if args.preload:
         for key, message in workspace.manager.preload().items():
@@ -76,7 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     from xlm_explorer.ui.app import build_demo, launch_kwargs
 
     start_trimming()  # freed memory goes back to the OS: the resident size follows what is in use
-    build_demo(workspace).launch(**launch_kwargs(args.host, args.port, args.share))
+    from xlm_explorer.errors import UserInputError
+
+    try:
+        demo = build_demo(workspace, lessons=lessons)  # checks that every lesson's links name views of this page
+    except UserInputError as error:
+        raise SystemExit(f"app.py: --lesson: {error}") from None
+    demo.launch(**launch_kwargs(args.host, args.port, args.share))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ LAYERS = [
     {"forward"},
     {"analysis"},
     {"workspace", "downloads"},
-    {"answer_types", "explain_types", "contract", "schemas", "page_setup", "service", "score", "index"},
+    {"answer_types", "explain_types", "contract", "schemas", "page_setup", "service", "score", "index", "lessons"},
     {"views"},
     {"ui"},
 ]

@@ -64,6 +64,41 @@ class DownloadStore:
         paths.append(str(path))
         return paths
 
+    def write_texts(self, session: str, view: str, texts: Mapping[str, str]) -> list[str]:
+        """Text files (``name -> content``, e.g. a lesson's summary) as the session's files of ``view``."""
+        self.sweep()
+        folder = self.folder(session, view)
+        with self._lock:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, text in texts.items():
+            path = folder / _safe(name)
+            path.write_text(text, encoding="utf-8")
+            paths.append(str(path))
+        return paths
+
+    def tables_since(
+        self, session: str, view: str, since: float, rows: int = 5, columns: int = 6
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The head of each table the session's last run of ``view`` wrote after ``since`` (a ``time.time()``),
+        in the order it wrote them: ``(table name, up to rows x columns as dicts)``; none when it has not run since."""
+        folder = self.folder(session, view)
+        try:
+            written = [(p.stat().st_mtime, p) for p in folder.glob("*.csv")]
+        except OSError:
+            return []
+        found = []
+        for _mtime, path in sorted(t for t in written if t[0] >= since):
+            try:
+                frame = pd.read_csv(path, nrows=rows)
+            except (OSError, ValueError):
+                continue
+            frame = frame.iloc[:, :columns]
+            frame = frame.astype(object).where(frame.notna(), "")
+            found.append((path.stem.removeprefix(f"{_safe(view)}-"), frame.to_dict(orient="records")))
+        return found
+
     def files(self, session: str | None = None) -> list[Path]:
         """Every file of one session (or of all)."""
         base = self.root / _safe(session) if session is not None else self.root

@@ -10,6 +10,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from ..downloads import DownloadStore
+from ..lessons import LessonLibrary
 from ..paths import ASSETS_DIR
 from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
@@ -21,8 +22,9 @@ from .embeddings_tab import build_embeddings_tab
 from .explain import TOKEN_CLICK_JS, build_explain_tab
 from .fill_mask_tab import build_fill_mask_tab
 from .http import PlainHttp
+from .lessons import build_lessons_tab, check_library, lesson_panel, wire_lessons
 from .models_tab import build_models_tab
-from .share import decode_value, link_values
+from .share import LinkOpener
 from .spaces import wrap_model_events_for_gpu
 from .widgets import model_status_markdown
 
@@ -67,14 +69,16 @@ TABS = (
     ("Compare", "compare", build_compare_tab),
     ("Bias", "bias", build_bias_tab),
     ("Explain", "explain", build_explain_tab),
+    ("Lessons", "lessons", build_lessons_tab),
     ("Models", "models", build_models_tab),
 )
 
 
-def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks:
-    """Build the page around a :class:`Workspace` (or a bare ``ModelManager``); no model is loaded here."""
+def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: LessonLibrary | None = None) -> gr.Blocks:
+    """Build the page around a :class:`Workspace` (or a bare ``ModelManager``); no model is loaded here. ``lessons``:
+    the lessons links open (default: the shipped ones); a lesson whose link names no view here is refused."""
     ws = Workspace.of(source)
-    ctx = AppContext(ws=ws, downloads=downloads or DownloadStore())
+    ctx = AppContext(ws=ws, downloads=downloads or DownloadStore(), lessons=lessons or LessonLibrary.build())
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
     with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_classes=["xlm-header"])
@@ -82,16 +86,21 @@ def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks
             gr.HTML(TINY_BANNER)
         status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
         ctx.model_status = status
+        panel = lesson_panel()
+        built = {}
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
             ctx.main_tabs = tabs
             for label, tab_id, build in TABS:
                 with gr.Tab(label, id=tab_id):
-                    build(ctx)
+                    built[tab_id] = build(ctx)
         gr.Markdown(
             "Models: CC-BY-NC-4.0 (non-commercial). Probes show what a model's statistics reflect, not facts about people.",
             elem_classes=["xlm-footer"],
         )
-        _wire_share_links(demo, ctx, tabs, status)
+        opener = _link_opener(ctx, tabs)
+        _wire_share_links(demo, ctx, opener, status)
+        check_library(opener, ctx.lessons)
+        wire_lessons(demo, ctx, panel, opener, built["lessons"])
         check_endpoints(ctx)
 
         def on_unload(request: gr.Request) -> None:
@@ -100,6 +109,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None) -> gr.Blocks
         demo.unload(on_unload)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     demo.xlm_context = ctx  # type: ignore[attr-defined]  # tests and the soak read the downloads and caches here
+    demo.xlm_lesson_opener = opener  # type: ignore[attr-defined]  # tests check lessons' links against the page
     wrap_model_events_for_gpu(demo)  # ZeroGPU Spaces only; a no-op elsewhere
     return demo
 
@@ -113,45 +123,19 @@ def check_endpoints(ctx: AppContext) -> None:
         raise RuntimeError(f"the page registers {registered}, the service declares {declared}")
 
 
-def _wire_share_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, status: gr.Markdown) -> None:
-    """On page load: the model status line, and a share link's tab, inputs and run (``?tab=...&run=1``)."""
-    inputs: list[gr.components.Component] = []
-    for target in ctx.share_targets.values():
-        inputs += [c for c in target.inputs.values() if c not in inputs]
-    subtab_ids = list(ctx.subtabs)
+def _link_opener(ctx: AppContext, tabs: gr.Tabs) -> LinkOpener:
     run_box = gr.Textbox(visible=True, elem_id="xlm-share-run", elem_classes=["xlm-hidden"], show_label=False, container=False)
+    return LinkOpener(ctx, tabs, tuple(tab_id for _label, tab_id, _build in TABS), run_box)
+
+
+def _wire_share_links(demo: gr.Blocks, ctx: AppContext, opener: LinkOpener, status: gr.Markdown) -> None:
+    """On page load: the model status line, and a share link's tab, inputs and run (``?tab=...&run=1``)."""
 
     def apply(request: gr.Request) -> list[Any]:
         params = dict(getattr(request, "query_params", {}) or {})
-        values: dict[int, Any] = {}
-        selected: dict[str, Any] = {}
-        run_id = ""
-        target = ctx.share_targets.get(params.get("view") or params.get("tab") or "")
-        if target is not None:
-            for name, text in link_values(params, list(target.inputs), target.legacy).items():
-                values[id(target.inputs[name])] = decode_value(target.inputs[name], text)
-            selected["main"] = gr.Tabs(selected=target.tab)
-            if target.subtab is not None:
-                selected[target.tab] = gr.Tabs(selected=target.subtab)
-            run_id = target.run_id if params.get("run") == "1" else ""
-        elif params.get("tab") in {tab_id for _label, tab_id, _build in TABS}:
-            selected["main"] = gr.Tabs(selected=params["tab"])
-        return [
-            model_status_markdown(ctx.ws),
-            selected.get("main", gr.skip()),
-            *[selected.get(key, gr.skip()) for key in subtab_ids],
-            *[values.get(id(c), gr.skip()) for c in inputs],
-            run_id,
-        ]
+        return [model_status_markdown(ctx.ws), *opener.values(params)]
 
-    demo.load(
-        apply, outputs=[status, tabs, *[ctx.subtabs[k] for k in subtab_ids], *inputs, run_box],
-        queue=False, api_visibility="private",
-    ).then(
-        None, inputs=run_box,
-        js="(id) => { if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); return []; }",
-        queue=False, api_visibility="private",
-    )
+    opener.run_after(demo.load(apply, outputs=[status, *opener.outputs], queue=False, api_visibility="private"))
 
 
 def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> None:

@@ -51,6 +51,8 @@ class ShareTarget:
     inputs: dict[str, gr.components.Component]
     run_id: str
     subtab: str | None = None
+    #: the view's own id (its download folder: what a lesson reads back as the numbers the view showed)
+    view_id: str = ""
     #: older links' URL names this view reads its own way: old name -> (input, text -> text)
     legacy: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +74,8 @@ class AppContext:
     main_tabs: Any = None
     #: the model status line at the top ("ready" / "loads on first use"), refreshed after every run
     model_status: Any = None
+    #: the lessons a link can open (``?lesson=<name>``): a ``lessons.LessonLibrary``
+    lessons: Any = None
 
     @property
     def manager(self):  # noqa: ANN201 - the ModelManager

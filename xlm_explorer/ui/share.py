@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -98,7 +99,7 @@ def share_query(tab: str, subtab: str | None, names: Sequence[str], values: Sequ
 
 def wire_share(
     ctx: AppContext, controls: ViewControls, tab: str, named_inputs: dict[str, gr.components.Component],
-    subtab: str | None = None, legacy: dict[str, tuple[str, Callable[[str], str]]] | None = None,
+    subtab: str | None = None, legacy: dict[str, tuple[str, Callable[[str], str]]] | None = None, view_id: str = "",
 ) -> None:
     """The view's "Copy link" button, and the view registered for links that open it."""
     names = list(named_inputs)
@@ -110,5 +111,79 @@ def wire_share(
         make_link, inputs=list(named_inputs.values()), outputs=controls.link, queue=False, api_visibility="private"
     ).then(None, inputs=controls.link, outputs=controls.link, js=COPY_LINK_JS, queue=False, api_visibility="private")
     ctx.share_targets[subtab or tab] = ShareTarget(
-        tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run", legacy=dict(legacy or {})
+        tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run", legacy=dict(legacy or {}),
+        view_id=view_id or controls.elem_id,
     )
+
+
+#: After a link's values are in: press the view's run button (``run=1``), once the page has drawn them.
+RUN_AFTER_JS = "(id) => { if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); %s return []; }"
+#: Parameters of a link that are not a view's inputs.
+LINK_WORDS = ("tab", "view", "run", "lesson", "step", "teacher")
+
+
+@dataclass
+class LinkOpener:
+    """What opening a link sets on the page (its tab and sub-tab, the view's inputs, the run button to press), for
+    the share links read on page load and for a lesson's steps: one rule for both."""
+
+    ctx: AppContext
+    tabs: gr.Tabs
+    tab_ids: tuple[str, ...]
+    run_box: gr.Textbox
+    inputs: list[gr.components.Component] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for target in self.ctx.share_targets.values():
+            self.inputs += [c for c in target.inputs.values() if c not in self.inputs]
+        self.subtab_ids = list(self.ctx.subtabs)
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [self.tabs, *[self.ctx.subtabs[k] for k in self.subtab_ids], *self.inputs, self.run_box]
+
+    def values(self, params: dict[str, str], reset: bool = False) -> list[Any]:
+        """The outputs' values for a link's ``params``; ``reset``: the view's inputs the link leaves out go back to
+        their first values (a lesson step sees what its link says, not what an earlier step left)."""
+        values: dict[int, Any] = {}
+        selected: dict[str, Any] = {}
+        run_id = ""
+        target = self.ctx.share_targets.get(params.get("view") or params.get("tab") or "")
+        if target is not None:
+            given = link_values(params, list(target.inputs), target.legacy)
+            for name, component in target.inputs.items():
+                if name in given:
+                    values[id(component)] = decode_value(component, given[name])
+                elif reset:
+                    values[id(component)] = component.value
+            selected["main"] = gr.Tabs(selected=target.tab)
+            if target.subtab is not None:
+                selected[target.tab] = gr.Tabs(selected=target.subtab)
+            run_id = target.run_id if params.get("run") == "1" else ""
+        elif params.get("tab") in self.tab_ids:
+            selected["main"] = gr.Tabs(selected=params["tab"])
+        return [
+            selected.get("main", gr.skip()),
+            *[selected.get(key, gr.skip()) for key in self.subtab_ids],
+            *[values.get(id(c), gr.skip()) for c in self.inputs],
+            run_id,
+        ]
+
+    def run_after(self, event: Any, then_js: str = "") -> Any:
+        """Press the run button the values named, after ``event`` (and run ``then_js``, e.g. a scroll)."""
+        return event.then(None, inputs=self.run_box, js=RUN_AFTER_JS % then_js, queue=False, api_visibility="private")
+
+    def problems(self, params: dict[str, str]) -> list[str]:
+        """What is wrong with a link for this page: a view it does not have, inputs that view does not take."""
+        key = params.get("view") or params.get("tab") or ""
+        target = self.ctx.share_targets.get(key)
+        if target is None:
+            if key in self.tab_ids and "view" not in params:
+                return []
+            known = ", ".join(sorted({*self.ctx.share_targets, *self.tab_ids}))
+            return [f"it opens {key[:40]!r}, which is not a view here (the views: {known})"]
+        readable = {*target.inputs, *LEGACY_NAMES, *target.legacy, *LINK_WORDS}
+        unknown = sorted(name for name in params if name not in readable)
+        if unknown:
+            return [f"{key} takes no input {', '.join(unknown)} (it takes {', '.join(target.inputs)})"]
+        return []

@@ -223,6 +223,7 @@ class Redraw:
 
 
 SCROLL_JS = """(...args) => {
+  if (window.__xlmHoldScroll) { window.__xlmHoldScroll = false; return args; }  // a lesson step keeps its question in view
   const el = document.querySelector('#%s');
   if (el) { const r = el.getBoundingClientRect();
     if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }
@@ -326,7 +327,8 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
     if view.share is not None:
         params = {name: view.inputs[name] for name in view.share.params}
-        wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab, legacy=view.share.legacy)
+        wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab, legacy=view.share.legacy,
+                   view_id=view.id)
     return state
 
 
