@@ -10,6 +10,12 @@ from xlm_explorer.analysis.token_search import Corpus, CorpusSentence, build_ind
 from xlm_explorer.ui.wiring import with_time_left
 
 
+@pytest.fixture(autouse=True)
+def computed_afresh(workspace) -> None:
+    """These tests watch a run's progress: an answer kept from an earlier test (``ws.answers``) would show none."""
+    workspace.answers.clear()
+
+
 class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[float, str]] = []

@@ -140,10 +140,15 @@ class BoundedLRU(Generic[V]):
             self._total -= self._sizes.pop(oldest)
             self.evictions += 1
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The cached value for ``key``, or ``compute()`` stored under it.
+    def get_or_compute(
+        self, key: Hashable, compute: Callable[[], V], waiting: Callable[[], None] | None = None,
+        keep: Callable[[V], bool] = lambda _value: True,
+    ) -> V:
+        """The cached value for ``key``, or ``compute()`` stored under it (when ``keep(value)``).
 
-        Requests for the same missing key wait for one computation instead of each running their own.
+        Requests for the same missing key wait for one computation instead of each running their own; a waiter calls
+        ``waiting()`` every half second (it may raise to stop waiting: a Stop). When the computation fails (or is
+        stopped), the next waiter computes it itself.
         """
         value = self.get(key)
         if value is not None:
@@ -151,11 +156,16 @@ class BoundedLRU(Generic[V]):
         with self._lock:
             flight = self._flights.setdefault(key, threading.Lock())
         try:
-            with flight:
+            while not flight.acquire(timeout=0.5 if waiting is not None else -1):
+                waiting()  # type: ignore[misc]
+            try:
                 value = self.peek(key)
                 if value is not None:  # computed by the request we waited for
                     return value
-                return self.put(key, compute())
+                value = compute()
+                return self.put(key, value) if keep(value) else value
+            finally:
+                flight.release()
         finally:
             with self._lock:
                 if self._flights.get(key) is flight and not flight.locked():

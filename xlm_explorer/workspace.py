@@ -25,6 +25,9 @@ from .models import ModelManager, Source, resolve_sources
 #: Memory bound of the shared forward cache (MiB); ``--cache-mb`` sets it too.
 ENV_CACHE_MB = "XLM_EXPLORER_CACHE_MB"
 DEFAULT_CACHE_MB = 1024
+#: Memory bound of the heavy answers kept for whoever asks the same again (MiB): a class opening one link waits once.
+ENV_ANSWER_CACHE_MB = "XLM_EXPLORER_ANSWER_CACHE_MB"
+DEFAULT_ANSWER_CACHE_MB = 512
 #: Memory bound of the token-search indexes built in the app (MiB).
 ENV_INDEX_CACHE_MB = "XLM_EXPLORER_INDEX_CACHE_MB"
 DEFAULT_INDEX_CACHE_MB = 512
@@ -42,6 +45,9 @@ class Workspace:
         self.derived = DerivedCache()
         index_mb = int(os.environ.get(ENV_INDEX_CACHE_MB, DEFAULT_INDEX_CACHE_MB))
         self.token_indexes: BoundedLRU[TokenIndex] = BoundedLRU(index_mb * 2**20, name="token indexes")
+        answer_mb = int(os.environ.get(ENV_ANSWER_CACHE_MB, DEFAULT_ANSWER_CACHE_MB))
+        #: the heavy endpoints' answers by request (``service.answers.remembered``), shared by every session and client
+        self.answers: BoundedLRU[Any] = BoundedLRU(answer_mb * 2**20, name="heavy answers")
         #: a directory written by ``python -m xlm_explorer.index`` (``--corpus-index``), searched instead of the shipped set
         self.corpus_index = Path(corpus_index) if corpus_index is not None else None
 
@@ -73,7 +79,7 @@ class Workspace:
 
     def cache_stats(self) -> list[dict[str, Any]]:
         """Every cache with its entries, bytes and bound."""
-        caches = (self.forward_cache.lru, self.embeddings.lru, self.derived.lru, self.token_indexes)
+        caches = (self.forward_cache.lru, self.embeddings.lru, self.derived.lru, self.token_indexes, self.answers)
         return [cache.stats() for cache in caches]
 
     def clear_caches(self) -> None:
@@ -81,3 +87,4 @@ class Workspace:
         self.embeddings.clear()
         self.derived.clear()
         self.token_indexes.clear()
+        self.answers.clear()

@@ -64,7 +64,7 @@ from ..page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
     shipped_probe_sets,
 )
 from ..workspace import Workspace
-from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
+from .answers import Answer, Progress, load_models, make_answer, per_model, remembered, report_part
 from .explain import DEFAULT_LANGUAGES, DEFAULT_WORDS, attention_flow, attribution, explain_languages, patching, token_search
 
 ATTENTION_SOURCES = ("shipped", "pasted")
@@ -90,6 +90,7 @@ def fill_mask(
     return per_model("fill_mask", request, results, errors)
 
 
+@remembered
 def fill_word(
     ws: Workspace, text: str, model: str = checks.BOTH, lang: str = "en", max_pieces: float = multi_piece.DEFAULT_PIECES,
     top_k: float = multi_piece.DEFAULT_PER_LENGTH, beam_width: float = multi_piece.DEFAULT_BEAM,
@@ -142,6 +143,7 @@ def attention(
     return per_model("attention", request, results, errors, shared, lambda r: r.to_dict(matrices))
 
 
+@remembered
 def attention_average(
     ws: Workspace,
     model: str = "100-1280",
@@ -326,6 +328,7 @@ def logit_lens(
     return per_model("logit_lens", request, results, errors, {"depth_alignment": [list(pair) for pair in alignment]})
 
 
+@remembered
 def layer_similarity(
     ws: Workspace,
     languages: Sequence[str] | str | None = ("en",),
@@ -368,6 +371,7 @@ def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_
 # ------------------------------------------------------------------------------------------------ bias
 
 
+@remembered
 def bias_probe(
     ws: Workspace,
     template: str,
@@ -391,6 +395,7 @@ def bias_probe(
                    {"metrics": data["metrics"]})
 
 
+@remembered
 def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progress: Progress | None = None) -> Answer:
     """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
     keys = checks.model_keys(ws.manager, model)
@@ -403,6 +408,7 @@ def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progr
                    {"metrics": data["metrics"]})
 
 
+@remembered
 def bias_languages(
     ws: Workspace, languages: Sequence[str] | str | None = ("en", "fr", "de", "es", "ru", "ar", "hi"),
     progress: Progress | None = None,
@@ -428,6 +434,7 @@ def bias_languages(
     return make_answer("bias_languages", {"languages": codes}, items, result, errors, result.notices, shared)
 
 
+@remembered
 def seat(
     ws: Workspace, targets_x: str, targets_y: str, attributes_a: str, attributes_b: str, model: str = "both",
     lang: str = "en", progress: Progress | None = None,

@@ -3,12 +3,17 @@ split over parts of a run, and loading the models a request names."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..contract import envelope
 from ..errors import ModelLoadError
+from ..uploads import upload_path
 from ..models import LoadedModel
 from ..workspace import Workspace
 
@@ -80,3 +85,48 @@ def load_models(ws: Workspace, keys: Sequence[str], progress: Progress | None = 
     if not loaded and first_error is not None:
         raise first_error
     return loaded, errors
+
+
+#: Parameters that name a file (an upload): a request is the file's content, not its temporary path.
+FILE_PARAMETERS = ("upload", "corpus_file")
+#: What a visitor waiting for the same run sees on its progress line.
+WAITING_MESSAGE = "The same run is under way for another visitor: its answer comes to both"
+
+
+def request_key(name: str, value: Any) -> Any:
+    """A hashable, exact stand-in for one argument: lists as tuples, a file by its content's SHA-256."""
+    if name in FILE_PARAMETERS and value is not None:
+        path = upload_path(value)
+        if path and Path(path).is_file():
+            return ("file", hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        return ("file", str(value))
+    if isinstance(value, (bytes, bytearray)):
+        return ("bytes", hashlib.sha256(bytes(value)).hexdigest())
+    if isinstance(value, (list, tuple)):
+        return tuple(request_key("", v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), request_key("", v)) for k, v in value.items()))
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+
+def remembered(fn: Callable[..., Answer]) -> Callable[..., Answer]:
+    """A heavy endpoint whose answers are kept in ``ws.answers`` by request (every argument but the progress), for
+    every session and client: the same request again is answered from memory, and requests arriving while it runs
+    wait for that one run (single flight), their progress line saying so and their Stop still stopping them.
+    Answers with a model's load error are not kept (the next request tries the model again)."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Answer:
+        call = signature.bind(*args, **kwargs)
+        full = signature.bind(*args, **kwargs)
+        full.apply_defaults()
+        ws, progress = full.arguments["ws"], full.arguments.get("progress")
+        request = tuple((n, request_key(n, v)) for n, v in full.arguments.items() if n not in ("ws", "progress"))
+        waiting = (lambda: progress(0.0, WAITING_MESSAGE)) if progress is not None else None
+        return ws.answers.get_or_compute(
+            (fn.__name__, request), lambda: fn(*call.args, **call.kwargs),
+            waiting=waiting, keep=lambda answer: not answer.payload.get("errors"),
+        )
+
+    return run

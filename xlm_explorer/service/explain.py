@@ -25,12 +25,13 @@ from ..models import LoadedModel
 from ..page_setup import probe_rows
 from ..uploads import read_upload, upload_path
 from ..workspace import Workspace
-from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
+from .answers import Answer, Progress, load_models, make_answer, per_model, remembered, report_part
 
 #: the shipped probe's concepts and languages the view and the endpoint open with
 DEFAULT_WORDS = ("doctor", "nurse")
 DEFAULT_LANGUAGES = ("en", "fr", "de")
 
+@remembered
 def attribution(
     ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
     foil: str = "", progress: Progress | None = None,
@@ -51,6 +52,7 @@ def attribution(
     return per_model("attribution", request, results, errors)
 
 
+@remembered
 def attention_flow(
     ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
     hide_special: bool = False, progress: Progress | None = None,
@@ -70,6 +72,7 @@ def attention_flow(
     return per_model("attention_flow", request, results, errors)
 
 
+@remembered
 def patching(
     ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
     head_layer: float | None = 0, foil: str = "", progress: Progress | None = None,
@@ -134,6 +137,7 @@ def token_search(
     return make_answer("token_search", request, [data], result, {}, (), shared)
 
 
+@remembered
 def explain_languages(
     ws: Workspace, rows: str = "", model: str = checks.BOTH, progress: Progress | None = None,
 ) -> Answer:
