@@ -59,6 +59,9 @@ INTRO_TOGGLE_JS = """() => {
     if (intro && !event.target.closest('a')) intro.classList.toggle('xlm-open');
   });
 }"""
+#: Projector mode on the page: a class on the body (the rules are in head.html: gradio's own sizes, outside style.css's
+#: reach); the figures are drawn for it on the server (``ctx.projector``, ``views.style.for_projector``).
+PROJECTOR_JS = "(on) => { document.body.classList.toggle('xlm-projector', !!on); return on; }"
 #: The page's own script: the token chips' search and the intros' toggle.
 PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); }}"
 
@@ -81,11 +84,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
     ctx = AppContext(ws=ws, downloads=downloads or DownloadStore(), lessons=lessons or LessonLibrary.build())
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
     with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown(HEADER, elem_classes=["xlm-header"])
-        if ws.manager.tiny_demo:
-            gr.HTML(TINY_BANNER)
-        status = gr.Markdown(model_status_markdown(ws), elem_classes=["xlm-model-status"])
-        ctx.model_status = status
+        status, projector = _header(ctx)
         panel = lesson_panel()
         built = {}
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
@@ -98,7 +97,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
             elem_classes=["xlm-footer"],
         )
         opener = _link_opener(ctx, tabs)
-        _wire_share_links(demo, ctx, opener, status)
+        _wire_share_links(demo, ctx, opener, status, projector)
         check_library(opener, ctx.lessons)
         wire_lessons(demo, ctx, panel, opener, built["lessons"])
         check_endpoints(ctx)
@@ -128,14 +127,38 @@ def _link_opener(ctx: AppContext, tabs: gr.Tabs) -> LinkOpener:
     return LinkOpener(ctx, tabs, tuple(tab_id for _label, tab_id, _build in TABS), run_box)
 
 
-def _wire_share_links(demo: gr.Blocks, ctx: AppContext, opener: LinkOpener, status: gr.Markdown) -> None:
-    """On page load: the model status line, and a share link's tab, inputs and run (``?tab=...&run=1``)."""
+def _header(ctx: AppContext) -> tuple[gr.Markdown, gr.Checkbox]:
+    """The title, the tiny-demo banner, the model status line and the projector switch beside it."""
+    gr.Markdown(HEADER, elem_classes=["xlm-header"])
+    if ctx.ws.manager.tiny_demo:
+        gr.HTML(TINY_BANNER)
+    with gr.Row(equal_height=True, elem_classes=["xlm-status-row"]):
+        status = gr.Markdown(model_status_markdown(ctx.ws), elem_classes=["xlm-model-status"], scale=3)
+        projector = gr.Checkbox(False, label="Projector mode (large type, fewer controls)", container=False,
+                                elem_id="xlm-projector-switch", scale=1, min_width=260)
+    ctx.model_status = status
+
+    def switch(on: bool, request: gr.Request) -> None:
+        ctx.set_projector(getattr(request, "session_hash", None) or "anonymous", bool(on))
+
+    projector.change(switch, inputs=projector, js=PROJECTOR_JS, queue=False, api_visibility="private")
+    return status, projector
+
+
+def _wire_share_links(
+    demo: gr.Blocks, ctx: AppContext, opener: LinkOpener, status: gr.Markdown, projector: gr.Checkbox
+) -> None:
+    """On page load: the model status line, projector mode (``?projector=1``), and a share link's tab, inputs and
+    run (``?tab=...&run=1``)."""
 
     def apply(request: gr.Request) -> list[Any]:
         params = dict(getattr(request, "query_params", {}) or {})
-        return [model_status_markdown(ctx.ws), *opener.values(params)]
+        on = params.get("projector") == "1"
+        if on:  # before the link's run draws its figures (the switch's own event follows)
+            ctx.set_projector(getattr(request, "session_hash", None) or "anonymous", True)
+        return [model_status_markdown(ctx.ws), True if on else gr.skip(), *opener.values(params)]
 
-    opener.run_after(demo.load(apply, outputs=[status, *opener.outputs], queue=False, api_visibility="private"))
+    opener.run_after(demo.load(apply, outputs=[status, projector, *opener.outputs], queue=False, api_visibility="private"))
 
 
 def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> None:
@@ -152,6 +175,7 @@ def release_session(ctx: AppContext, demo: gr.Blocks, request: gr.Request) -> No
         except OSError:
             pass
     ctx.runs.forget(session)
+    ctx.set_projector(session, False)
     holder = getattr(demo, "state_holder", None)  # gradio would keep the closed session's state for an hour
     if holder is not None:
         with holder.lock:

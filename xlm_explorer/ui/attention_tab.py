@@ -204,7 +204,7 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
                            share=share))
     for panel in panels:
         panel.table.select(pick_cell, inputs=[state], outputs=[layer, head], queue=False, api_visibility="private").then(
-            redraws[1].handler(), inputs=[state, layer, head], outputs=redraws[1].outputs, queue=False, api_visibility="private"
+            redraws[1].handler(ctx.in_projector), inputs=[state, layer, head], outputs=redraws[1].outputs, queue=False, api_visibility="private"
         )
 
 

@@ -76,6 +76,14 @@ class AppContext:
     model_status: Any = None
     #: the lessons a link can open (``?lesson=<name>``): a ``lessons.LessonLibrary``
     lessons: Any = None
+    #: the browser sessions in projector mode (their figures are drawn for a projected room)
+    projector: set[str] = field(default_factory=set)
+
+    def in_projector(self, session: str) -> bool:
+        return session in self.projector
+
+    def set_projector(self, session: str, on: bool) -> None:
+        (self.projector.add if on else self.projector.discard)(session)
 
     @property
     def manager(self):  # noqa: ANN201 - the ModelManager

@@ -18,6 +18,7 @@ from .widgets import ViewControls
 
 COPY_LINK_JS = """(query) => {
   if (!query || !query.startsWith('?')) return query;
+  if (document.body.classList.contains('xlm-projector')) query += '&projector=1';
   const url = location.origin + location.pathname + query;
   try { navigator.clipboard && navigator.clipboard.writeText(url); } catch (e) {}
   try { history.replaceState(null, '', query); } catch (e) {}
@@ -119,7 +120,7 @@ def wire_share(
 #: After a link's values are in: press the view's run button (``run=1``), once the page has drawn them.
 RUN_AFTER_JS = "(id) => { if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); %s return []; }"
 #: Parameters of a link that are not a view's inputs.
-LINK_WORDS = ("tab", "view", "run", "lesson", "step", "teacher")
+LINK_WORDS = ("tab", "view", "run", "lesson", "step", "teacher", "projector")
 
 
 @dataclass

@@ -78,7 +78,7 @@ def downloads_list() -> gr.File:
 
 def api_payload(api_name: str) -> gr.JSON:
     """The JSON the view's API endpoint returns, in a closed accordion under the results."""
-    with gr.Accordion("The JSON the API returns", open=False):
+    with gr.Accordion("The JSON the API returns", open=False, elem_classes=["xlm-api-json"]):
         return gr.JSON(label=f"{api_name} result")
 
 

@@ -45,11 +45,16 @@ API_HEAVY = {"concurrency_id": "api-heavy", "concurrency_limit": 1}
 MODEL_GROUPS = frozenset(g["concurrency_id"] for g in (PAGE_QUICK, PAGE_HEAVY, API_QUICK, API_HEAVY))
 
 
-def reveal(outputs: Sequence[Any], values: list[Any]) -> list[Any]:
-    """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it."""
+def reveal(outputs: Sequence[Any], values: list[Any], projector: bool = False) -> list[Any]:
+    """Tables and download lists start hidden (an empty table shows meaningless headers): a value for one shows it.
+    Every figure passes through the one layout rule (``fit_figure``: no text over text, phone to projector; drawn
+    for a projected room when the session is in projector mode)."""
     shown = []
     for component, value in zip(outputs, values):
-        fit_figure(value.get("value") if isinstance(value, dict) else value)  # no text over text, phone to projector
+        if isinstance(value, dict) and "value" in value:
+            value = {**value, "value": fit_figure(value["value"], projector)}
+        else:
+            value = fit_figure(value, projector)
         if isinstance(component, (gr.Dataframe, gr.File)) and value is not None and not isinstance(value, dict):
             value = gr.update(value=value, visible=True)
         shown.append(value)
@@ -153,7 +158,8 @@ def page_handler(
         flag = ctx.runs.begin(session)
         try:
             answer = service_fn(ctx.ws, *values, progress=stoppable(progress, flag))
-            return [answer, notices_html(answer.notices), *reveal(outputs, render(answer, session))]
+            shown = reveal(outputs, render(answer, session), session in ctx.projector)
+            return [answer, notices_html(answer.notices), *shown]
         except Stopped:  # a neutral state, not a failure: the last results stay, the status line says so
             return [gr.skip(), notices_html([STOPPED_MESSAGE], kind="stopped"), *[gr.skip()] * len(outputs)]
         except Exception as error:  # refused input: the message in a toast and on the status line; the event
@@ -174,7 +180,8 @@ def page_handler(
 
 
 def redraw_handler(
-    draw: Callable[..., list[Any]], n_outputs: int, n_controls: int, with_session: bool = False, outputs: Sequence[Any] = ()
+    draw: Callable[..., list[Any]], n_outputs: int, n_controls: int, with_session: bool = False, outputs: Sequence[Any] = (),
+    projector: Callable[[str], bool] = lambda _session: False,
 ):
     """A no-model redraw from the last answer in the session's state (a settings change):
     ``draw(answer, [session,] *controls)``; nothing to draw yet -> the outputs stay as they are."""
@@ -185,7 +192,8 @@ def redraw_handler(
             return gr.skip() if n_outputs == 1 else [gr.skip()] * n_outputs
         session = getattr(request, "session_hash", None) or "anonymous"
         try:
-            values = reveal(outputs, draw(answer, session, *controls) if with_session else draw(answer, *controls))
+            drawn = draw(answer, session, *controls) if with_session else draw(answer, *controls)
+            values = reveal(outputs, drawn, projector(session))
             return values[0] if n_outputs == 1 else values  # gradio reads a one-output handler's list as the value
         except Exception as error:
             raise gr.Error(toast_text(user_message(error)), print_exception=False) from None
@@ -213,8 +221,9 @@ class Redraw:
     #: ``draw(answer, session, *controls)`` (it writes the session's downloads)
     with_session: bool = False
 
-    def handler(self) -> Callable[..., list[Any]]:
-        return redraw_handler(self.draw, len(self.outputs), len(self.controls), self.with_session, self.outputs)
+    def handler(self, projector: Callable[[str], bool] = lambda _session: False) -> Callable[..., list[Any]]:
+        """The redraw's event handler; ``projector(session)``: whether that session draws for a projector."""
+        return redraw_handler(self.draw, len(self.outputs), len(self.controls), self.with_session, self.outputs, projector)
 
     def options(self) -> dict[str, Any]:
         if self.slow:
@@ -316,13 +325,13 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     inputs = components_for(view, view.service_fn)
     events = [
         _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
-                  view.heavy, view.redraws, state, view.first_result_id)
+                  view.heavy, view.redraws, state, view.first_result_id, ctx.in_projector)
         for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
     if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
         for event in events:
             event.then(lambda: model_status_markdown(ctx.ws), outputs=ctx.model_status, queue=False, api_visibility="private")
-    _wire_redraws(view.redraws, state)
+    _wire_redraws(view.redraws, state, ctx.in_projector)
     _wire_stop(ctx, view.controls, events)
     wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
     if view.share is not None:
@@ -332,7 +341,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     return state
 
 
-def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state, first_result_id):  # noqa: ANN001, ANN202
+def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state, first_result_id, projector):  # noqa: ANN001, ANN202
     """Button off and Stop on -> compute and draw (progress drawn once: on the status line beside the button; the
     results under it stay as they were until the new ones arrive) -> redraws -> button back, scroll."""
     started = trigger(
@@ -344,7 +353,7 @@ def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state
         **(PAGE_HEAVY if heavy else PAGE_QUICK),
     )
     for redraw in redraws:
-        event.success(redraw.handler(), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
+        event.success(redraw.handler(projector), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
                       **redraw.options())
     done = event.then(_end_run, outputs=[controls.run, controls.stop], queue=False, api_visibility="private")
     if first_result_id:
@@ -356,12 +365,12 @@ def _end_run() -> list[Any]:
     return [gr.Button(interactive=True), gr.Button(visible=False)]
 
 
-def _wire_redraws(redraws: Sequence[Redraw], state: gr.State) -> None:
+def _wire_redraws(redraws: Sequence[Redraw], state: gr.State, projector: Callable[[str], bool]) -> None:
     """Each redraw also runs whenever one of its controls changes: live re-render, no model."""
     for redraw in redraws:
         gr.on(
             triggers=[getattr(control, name) for control in redraw.controls for name in redraw.events],
-            fn=redraw.handler(), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
+            fn=redraw.handler(projector), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
             **redraw.options(),
         )
 

@@ -199,6 +199,18 @@ def make_logit_lens_table(results: Sequence[LogitLensResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "layer", "rank", "token", "probability", "relative depth", "piece"])
 
 
+def rank_ticks(worst: int) -> list[int]:
+    """Ranks to mark on a log rank axis: 1, 2, 5, 10, 20, 50 up to the worst rank drawn, or only the powers of ten
+    beyond two decades (whole ranks only: an automatic log axis writes 1.5 and 2.5, which no rank is, and crowds
+    its ticks at projector size)."""
+    steps = (1, 2, 5) if worst <= 100 else (1,)
+    ticks, base = [], 1
+    while not ticks or ticks[-1] < worst:
+        ticks += [base * step for step in steps]
+        base *= 10
+    return ticks
+
+
 def make_candidates_figure(results: Sequence[LogitLensResult]) -> go.Figure:
     """Rank of each candidate at every layer, both models on the relative-depth axis (log scale, 1 at the top); a
     marker where a candidate commits to the top-1."""
@@ -217,7 +229,8 @@ def make_candidates_figure(results: Sequence[LogitLensResult]) -> go.Figure:
                 fig.add_trace(go.Scatter(x=[depths[c.commits_top1]], y=[1], mode="markers", showlegend=False,
                                          marker={"symbol": "star", "size": 13, "line": {"width": 1}},
                                          hovertemplate=f"{name} commits to top-1 at layer {c.commits_top1}<extra></extra>"))
-    fig.update_yaxes(type="log", autorange="reversed", title_text="rank (1 = top)")
+    worst = max((rank for r in results for c in r.candidates for rank in c.ranks), default=1)
+    fig.update_yaxes(type="log", autorange="reversed", title_text="rank (1 = top)", tickvals=rank_ticks(worst))
     fig.update_xaxes(title_text="relative depth (layer / layers)", range=[-0.02, 1.02])
     fig.update_layout(title="Candidates over depth", height=460, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.18, "yanchor": "top"})

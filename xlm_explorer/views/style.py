@@ -87,31 +87,95 @@ NARROW_PX, LEGEND_ENTRY_PX, CHAR_PX = 360, 44, 7
 COLORBAR_TICK_PX = 32
 
 
-def fit_figure(fig: Any) -> Any:
+#: Projector mode: every text of a figure this many times larger (plotly's 12 px ticks become 20 px), never under
+#: :data:`PROJECTOR_MIN_TEXT_PX`; lines and markers thicker; white ground, darker grid (a projector washes out pale
+#: colours).
+PROJECTOR_SCALE = 5 / 3
+PROJECTOR_MIN_TEXT_PX = 14
+PROJECTOR_LINE_SCALE, PROJECTOR_MARKER_SCALE = 1.6, 1.3
+FONT_KEYS = frozenset({"font", "tickfont", "textfont", "insidetextfont", "outsidetextfont"})
+PLOTLY_DEFAULT_FONT_PX = 12
+
+
+def _scaled(value: Any, factor: float, least: float = 0.0) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return max(round(value * factor, 1), least)
+    if isinstance(value, (list, tuple)):
+        return [_scaled(v, factor, least) for v in value]
+    return value
+
+
+def _scale_fonts(node: Any, factor: float) -> None:
+    """Every ``size`` of every font in a figure's JSON (layout and traces, nested) times ``factor``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in FONT_KEYS and isinstance(value, dict) and "size" in value:
+                value["size"] = _scaled(value["size"], factor, PROJECTOR_MIN_TEXT_PX)
+            _scale_fonts(value, factor)
+    elif isinstance(node, list):
+        for value in node:
+            _scale_fonts(value, factor)
+
+
+def for_projector(fig: go.Figure) -> go.Figure:
+    """The figure as a projected room reads it: texts :data:`PROJECTOR_SCALE` times larger (at least 14 px; axis
+    labels 20 px), lines and markers thicker, black text on white with a darker grid, margins and height grown to
+    hold the larger texts. A new figure (``fig`` is left as it was)."""
+    data = fig.to_plotly_json()
+    layout = data.setdefault("layout", {})
+    _scale_fonts(data, PROJECTOR_SCALE)
+    font = layout.setdefault("font", {})
+    font["size"] = _scaled(font.get("size", PLOTLY_DEFAULT_FONT_PX), PROJECTOR_SCALE, PROJECTOR_MIN_TEXT_PX)
+    font["color"] = "#000000"
+    layout.update(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff")
+    for key, axis in layout.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            axis.setdefault("gridcolor", "#b0b0b0")
+            axis.setdefault("linecolor", "#000000")
+            axis.setdefault("automargin", True)
+    margin = layout.setdefault("margin", {})
+    for side in ("l", "r", "b"):
+        if isinstance(margin.get(side), (int, float)):
+            margin[side] = round(margin[side] * PROJECTOR_SCALE)
+    layout["height"] = round((layout.get("height") or 450) * 1.25)
+    for trace in data.get("data", []):
+        line, marker = trace.get("line"), trace.get("marker")
+        if trace.get("type", "scatter") in ("scatter", "scattergl", "scatter3d") and (line is None or isinstance(line, dict)):
+            trace["line"] = {**(line or {}), "width": _scaled((line or {}).get("width", 2), PROJECTOR_LINE_SCALE)}
+        if isinstance(marker, dict) and "size" in marker:
+            marker["size"] = _scaled(marker["size"], PROJECTOR_MARKER_SCALE)
+    return go.Figure(data)
+
+
+def fit_figure(fig: Any, projector: bool = False) -> Any:
     """The one layout rule every figure passes through before it is shown (the wiring calls it): no text over
     other text at a phone's width or a projector's. The title is broken into lines of :data:`TITLE_LINE_CHARS`
     (plotly never wraps) and drawn at the top of the figure; a legend above the plot goes under the title; the
     top margin makes room for both and for the top row's subplot titles (several in a row are broken into shorter
-    lines); colour-bar titles stand beside the bar and its ticks are as many as its length holds. Returns ``fig``
-    (changed in place); other values pass through."""
+    lines); colour-bar titles stand beside the bar and its ticks are as many as its length holds. ``projector``:
+    drawn :func:`for_projector` first, every length of this rule scaled with its texts. Returns the figure (``fig``
+    changed in place, or the projector's new one); other values pass through."""
     if not isinstance(fig, go.Figure):
         return fig
+    scale = PROJECTOR_SCALE if projector else 1.0
+    if projector:
+        fig = for_projector(fig)
     height = fig.layout.height or 450
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 100
     bottom = fig.layout.margin.b if fig.layout.margin.b is not None else 80
-    title_lines = _wrap_title(fig)
+    title_lines = _wrap_title(fig, scale)
     subtitle_lines = _wrap_subplot_titles(fig)
-    title_px = _title_pad(title_lines) + TITLE_LINE_PX * title_lines if title_lines else TOP_GAP_PX
-    legend_px = _place_top_legend(fig, height, title_px)
-    needed = title_px + legend_px + SUBTITLE_LINE_PX * subtitle_lines + TOP_GAP_PX
+    title_px = (_title_pad(title_lines) + TITLE_LINE_PX * scale * title_lines) if title_lines else TOP_GAP_PX
+    legend_px = _place_top_legend(fig, height, title_px, scale)
+    needed = round(title_px + legend_px + SUBTITLE_LINE_PX * scale * subtitle_lines + TOP_GAP_PX)
     if needed > top:
         fig.update_layout(margin_t=needed, height=height + needed - top)
         height += needed - top
-    _fit_colorbars(fig, plot_px=height - max(top, needed) - bottom)
+    _fit_colorbars(fig, plot_px=height - max(top, needed) - bottom, scale=scale)
     return fig
 
 
-def _wrap_title(fig: go.Figure) -> int:
+def _wrap_title(fig: go.Figure, scale: float = 1.0) -> int:
     """Break the title into lines and pin it to the top of the figure; returns its number of lines (0: none)."""
     text = fig.layout.title.text
     if not text:
@@ -119,7 +183,7 @@ def _wrap_title(fig: go.Figure) -> int:
     if "<br>" not in text and len(text) > TITLE_LINE_CHARS:
         text = "<br>".join(textwrap.wrap(text, TITLE_LINE_CHARS, break_long_words=False, break_on_hyphens=False))
     lines = text.count("<br>") + 1
-    fig.update_layout(title=dict(text=text, font_size=15, yref="container", y=1 - 0.001, yanchor="top",
+    fig.update_layout(title=dict(text=text, font_size=round(15 * scale), yref="container", y=1 - 0.001, yanchor="top",
                                  pad=dict(t=_title_pad(lines)), automargin=False))
     return lines
 
@@ -149,19 +213,19 @@ def _wrap_subplot_titles(fig: go.Figure) -> int:
     return extra_top
 
 
-def _place_top_legend(fig: go.Figure, height: float, below_px: float) -> int:
+def _place_top_legend(fig: go.Figure, height: float, below_px: float, scale: float = 1.0) -> int:
     """A horizontal legend above the plot goes under the title, in figure pixels; returns the pixels it takes."""
     legend = fig.layout.legend
     if legend.orientation != "h" or legend.y is None or (legend.y < 1 and legend.yref != "container"):
         return 0
     entries = {t.legendgroup or t.name: t.name for t in fig.data if t.name and t.showlegend is not False}  # one per group
-    width = sum(LEGEND_ENTRY_PX + CHAR_PX * len(str(name)) for name in entries.values())
+    width = sum(LEGEND_ENTRY_PX * scale + CHAR_PX * scale * len(str(name)) for name in entries.values())
     rows = max(1, math.ceil(width / NARROW_PX))
     fig.update_layout(legend=dict(yref="container", y=1 - below_px / height, yanchor="top", x=0, xanchor="left"))
-    return LEGEND_ROW_PX * rows
+    return round(LEGEND_ROW_PX * scale * rows)
 
 
-def _fit_colorbars(fig: go.Figure, plot_px: float) -> None:
+def _fit_colorbars(fig: go.Figure, plot_px: float, scale: float = 1.0) -> None:
     """Colour-bar titles beside the bar (over the bar they hit its top tick), and no more ticks than it holds."""
     for trace in fig.data:
         colorbar = getattr(trace, "colorbar", None)
@@ -171,4 +235,4 @@ def _fit_colorbars(fig: go.Figure, plot_px: float) -> None:
         if colorbar.title.text:
             colorbar.title.side = "right"
         if colorbar.tickvals is None:
-            colorbar.nticks = int(max(2, min(8, length // COLORBAR_TICK_PX)))
+            colorbar.nticks = int(max(2, min(8, length // (COLORBAR_TICK_PX * scale))))

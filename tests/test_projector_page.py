@@ -1,0 +1,115 @@
+"""Projector mode as a projected room sees it, at 1920 x 1080 in Debian chromium (offline): from its link or its
+switch, every text of the page at least 20 px, every figure text at least 14 px and the axis labels 20, no figure
+text over another, fewer controls (no examples, downloads, API JSON, Copy link); switched off, the page and its
+figures are as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from browser_utils import BrowserSession, browser_session, launched_app, require_chromium, text_collisions, wait_idle
+
+from xlm_explorer.models import ENV_MODELS, resolve_sources
+from xlm_explorer.workspace import Workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: The smallest text on the page (figures aside) and in figures, and the tick labels' sizes.
+SIZES_JS = """() => {
+  const seen = (el) => { const r = el.getBoundingClientRect(); const st = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && parseFloat(st.opacity) !== 0; };
+  let page = 1e9, small = [];
+  const walker = document.createTreeWalker(document.querySelector('.gradio-container'), NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement, text = walker.currentNode.textContent.trim();
+    if (!text || !el || el.closest('svg, iframe') || !seen(el)) continue;
+    const px = parseFloat(getComputedStyle(el).fontSize);
+    if (px < page) page = px;
+    if (px < 20) small.push(`${px}px ${text.slice(0, 20)}`);
+  }
+  let figure = 1e9, ticks = 1e9, n = 0;
+  for (const t of document.querySelectorAll('.js-plotly-plot svg text')) {
+    if (!t.textContent.trim() || !seen(t)) continue;
+    const px = parseFloat(getComputedStyle(t).fontSize); n++;
+    figure = Math.min(figure, px);
+    if (t.closest('.xtick, .ytick')) ticks = Math.min(ticks, px);
+  }
+  return {page, small: small.slice(0, 8), figure, ticks, n};
+}"""
+HIDDEN_IN_PROJECTOR = (".xlm-examples", ".xlm-downloads", ".xlm-api-json", "#fill-mask-share")
+
+
+@pytest.fixture(scope="module")
+def room_app(tiny_models_env: str) -> Iterator[str]:
+    require_chromium()
+    with launched_app(Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")) as url:
+        yield url.rstrip("/")
+
+
+@pytest.fixture()
+def room() -> Iterator[BrowserSession]:
+    with browser_session(viewport=(1920, 1080)) as browser:
+        yield browser
+
+
+def open_and_wait(session: BrowserSession, url: str) -> Any:
+    page = session.page
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("button[role=tab]", timeout=60_000)
+    page.wait_for_timeout(1500)
+    wait_idle(session, timeout_s=120)
+    page.wait_for_timeout(800)
+    return page
+
+
+def visible(page: Any, selector: str) -> bool:
+    return page.evaluate("(sel) => Array.from(document.querySelectorAll(sel)).some((el) => el.getClientRects().length > 0)",
+                         selector)
+
+
+@pytest.mark.parametrize("query", [
+    "?tab=fill-mask&run=1&projector=1",
+    "?tab=embeddings&method=pca&run=1&projector=1",
+    "?tab=compare&view=compare-logit-lens&run=1&projector=1",
+    "?tab=bias&view=bias-probes&run=1&projector=1",
+    "?lesson=masks-and-pieces&projector=1",
+])
+def test_a_projected_view_reads_from_the_back_of_the_room(room_app: str, room: BrowserSession, query: str) -> None:
+    page = open_and_wait(room, room_app + "/" + query)
+    assert page.evaluate("() => document.body.classList.contains('xlm-projector')")
+    assert page.locator("#xlm-projector-switch input").is_checked()
+    sizes = page.evaluate(SIZES_JS)
+    assert sizes["n"] > 0, "no figure was drawn"
+    assert sizes["page"] >= 20, sizes["small"]
+    assert sizes["figure"] >= 14 and sizes["ticks"] >= 20, sizes
+    assert text_collisions(room) == []
+    room.assert_all_local()
+
+
+def test_the_switch_turns_it_on_and_off_and_the_figures_follow(room_app: str, room: BrowserSession) -> None:
+    page = open_and_wait(room, room_app + "/?tab=fill-mask&run=1")
+    assert not page.evaluate("() => document.body.classList.contains('xlm-projector')")
+    assert all(visible(page, selector) for selector in HIDDEN_IN_PROJECTOR)
+    assert page.evaluate(SIZES_JS)["ticks"] == 12  # plotly's own size on a laptop
+
+    page.locator("#xlm-projector-switch input").check()
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.body.classList.contains('xlm-projector')")
+    assert not any(visible(page, selector) for selector in HIDDEN_IN_PROJECTOR)
+    before = room.api_started
+    page.locator("#fill-mask-run").click()
+    wait_idle(room, started_before=before, timeout_s=60)
+    page.wait_for_timeout(800)
+    assert page.evaluate(SIZES_JS)["ticks"] >= 20  # drawn for the projector from the next run on
+
+    page.locator("#xlm-projector-switch input").uncheck()
+    page.wait_for_timeout(500)
+    assert not page.evaluate("() => document.body.classList.contains('xlm-projector')")
+    before = room.api_started
+    page.locator("#fill-mask-run").click()
+    wait_idle(room, started_before=before, timeout_s=60)
+    page.wait_for_timeout(800)
+    assert page.evaluate(SIZES_JS)["ticks"] == 12
+    assert visible(page, "#fill-mask-share")
