@@ -125,3 +125,26 @@ def test_a_heavy_endpoint_answers_the_same_request_from_memory(workspace) -> Non
     assert again is first and time.perf_counter() - began < 0.05
     assert service.seat.__name__ == "seat" and "targets_x" in str(__import__("inspect").signature(service.seat))
     assert next(s for s in workspace.cache_stats() if s["name"] == "heavy answers")["entries"] == 1
+
+
+def test_a_view_whose_last_run_took_over_a_minute_says_so_unless_its_answer_is_kept() -> None:
+    from xlm_explorer.ui.context import AppContext
+    from xlm_explorer.ui.wiring import long_run_warning, stoppable
+
+    heavy, _calls = counting()
+    ctx = AppContext(ws=workspace_stub())
+    assert long_run_warning(ctx, heavy, ["x", 5, None], "pick fewer languages") == ""  # never run here: no guess
+    ctx.durations["heavy"] = 125.0
+    assert long_run_warning(ctx, heavy, ["x", 5, None], "pick fewer languages") == (
+        "Long run: about 2 min here last time; for a shorter one, pick fewer languages")
+    ctx.durations["heavy"] = 75.0
+    assert long_run_warning(ctx, heavy, ["x", 5, None], "") == "Long run: about 75 s here last time"
+    heavy(ctx.ws, "x", 5)
+    assert long_run_warning(ctx, heavy, ["x", 5, None], "pick fewer languages") == ""  # it comes from memory
+    ctx.durations["heavy"] = 30.0
+    assert long_run_warning(ctx, heavy, ["y", 5, None], "") == ""  # under a minute: nothing to say
+
+    shown: list[str] = []
+    report = stoppable(lambda fraction, desc: shown.append(desc), None, "Long run: about 2 min here last time")
+    report(0.1, "layer 3 of 12")
+    assert shown == ["Long run: about 2 min here last time · layer 3 of 12"]

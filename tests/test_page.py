@@ -383,3 +383,16 @@ def test_a_results_file_opens_in_the_bias_tab_and_a_pair_opens_in_explain(
     page.locator("#attribution-results .xlm-chip").first.wait_for(timeout=120_000)  # the attribution ran
     texts = page.evaluate("() => Array.from(document.querySelectorAll('textarea')).map((t) => t.value)")
     assert "The [MASK] man forgot." in texts  # the pair's sent_more with its group word masked
+
+
+def test_a_run_started_at_the_screens_bottom_edge_brings_its_progress_words_into_view(page_app: str, session: BrowserSession) -> None:
+    page = open_page(session, page_app + "?tab=embeddings&method=pca")
+    page.evaluate("""() => { const bar = document.querySelector('#embeddings-run').closest('.xlm-run-bar');
+        const r = bar.getBoundingClientRect(); window.scrollBy(0, r.top - window.innerHeight + r.height + 2); }""")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.querySelector('#embeddings-run').getBoundingClientRect().bottom") > 0.8 * 900
+    page.locator("#embeddings-run").click()
+    page.wait_for_timeout(1200)  # the smooth scroll
+    top = page.evaluate("() => document.querySelector('#embeddings-status').getBoundingClientRect().bottom")
+    wait_idle(session, timeout_s=120)
+    assert top < 0.85 * 900, f"the status line (progress words) ended {top:.0f} px down a 900 px screen"

@@ -76,6 +76,8 @@ class AppContext:
     model_status: Any = None
     #: the lessons a link can open (``?lesson=<name>``): a ``lessons.LessonLibrary``
     lessons: Any = None
+    #: seconds the last computed page run of each endpoint took here (a long one warns when it starts again)
+    durations: dict[str, float] = field(default_factory=dict)
     #: the browser sessions in projector mode (their figures are drawn for a projected room)
     projector: set[str] = field(default_factory=set)
 

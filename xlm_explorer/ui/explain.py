@@ -161,7 +161,7 @@ def _build_languages(ctx: AppContext) -> None:
 
     wire(ctx, View(
         "explain-languages", controls, service.explain_languages, {"rows": rows, "model": model}, draw,
-        [summary, depth, grids, table], heavy=True, first_result_id="explain-languages-results",
+        [summary, depth, grids, table], heavy=True, smaller="give fewer rows, or one model", first_result_id="explain-languages-results",
         share=Share("explain", ["rows", "model"], subtab="explain-languages"),
     ))
 

@@ -84,10 +84,11 @@ def event_cancelled() -> bool:
     return event_id not in queue.event_ids_to_events
 
 
-def stoppable(progress: Any, flag: Any = None) -> Callable[[float, str], None]:
+def stoppable(progress: Any, flag: Any = None, warning: str = "") -> Callable[[float, str], None]:
     """The one cancellation rule, for the page and the API: ``progress(fraction, message)`` that raises
     :class:`Stopped` when the session pressed Stop or left (``flag``) or the event was cancelled. The fraction shown
-    never goes back (a later phase that restarts its own count does not make the bar jump down)."""
+    never goes back (a later phase that restarts its own count does not make the bar jump down). ``warning`` (a long
+    run's notice) goes before every message."""
     shown = [0.0]
     started = time.perf_counter()
 
@@ -95,9 +96,27 @@ def stoppable(progress: Any, flag: Any = None) -> Callable[[float, str], None]:
         if (flag is not None and flag.is_set()) or event_cancelled():
             raise Stopped()
         shown[0] = max(shown[0], min(1.0, float(fraction)))
-        progress(shown[0], desc=with_time_left(message, shown[0], time.perf_counter() - started))
+        words = with_time_left(message, shown[0], time.perf_counter() - started)
+        progress(shown[0], desc=f"{warning} · {words}" if warning else words)
 
     return report
+
+
+#: A view whose last run here took longer than this says so when it starts again (unless its answer is kept).
+LONG_RUN_S = 60.0
+
+
+def long_run_warning(ctx: AppContext, service_fn: Callable[..., Answer], values: Sequence[Any], smaller: str) -> str:
+    """``Long run: about 2 min here last time; for a shorter one, <smaller>`` when this view's last computed run
+    took over :data:`LONG_RUN_S` on this machine and this request's answer is not kept; else empty."""
+    kept = getattr(service_fn, "is_kept", None)
+    if kept is not None and kept(ctx.ws, *values):
+        return ""
+    last = ctx.durations.get(service_fn.__name__, 0.0)
+    if last <= LONG_RUN_S:
+        return ""
+    took = f"{last / 60:.0f} min" if last >= 90 else f"{last:.0f} s"
+    return f"Long run: about {took} here last time" + (f"; for a shorter one, {smaller}" if smaller else "")
 
 
 OWN_ESTIMATE = re.compile(r",? about [\d.,]+ (?:s|min) left")
@@ -146,9 +165,11 @@ def page_handler(
     service_fn: Callable[..., Answer],
     render: Callable[[Answer, str], list[Any]],
     outputs: Sequence[Any] = (),
+    smaller: str = "",
 ):
     """The page event of an endpoint: service call with progress and Stop, then ``render(answer, session)``
-    (the view's values); returns ``[answer, notices html, *rendered]``. Errors become an escaped toast."""
+    (the view's values); returns ``[answer, notices html, *rendered]``. Errors become an escaped toast. A view whose
+    last run took over a minute says so in its progress words from the start, with ``smaller`` (how to ask for less)."""
 
     params = _parameters(service_fn)
 
@@ -157,7 +178,14 @@ def page_handler(
         session = getattr(request, "session_hash", None) or "anonymous"
         flag = ctx.runs.begin(session)
         try:
-            answer = service_fn(ctx.ws, *values, progress=stoppable(progress, flag))
+            warning = long_run_warning(ctx, service_fn, values, smaller)
+            report = stoppable(progress, flag, warning)
+            if warning:
+                report(0.0, "starting")
+            began = time.perf_counter()
+            answer = service_fn(ctx.ws, *values, progress=report)
+            if time.perf_counter() - began > 1.0:  # computed, not answered from memory
+                ctx.durations[service_fn.__name__] = time.perf_counter() - began
             shown = reveal(outputs, render(answer, session), session in ctx.projector)
             return [answer, notices_html(answer.notices), *shown]
         except Stopped:  # a neutral state, not a failure: the last results stay, the status line says so
@@ -231,6 +259,14 @@ class Redraw:
         return {"queue": False}
 
 
+#: When a run starts with its button near the screen's bottom edge, the run bar (its progress words, Stop) comes up
+#: into view: the words of the progress are what a visitor reads while a heavy view runs.
+RUN_BAR_IN_VIEW_JS = """() => { const bar = document.querySelector('#%s-run')?.closest('.xlm-run-bar');
+  if (bar && window.innerWidth > 640) { const r = bar.getBoundingClientRect();  // a phone's bar sticks in view
+    if (r.bottom > window.innerHeight * 0.8 || r.top < 0) bar.scrollIntoView({behavior: 'smooth', block: 'center'}); }
+  return []; }"""
+
+
 SCROLL_JS = """(...args) => {
   if (window.__xlmHoldScroll) { window.__xlmHoldScroll = false; return args; }  // a lesson step keeps its question in view
   const el = document.querySelector('#%s');
@@ -295,6 +331,8 @@ class View:
     #: given when a redraw writes them too (the embeddings view replaces its answer on a reprojection)
     state: gr.State | None = None
     payload: gr.JSON | None = None
+    #: how to ask this view for a shorter run (said when its last run here took over a minute)
+    smaller: str = ""
 
 
 def components_for(view: View, fn: Callable[..., Any]) -> list[gr.components.Component]:
@@ -321,7 +359,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
         return [*drawn.values, *files, answer.payload]
 
     outputs = [*view.outputs, *([downloads] if downloads is not None else []), payload]
-    compute = page_handler(ctx, view.service_fn, render, outputs)
+    compute = page_handler(ctx, view.service_fn, render, outputs, view.smaller)
     inputs = components_for(view, view.service_fn)
     events = [
         _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
@@ -348,6 +386,7 @@ def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state
         lambda: [gr.Button(interactive=False), gr.Button(visible=True), ""],
         outputs=[controls.run, controls.stop, controls.status], queue=False, api_visibility="private",
     )
+    trigger(None, js=RUN_BAR_IN_VIEW_JS % controls.elem_id, queue=False, api_visibility="private")
     event = started.then(
         compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status], api_visibility="private",
         **(PAGE_HEAVY if heavy else PAGE_QUICK),

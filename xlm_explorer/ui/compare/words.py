@@ -50,6 +50,6 @@ def build_words(ctx: AppContext) -> None:
                      {"words": frame})
 
     wire(ctx, View(
-        VIEW, controls, service.fill_word, inputs, draw, [summary, plot, table], submit=[text], heavy=True,
+        VIEW, controls, service.fill_word, inputs, draw, [summary, plot, table], submit=[text], heavy=True, smaller="ask for fewer pieces, a narrower beam, or one model",
         first_result_id=f"{VIEW}-results", share=Share("compare", list(inputs), subtab="compare-words"),
     ))
