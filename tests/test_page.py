@@ -202,8 +202,8 @@ def test_on_a_phone_each_view_opens_with_its_input_and_run_button_in_view(page_a
     for path in discover_units(small_phone):
         panel = open_path(small_phone, path)
         button = main_button(small_phone, panel)
-        if button is None:
-            continue  # the Models tab: nothing to run
+        if button is None or path == ("Lessons",):
+            continue  # the Models tab: nothing to run; the Lessons tab: its buttons write files, no model runs
         page.evaluate("() => window.scrollTo(0, 0)")
         page.wait_for_timeout(200)
         where = page.evaluate(FIRST_SCREEN_JS, button.get_attribute("id"))

@@ -132,10 +132,9 @@ def _header(ctx: AppContext) -> tuple[gr.Markdown, gr.Checkbox]:
     gr.Markdown(HEADER, elem_classes=["xlm-header"])
     if ctx.ws.manager.tiny_demo:
         gr.HTML(TINY_BANNER)
-    with gr.Row(equal_height=True, elem_classes=["xlm-status-row"]):
-        status = gr.Markdown(model_status_markdown(ctx.ws), elem_classes=["xlm-model-status"], scale=3)
-        projector = gr.Checkbox(False, label="Projector mode (large type, fewer controls)", container=False,
-                                elem_id="xlm-projector-switch", scale=1, min_width=260)
+    status = gr.Markdown(model_status_markdown(ctx.ws), elem_classes=["xlm-model-status"])
+    projector = gr.Checkbox(False, label="Projector mode (large type, fewer controls)", container=False,
+                            elem_id="xlm-projector-switch")
     ctx.model_status = status
 
     def switch(on: bool, request: gr.Request) -> None:
