@@ -23,9 +23,8 @@ from .widgets import intro
 PANEL_ID = "xlm-lesson"
 #: After a step opens: its question in view (the top of the panel), then the view runs; the view's own scroll to
 #: its results is held once (``SCROLL_JS`` in wiring), so the question stays in view when they arrive.
-SCROLL_TO_PANEL_JS = ("const panel = document.querySelector('#%s'); if (panel && panel.getClientRects().length) { "
-                      "if (id) window.__xlmHoldScroll = true; panel.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
-                      % PANEL_ID)
+SCROLL_TO_PANEL_JS = ("if (lesson) { if (id) window.__xlmHoldScroll = true; "
+                      "document.querySelector('#%s')?.scrollIntoView({behavior: 'smooth', block: 'start'}); }" % PANEL_ID)
 SUMMARY_VIEW = "lesson-summary"
 
 TAB_INTRO = """A **lesson** is an ordered list of steps: each opens a view with its inputs and runs it, and asks a
@@ -140,7 +139,8 @@ def check_library(opener: LinkOpener, library: LessonLibrary) -> None:
 
 def _opened(opener: LinkOpener, progress: LessonProgress, step: int) -> list[Any]:
     progress.go(step)
-    return [*panel_values(progress), *opener.values(progress.current.params, reset=True)]
+    values = opener.values(progress.current.params, reset=True)
+    return [*panel_values(progress), *values[:-1], f"lesson:{values[-1]}"]  # the run id, marked as a step's
 
 
 def _seen(ctx: AppContext, progress: LessonProgress, session: str) -> list[tuple[str, list[dict[str, Any]]]]:

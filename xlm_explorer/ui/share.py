@@ -118,7 +118,9 @@ def wire_share(
 
 
 #: After a link's values are in: press the view's run button (``run=1``), once the page has drawn them.
-RUN_AFTER_JS = "(id) => { if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); %s return []; }"
+#: A lesson's step marks its run id ``lesson:<id>`` (``lesson`` is then true for ``then_js``).
+RUN_AFTER_JS = ("(id) => { const lesson = (id || '').startsWith('lesson:'); id = (id || '').replace(/^lesson:/, ''); "
+                "if (id) setTimeout(() => document.querySelector('#' + id)?.click(), 400); %s return []; }")
 #: Parameters of a link that are not a view's inputs.
 LINK_WORDS = ("tab", "view", "run", "lesson", "step", "teacher", "projector")
 
