@@ -197,6 +197,17 @@ BERTVIZ_TEXT_JS = """
 """
 
 
+def open_settled(session: BrowserSession, url: str, selector: str = "button[role=tab]", timeout_s: float = 120) -> Any:
+    """Load ``url``, wait for ``selector``, then for the runs the link started to end and their figures to draw."""
+    page = session.page
+    page.goto(url, wait_until="load")
+    page.wait_for_selector(selector, timeout=60_000)
+    page.wait_for_timeout(1500)
+    wait_idle(session, timeout_s=timeout_s)
+    page.wait_for_timeout(800)
+    return page
+
+
 def open_app(session: BrowserSession, url: str, timeout_ms: int = 60_000) -> list[str]:
     """Load the app and return its top-level tab names (discovered from the page)."""
     session.page.goto(url, wait_until="domcontentloaded")

@@ -96,3 +96,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.api)
         else:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="module")
+def own_app_url(tiny_models_env: str) -> Iterator[str]:
+    """The whole app on its own workspace (its caches empty), for a browser test module; the URL without its ``/``."""
+    from browser_utils import launched_app, require_chromium
+
+    require_chromium()
+    with launched_app(Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")) as url:
+        yield url.rstrip("/")

@@ -9,19 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_utils import BrowserSession, browser_session, launched_app, require_chromium, text_collisions, wait_idle
-
-from xlm_explorer.models import ENV_MODELS, resolve_sources
-from xlm_explorer.workspace import Workspace
+from browser_utils import BrowserSession, browser_session, open_settled, text_collisions, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def lesson_app(tiny_models_env: str) -> Iterator[str]:
-    require_chromium()
-    with launched_app(Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")) as url:
-        yield url
+def lesson_app(own_app_url: str) -> str:
+    return own_app_url
 
 
 @pytest.fixture()
@@ -31,11 +26,7 @@ def session() -> Iterator[BrowserSession]:
 
 
 def open_lesson(session: BrowserSession, url: str) -> Any:
-    page = session.page
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("#xlm-lesson-heading h3", timeout=60_000)
-    wait_idle(session, timeout_s=120)
-    return page
+    return open_settled(session, url, "#xlm-lesson-heading h3")
 
 
 def press(session: BrowserSession, selector: str) -> None:
@@ -55,7 +46,7 @@ def in_view(page: Any, selector: str) -> bool:
 
 
 def test_a_student_steps_through_a_lesson_and_downloads_the_summary(lesson_app: str, session: BrowserSession) -> None:
-    page = open_lesson(session, lesson_app.rstrip("/") + "/?lesson=masks-and-pieces")
+    page = open_lesson(session, lesson_app + "/?lesson=masks-and-pieces")
     assert "step 1 of 5" in heading(page) and "One blank, two models" in heading(page)
     assert page.locator("#fill-mask-results .xlm-completion").count() == 2  # the step's view ran, both models
     assert not page.get_by_text("Teacher's notes").is_visible()
@@ -84,13 +75,13 @@ def test_a_student_steps_through_a_lesson_and_downloads_the_summary(lesson_app: 
     assert "<table>" in first and "probability" in first  # the fill-mask tables' first rows
     assert "<table>" in second and "(no answer)" in second  # step 2 ran, unanswered
     assert "<table>" not in summary.split("<h2>3.")[1]  # steps never opened showed nothing
-    assert f'href="{lesson_app.rstrip("/")}/?tab=fill-mask&amp;text=The+capital' in first
+    assert f'href="{lesson_app}/?tab=fill-mask&amp;text=The+capital' in first
     assert not session.console_errors and not text_collisions(session)
     session.assert_all_local()
 
 
 def test_the_teacher_sees_the_notes_and_a_step_number_opens_that_step(lesson_app: str, session: BrowserSession) -> None:
-    page = open_lesson(session, lesson_app.rstrip("/") + "/?lesson=probing-bias&teacher=1&step=5")
+    page = open_lesson(session, lesson_app + "/?lesson=probing-bias&teacher=1&step=5")
     assert "step 5 of 5" in heading(page) and "What a probe cannot show" in heading(page)
     assert page.locator("#xlm-lesson-next").is_disabled()
     assert page.get_by_role("tab", name="Models", exact=True).first.get_attribute("aria-selected") == "true"
@@ -119,7 +110,7 @@ def test_a_lesson_written_from_links_opens_at_once(lesson_app: str, session: Bro
 
 def test_a_lesson_name_the_app_does_not_have_is_a_message(lesson_app: str, session: BrowserSession) -> None:
     page = session.page
-    page.goto(lesson_app.rstrip("/") + "/?lesson=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", wait_until="load")
+    page.goto(lesson_app + "/?lesson=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", wait_until="load")
     page.wait_for_selector("#xlm-lesson-heading", timeout=60_000)
     page.wait_for_timeout(1000)
     assert "could not be opened" in heading(page)

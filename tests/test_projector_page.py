@@ -9,10 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_utils import BrowserSession, browser_session, launched_app, require_chromium, text_collisions, wait_idle
-
-from xlm_explorer.models import ENV_MODELS, resolve_sources
-from xlm_explorer.workspace import Workspace
+from browser_utils import BrowserSession, browser_session, open_settled, text_collisions, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,26 +39,14 @@ HIDDEN_IN_PROJECTOR = (".xlm-examples", ".xlm-downloads", ".xlm-api-json", "#fil
 
 
 @pytest.fixture(scope="module")
-def room_app(tiny_models_env: str) -> Iterator[str]:
-    require_chromium()
-    with launched_app(Workspace.from_sources(resolve_sources(environ={ENV_MODELS: tiny_models_env}), device="cpu")) as url:
-        yield url.rstrip("/")
+def room_app(own_app_url: str) -> str:
+    return own_app_url
 
 
 @pytest.fixture()
 def room() -> Iterator[BrowserSession]:
     with browser_session(viewport=(1920, 1080)) as browser:
         yield browser
-
-
-def open_and_wait(session: BrowserSession, url: str) -> Any:
-    page = session.page
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("button[role=tab]", timeout=60_000)
-    page.wait_for_timeout(1500)
-    wait_idle(session, timeout_s=120)
-    page.wait_for_timeout(800)
-    return page
 
 
 def visible(page: Any, selector: str) -> bool:
@@ -77,7 +62,7 @@ def visible(page: Any, selector: str) -> bool:
     "?lesson=masks-and-pieces&projector=1",
 ])
 def test_a_projected_view_reads_from_the_back_of_the_room(room_app: str, room: BrowserSession, query: str) -> None:
-    page = open_and_wait(room, room_app + "/" + query)
+    page = open_settled(room, room_app + "/" + query)
     assert page.evaluate("() => document.body.classList.contains('xlm-projector')")
     assert page.locator("#xlm-projector-switch input").is_checked()
     sizes = page.evaluate(SIZES_JS)
@@ -89,7 +74,7 @@ def test_a_projected_view_reads_from_the_back_of_the_room(room_app: str, room: B
 
 
 def test_the_switch_turns_it_on_and_off_and_the_figures_follow(room_app: str, room: BrowserSession) -> None:
-    page = open_and_wait(room, room_app + "/?tab=fill-mask&run=1")
+    page = open_settled(room, room_app + "/?tab=fill-mask&run=1")
     assert not page.evaluate("() => document.body.classList.contains('xlm-projector')")
     assert all(visible(page, selector) for selector in HIDDEN_IN_PROJECTOR)
     assert page.evaluate(SIZES_JS)["ticks"] == 12  # plotly's own size on a laptop

@@ -44,16 +44,21 @@ class DownloadStore:
     def folder(self, session: str, view: str) -> Path:
         return self.root / _safe(session or "anonymous") / _safe(view)
 
-    def write(self, session: str, view: str, tables: Mapping[str, pd.DataFrame], payload: Mapping[str, Any]) -> list[str]:
-        """Each table as ``<view>-<name>.csv`` and the payload as ``<view>.json``; returns their paths.
-
-        The session's previous files of this view are replaced.
-        """
+    def _fresh_folder(self, session: str, view: str) -> Path:
+        """The session's folder for ``view``, emptied (a new run replaces the last one's files); old folders swept."""
         self.sweep()
         folder = self.folder(session, view)
         with self._lock:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def write(self, session: str, view: str, tables: Mapping[str, pd.DataFrame], payload: Mapping[str, Any]) -> list[str]:
+        """Each table as ``<view>-<name>.csv`` and the payload as ``<view>.json``; returns their paths.
+
+        The session's previous files of this view are replaced.
+        """
+        folder = self._fresh_folder(session, view)
         paths = []
         for name, frame in tables.items():
             path = folder / f"{_safe(view)}-{_safe(name)}.csv"
@@ -66,11 +71,7 @@ class DownloadStore:
 
     def write_texts(self, session: str, view: str, texts: Mapping[str, str]) -> list[str]:
         """Text files (``name -> content``, e.g. a lesson's summary) as the session's files of ``view``."""
-        self.sweep()
-        folder = self.folder(session, view)
-        with self._lock:
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = self._fresh_folder(session, view)
         paths = []
         for name, text in texts.items():
             path = folder / _safe(name)

@@ -116,26 +116,24 @@ def remembered(fn: Callable[..., Answer]) -> Callable[..., Answer]:
     Answers with a model's load error are not kept (the next request tries the model again)."""
     signature = inspect.signature(fn)
 
-    def key_of(*args: Any, **kwargs: Any) -> tuple[Any, tuple[Any, ...]]:
+    def key_of(*args: Any, **kwargs: Any) -> tuple[Any, tuple[Any, ...], Progress | None]:
+        """The workspace, the request's key (every argument but the progress, defaults filled in), the progress."""
         full = signature.bind(*args, **kwargs)
         full.apply_defaults()
         request = tuple((n, request_key(n, v)) for n, v in full.arguments.items() if n not in ("ws", "progress"))
-        return full.arguments["ws"], (fn.__name__, request)
+        return full.arguments["ws"], (fn.__name__, request), full.arguments.get("progress")
 
     def is_kept(*args: Any, **kwargs: Any) -> bool:
         """Whether this request's answer is kept (it will come from memory, at once)."""
-        ws, key = key_of(*args, **kwargs)
+        ws, key, _progress = key_of(*args, **kwargs)
         return key in ws.answers
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Answer:
-        call = signature.bind(*args, **kwargs)
-        ws, key = key_of(*args, **kwargs)
-        progress = call.arguments.get("progress")
+        ws, key, progress = key_of(*args, **kwargs)
         waiting = (lambda: progress(0.0, WAITING_MESSAGE)) if progress is not None else None
         return ws.answers.get_or_compute(
-            key, lambda: fn(*call.args, **call.kwargs),
-            waiting=waiting, keep=lambda answer: not answer.payload.get("errors"),
+            key, lambda: fn(*args, **kwargs), waiting=waiting, keep=lambda answer: not answer.payload.get("errors"),
         )
 
     run.is_kept = is_kept  # type: ignore[attr-defined]
