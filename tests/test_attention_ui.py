@@ -108,3 +108,19 @@ def test_statistics_csv_round_trips(en_model, workspace, tmp_path) -> None:
     last = rows[-1]
     assert (last["layer"], last["head"]) == (str(en_model.n_layers - 1), str(en_model.n_heads - 1))
     assert float(last["cross_share"]) == pytest.approx(result.statistics.cross_share[-1, -1], abs=1e-6)
+
+
+def test_the_picture_of_heads_draws_per_model_and_names_a_missing_layer(en_model, workspace) -> None:
+    from types import SimpleNamespace
+
+    from xlm_explorer.ui.attention_tab import picture_views
+
+    result = analyze_attention(en_model, workspace.forward_cache, "The cat sat.", "en")
+    panels = [SimpleNamespace(key=en_model.key), SimpleNamespace(key="absent")]
+    drawn, absent = picture_views([result], 0, 1, ["0", "99"], True, panels)  # head 99 is not the model's
+    assert absent is None
+    legend = [t.name for t in drawn.data if t.showlegend is not False and t.mode == "lines"]
+    assert legend == ["head 0"]  # one chosen head the model has: no legend shown, but its key trace is there
+    assert "hidden" in drawn.layout.title.text
+    (message,) = picture_views([result], en_model.n_layers + 3, 0, [], False, panels[:1])
+    assert "layer" in message.layout.annotations[0].text.lower() and not any(t.mode == "lines" for t in message.data)

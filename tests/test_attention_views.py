@@ -20,6 +20,7 @@ from xlm_explorer.views.attention import (
     make_statistic_figure,
     make_statistics_table,
 )
+from xlm_explorer.views.attention_lines import LINE_MIN_WEIGHT, make_head_lines, picture_heads
 from xlm_explorer.views.bertviz import (
     BERTVIZ_MAX_TOKENS,
     VENDOR_SCRIPTS,
@@ -239,3 +240,55 @@ def test_language_views_of_averaged_statistics() -> None:
     table = make_average_table([averaged])
     assert list(table.columns) == AVERAGE_COLUMNS and len(table) == 2 * 2 * 3
     assert table[table["lang"] == "fr"]["entropy"].tolist() == [0.0] * 6
+
+
+# ------------------------------------------------------------------------------------------------ heads as lines
+
+
+def drawn_segments(fig) -> dict[tuple[int, int, int], float]:  # noqa: ANN001 - a plotly figure
+    """(head, query, key) -> the opacity of its line, read back from the figure's traces."""
+    segments = {}
+    for trace in fig.data:
+        if trace.mode != "lines" or trace.x[0] is None:
+            continue
+        head = int(trace.name.split()[-1])
+        for start in range(0, len(trace.x), 3):
+            assert (trace.x[start], trace.x[start + 1], trace.x[start + 2]) == (0.0, 1.0, None)
+            segments[(head, int(trace.y[start]), int(trace.y[start + 1]))] = trace.opacity
+    return segments
+
+
+def test_head_lines_draw_every_weight_above_the_floor_at_its_opacity() -> None:
+    tokens = ["<s>", "the", "cat", "sat", "</s>"]
+    attentions = random_attentions(2, 3, len(tokens), seed=4)
+    result = fake_result(tokens, attentions)
+    fig = make_head_lines(result, 1, [2, 0, 2])
+    segments = drawn_segments(fig)
+    expected = {(h, q, k) for h in (0, 2) for q in range(5) for k in range(5) if attentions[1, h, q, k] >= LINE_MIN_WEIGHT}
+    assert set(segments) == expected
+    for (h, q, k), opacity in segments.items():  # as dark as its weight, at most one step of 0.1 darker
+        assert attentions[1, h, q, k] <= opacity < attentions[1, h, q, k] + 0.1 + 1e-9
+    legend = [t.name for t in fig.data if t.showlegend is not False and t.mode == "lines"]
+    assert legend == ["head 0", "head 2"]
+    texts = [t for t in fig.data if t.mode == "text"]
+    shown = [html.escape(t, quote=False) for t in tokens]  # plotly reads a little HTML: tokens go escaped
+    assert [list(t.text) for t in texts] == [shown, shown] and [t.x[0] for t in texts] == [0.0, 1.0]
+    assert "layer 1, heads 0, 2" in fig.layout.title.text
+
+
+def test_head_lines_hide_the_boundary_tokens_lines() -> None:
+    tokens = ["<s>", "a", "b", "</s>"]
+    attentions = random_attentions(1, 1, 4, seed=1)
+    result = fake_result(tokens, attentions)
+    result = AttentionResult(**{**result.__dict__, "boundary_positions": (0, 3)})
+    kept = drawn_segments(make_head_lines(result, 0, [0], hide_boundaries=True))
+    assert kept and all(q in (1, 2) and k in (1, 2) for _h, q, k in kept)
+    assert "hidden" in make_head_lines(result, 0, [0], hide_boundaries=True).layout.title.text
+
+
+def test_head_lines_escape_tokens_and_pick_heads() -> None:
+    result = fake_result(HOSTILE, random_attentions(1, 2, len(HOSTILE)))
+    texts = [t for t in make_head_lines(result, 0, [1]).data if t.mode == "text"][0].text
+    assert "<img" not in "".join(texts) and "&lt;img" in "".join(texts)
+    assert picture_heads([], 3, 16) == [3] and picture_heads(["5", "1", "20"], 3, 16) == [5, 1]
+    assert picture_heads([], 15, 4) == [3]

@@ -33,6 +33,7 @@ from ..views.attention import (
     make_statistic_figure,
     make_statistics_table,
 )
+from ..views.attention_lines import make_head_lines, picture_heads
 from ..views.bertviz import BERTVIZ_MAX_TOKENS, bertviz_for_result, bertviz_iframe
 from .context import AppContext
 from .widgets import intro, examples_that_run, language_choices, language_dropdown, model_radio, view_controls
@@ -56,6 +57,7 @@ class ModelPanel:
     column: gr.Column
     table: gr.Dataframe
     heatmap: gr.Plot
+    picture: gr.Plot
 
 
 def _max_index(ctx: AppContext, what: str) -> int:
@@ -106,6 +108,10 @@ def _build_single(ctx: AppContext) -> None:
         layer = gr.Slider(0, _max_index(ctx, "layer"), value=0, step=1, label="Layer (heatmap)", scale=2, min_width=160)
         head = gr.Slider(0, _max_index(ctx, "head"), value=0, step=1, label="Head (heatmap)", scale=2, min_width=160)
     grid_plot = gr.Plot(label="Head statistic grid (layers × heads)", show_label=False)
+    with gr.Row():
+        picture_heads_box = gr.CheckboxGroup([str(i) for i in range(_max_index(ctx, "head") + 1)], value=[], scale=3,
+                                             label="Heads drawn as lines, at the heatmap's layer (none = the heatmap's head)")
+        hide = gr.Checkbox(value=False, label="Hide lines to and from <s>, </s>", scale=1, min_width=160)
     panels = []
     with gr.Row(equal_height=False):
         for key in ctx.manager.keys:
@@ -113,10 +119,24 @@ def _build_single(ctx: AppContext) -> None:
                 gr.Markdown(f"### {key}")
                 table = gr.Dataframe(visible=False, label=f"{key}: click a cell to show that head", interactive=False, max_height=420)
                 heatmap = gr.Plot(label=f"{key}: one head", show_label=False, elem_classes=["xlm-wide-plot"])
-            panels.append(ModelPanel(key, column, table, heatmap))
+                picture = gr.Plot(label=f"{key}: heads as lines", show_label=False, elem_classes=["xlm-head-lines"])
+            panels.append(ModelPanel(key, column, table, heatmap, picture))
     bertviz = _bertviz_section(ctx)
     names = ["text", "text_pair", "model", "lang", "lang_pair", "heads"]
-    _wire_single(ctx, controls, dict(zip(names, inputs)), statistic, layer, head, grid_plot, panels, bertviz)
+    head_controls = HeadControls(statistic, layer, head, picture_heads_box, hide)
+    _wire_single(ctx, controls, dict(zip(names, inputs)), head_controls, grid_plot, panels, bertviz)
+
+
+@dataclass
+class HeadControls:
+    """The redraw settings of the single-input view: the grid's statistic, the heatmap's layer and head, and the
+    heads (and boundary lines) of the picture."""
+
+    statistic: gr.Dropdown
+    layer: gr.Slider
+    head: gr.Slider
+    picture_heads: gr.CheckboxGroup
+    hide: gr.Checkbox
 
 
 @dataclass
@@ -159,6 +179,7 @@ def statistic_views(results: list[AttentionResult], name: str, panels: list[Mode
 
 
 def head_views(results: list[AttentionResult], layer: float, head: float, panels: list[ModelPanel]) -> list[Any]:
+    """Per model its heatmap of one head (a message where the model has no such layer or head)."""
     by_key = {r.model: r for r in results}
     figures: list[Any] = []
     for panel in panels:
@@ -173,6 +194,24 @@ def head_views(results: list[AttentionResult], layer: float, head: float, panels
     return figures
 
 
+def picture_views(results: list[AttentionResult], layer: float, head: float, chosen: list[str], hide: bool,
+                  panels: list[ModelPanel]) -> list[Any]:
+    """Per model the chosen heads at the heatmap's layer as lines between tokens."""
+    by_key = {r.model: r for r in results}
+    figures: list[Any] = []
+    for panel in panels:
+        result = by_key.get(panel.key)
+        if result is None:
+            figures.append(None)
+            continue
+        try:
+            at_layer, _head = check_head(result, layer, 0)
+            figures.append(make_head_lines(result, at_layer, picture_heads(chosen, head, result.n_heads), bool(hide)))
+        except UserInputError as error:
+            figures.append(make_message_figure(str(error)))
+    return figures
+
+
 def bertviz_views(results: list[AttentionResult], layers: list[str], heads: list[str], section: BertvizSection) -> list[str]:
     by_key = {r.model: r for r in results}
     return [
@@ -181,7 +220,8 @@ def bertviz_views(results: list[AttentionResult], layers: list[str], heads: list
     ]
 
 
-def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panels, bertviz) -> None:  # noqa: ANN001 - components
+def _wire_single(ctx, controls, inputs, head_controls: HeadControls, grid_plot, panels, bertviz) -> None:  # noqa: ANN001 - components
+    statistic, layer, head = head_controls.statistic, head_controls.layer, head_controls.head
     def draw(answer: Answer) -> Drawn:  # the figures are redraws (statistic, head, bertviz settings)
         return Drawn([], {"statistics": make_statistics_table(answer.results)})
 
@@ -196,6 +236,8 @@ def _wire_single(ctx, controls, inputs, statistic, layer, head, grid_plot, panel
                [grid_plot] + [c for p in panels for c in (p.column, p.table)]),
         Redraw(lambda a, lay, hd: head_views(a.results, lay, hd, panels), [layer, head], [p.heatmap for p in panels],
                events=("release", "input")),
+        Redraw(lambda a, lay, hd, chosen, hide: picture_views(a.results, lay, hd, chosen, hide, panels),
+               [layer, head, head_controls.picture_heads, head_controls.hide], [p.picture for p in panels]),
         Redraw(lambda a, lays, hds: bertviz_views(a.results, lays, hds, bertviz), [bertviz.layers, bertviz.heads],
                [output for _key, _kind, output in bertviz.outputs]),
     ]
