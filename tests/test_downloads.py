@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from xlm_explorer.downloads import DownloadStore
 def test_write_round_trips_tables_and_payload(tmp_path: Path) -> None:
     frame = pd.DataFrame({"token": ["<b>x</b>", "é"], "probability": [0.5, 0.25]})
     paths = DownloadStore(tmp_path).write("abc", "probe", {"scores": frame}, {"rows": [1, 2], "text": "é"})
-    assert [Path(p).name for p in paths] == ["probe-scores.csv", "probe.json"]
+    assert [Path(p).name for p in paths] == ["probe-scores.csv", "probe-tables.md", "probe.json"]
     with open(paths[0], encoding="utf-8", newline="") as handle:
         assert list(csv.DictReader(handle)) == [
             {"token": "<b>x</b>", "probability": "0.5"},
             {"token": "é", "probability": "0.25"},
         ]
-    assert json.loads(Path(paths[1]).read_text(encoding="utf-8")) == {"rows": [1, 2], "text": "é"}
+    assert json.loads(Path(paths[2]).read_text(encoding="utf-8")) == {"rows": [1, 2], "text": "é"}
 
 
 def test_release_removes_one_sessions_files_only(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_release_removes_one_sessions_files_only(tmp_path: Path) -> None:
     store.write("one", "grid", {"t": frame}, {})
     kept = store.write("two", "compare", {"t": frame}, {})
     removed = store.release("one")
-    assert len(removed) == 4 and not any(p.exists() for p in removed)
+    assert len(removed) == 6 and not any(p.exists() for p in removed)
     assert all(Path(p).exists() for p in kept) and store.files("one") == []
 
 
@@ -51,3 +52,23 @@ def test_session_names_cannot_escape_the_root(tmp_path: Path) -> None:
     store = DownloadStore(tmp_path / "root")
     paths = store.write("../../etc", "../x", {"t": pd.DataFrame({"a": [1]})}, {})
     assert all(Path(p).resolve().is_relative_to((tmp_path / "root").resolve()) for p in paths)
+
+
+def test_the_tables_as_markdown_read_back_cell_for_cell(tmp_path: Path) -> None:
+    """The Markdown file holds every table, every row, each cell as a renderer will show it (rounded to 4 digits)."""
+    frame = pd.DataFrame({"token": ["<s>", "a|b", "*x*\nnew line", "é"], "log_p": [-1.234567, -0.5, float("nan"), 2e-7]})
+    empty = pd.DataFrame({"layer": []})
+    paths = DownloadStore(tmp_path).write("abc", "fill-mask", {"en-2048": frame, "empty": empty}, {})
+    text = Path(paths[-2]).read_text(encoding="utf-8")
+    assert text.count("\n## ") == 2 and "## en-2048" in text and "(no rows)" in text
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    unescape = lambda c: re.sub(r"\\(.)", r"\1", c)  # noqa: E731 - what a CommonMark renderer shows
+    assert [[unescape(c) for c in row] for row in cells] == [
+        ["token", "log_p"], ["<s>", "-1.235"], ["a|b", "-0.5"], ["*x* new line", ""], ["é", "2e-07"]]
+    assert "\\<s>" in text and "\\*x\\*" in text  # <s> would vanish as a tag, *x* turn italic
+
+
+def test_a_run_without_tables_writes_no_markdown(tmp_path: Path) -> None:
+    paths = DownloadStore(tmp_path).write("abc", "view", {}, {"x": 1})
+    assert [Path(p).name for p in paths] == ["view.json"]

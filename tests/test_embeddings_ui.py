@@ -201,11 +201,12 @@ def test_tables_and_downloads(explorations, tmp_path) -> None:
     payload = {"models": [e.to_dict() for e in explorations]}
     tables = {"points": points, "metrics": metrics}
     paths = DownloadStore(tmp_path).write("session", "embeddings", tables, payload)
-    assert [Path(p).name for p in paths] == ["embeddings-points.csv", "embeddings-metrics.csv", "embeddings.json"]
+    assert [Path(p).name for p in paths] == ["embeddings-points.csv", "embeddings-metrics.csv", "embeddings-tables.md",
+                                         "embeddings.json"]
     with open(paths[0], encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(points) and rows[2]["text"] == '<img src=x onerror="alert(1)">'
-    assert json.loads(Path(paths[2]).read_text(encoding="utf-8")) == json.loads(json.dumps(payload))
+    assert json.loads(Path(paths[3]).read_text(encoding="utf-8")) == json.loads(json.dumps(payload))
     first = explorations[0].panels[0].projection.coords
     assert np.allclose([float(rows[0]["x"]), float(rows[0]["y"])], first[0], atol=1e-5)
 
@@ -218,4 +219,4 @@ def test_a_new_run_replaces_the_sessions_files_of_that_view(explorations, tmp_pa
     again = store.write("s1", "embeddings", tables, {"run": 2})
     assert [Path(p).name for p in first] == [Path(p).name for p in again]
     assert json.loads(Path(again[-1]).read_text(encoding="utf-8")) == {"run": 2}
-    assert all(Path(p).exists() for p in other) and len(store.files()) == 4
+    assert all(Path(p).exists() for p in other) and len(store.files()) == 6

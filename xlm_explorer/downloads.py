@@ -1,4 +1,5 @@
-"""Download files (CSV tables and the JSON payload) for the page's views, kept per browser session.
+"""Download files (CSV tables, the same tables as one Markdown file, and the JSON payload) for the page's views,
+kept per browser session.
 
 One writer for every view: :meth:`DownloadStore.write` puts a run's files in the session's own folder (a
 new run of the same view replaces them); :meth:`DownloadStore.release` removes a session's folder when the
@@ -19,12 +20,53 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: Folders untouched for this long are removed by :meth:`DownloadStore.sweep` (seconds).
 DEFAULT_MAX_AGE_S = 3600
 #: Where the download folders go (default: a new temporary folder per app).
 ENV_DOWNLOADS_DIR = "XLM_EXPLORER_DOWNLOADS_DIR"
+
+
+#: Significant digits of a number in a Markdown table (the CSV and JSON keep every digit).
+MARKDOWN_DIGITS = 4
+
+
+def table_cell(value: Any) -> str:
+    """A value as a table shows it to a reader: floats to ``MARKDOWN_DIGITS`` significant digits, the rest as text."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{MARKDOWN_DIGITS}g}"
+    return str(value)
+
+
+#: Characters a Markdown cell escapes with a backslash: the cell separator, and what would start a tag (``<s>``
+#: would vanish as HTML), emphasis or code.
+_MARKDOWN_ESCAPED = "\\|<*`"
+
+
+def markdown_cell(value: Any) -> str:
+    """One cell's text for a Markdown table: :func:`table_cell`, escaped, on one line."""
+    text = table_cell(value).replace("\r", " ").replace("\n", " ")
+    return "".join("\\" + c if c in _MARKDOWN_ESCAPED else c for c in text)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows (dicts with the same keys) as the lines of a GitHub Markdown table (cells by :func:`markdown_cell`)."""
+    if not rows:
+        return []
+    head = list(rows[0])
+    lines = ["| " + " | ".join(map(markdown_cell, head)) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(markdown_cell(row.get(k, "")) for k in head) + " |" for row in rows]
+
+
+def markdown_tables(view: str, tables: Mapping[str, pd.DataFrame]) -> str:
+    """Every table of a run as one Markdown document: a heading per table, then the table (for notes and slides)."""
+    lines = [f"# {view}", "", f"Numbers to {MARKDOWN_DIGITS} significant digits; the CSV files keep every digit.", ""]
+    for name, frame in tables.items():
+        records = frame.astype(object).where(frame.notna(), "").to_dict(orient="records")
+        lines += [f"## {name}", "", *(markdown_table(records) or ["(no rows)"]), ""]
+    return "\n".join(lines)
 
 
 def _safe(name: str) -> str:
@@ -54,7 +96,8 @@ class DownloadStore:
         return folder
 
     def write(self, session: str, view: str, tables: Mapping[str, pd.DataFrame], payload: Mapping[str, Any]) -> list[str]:
-        """Each table as ``<view>-<name>.csv`` and the payload as ``<view>.json``; returns their paths.
+        """Each table as ``<view>-<name>.csv``, all of them as ``<view>-tables.md`` (when there are any) and the
+        payload as ``<view>.json``; returns their paths.
 
         The session's previous files of this view are replaced.
         """
@@ -63,6 +106,10 @@ class DownloadStore:
         for name, frame in tables.items():
             path = folder / f"{_safe(view)}-{_safe(name)}.csv"
             frame.to_csv(path, index=False)
+            paths.append(str(path))
+        if tables:
+            path = folder / f"{_safe(view)}-tables.md"
+            path.write_text(markdown_tables(view, tables), encoding="utf-8")
             paths.append(str(path))
         path = folder / f"{_safe(view)}.json"
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")

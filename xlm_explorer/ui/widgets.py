@@ -71,8 +71,8 @@ def model_radio(value: str = BOTH, **kwargs: Any) -> gr.Radio:
 
 
 def downloads_list() -> gr.File:
-    """The view's download files (CSV / JSON), hidden until a run writes them (``reveal`` shows it)."""
-    return gr.File(visible=False, label="Downloads (CSV / JSON)", file_count="multiple", interactive=False,
+    """The view's download files (CSV, the tables as Markdown, JSON), hidden until a run writes them (``reveal`` shows it)."""
+    return gr.File(visible=False, label="Downloads (CSV / Markdown / JSON)", file_count="multiple", interactive=False,
                    elem_classes=["xlm-downloads"])
 
 

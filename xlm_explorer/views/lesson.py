@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..downloads import markdown_table, table_cell
 from ..lessons import Lesson, LessonProgress, Step
 
 SUMMARY_NOTE = ("Your answers stay in this browser tab (nothing is stored on the server): download the summary "
@@ -40,23 +41,8 @@ def lesson_list_markdown(lessons: Sequence[Lesson]) -> str:
     return "\n".join(lines) or "*No lesson is installed.*"
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _address(base_url: str, step: Step) -> str:
     return (base_url.rstrip("/") + "/" if base_url else "") + step.link
-
-
-def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    clean = lambda text: _cell(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    head = list(rows[0])
-    lines = ["| " + " | ".join(map(clean, head)) + " |", "|" + "---|" * len(head)]
-    return lines + ["| " + " | ".join(clean(row.get(k, "")) for k in head) + " |" for row in rows]
 
 
 def summary_markdown(progress: LessonProgress, base_url: str = "", when: float | None = None) -> str:
@@ -69,7 +55,7 @@ def summary_markdown(progress: LessonProgress, base_url: str = "", when: float |
             lines += [f"**Question:** {step.question}", "", "**Answer:**", ""]
             lines += [f"> {line}" for line in (answer or "(no answer)").splitlines()] + [""]
         for name, rows in seen:
-            lines += [f"What the view showed ({name}, first rows):", "", *_markdown_table(rows), ""]
+            lines += [f"What the view showed ({name}, first rows):", "", *markdown_table(rows), ""]
     return "\n".join(lines)
 
 
@@ -84,7 +70,7 @@ def _html_table(name: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(k, '')))}</td>" for k in rows[0]) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(table_cell(row.get(k, '')))}</td>" for k in rows[0]) + "</tr>"
                    for row in rows)
     caption = f'<p class="small">What the view showed ({html.escape(name)}, first rows):</p>'
     return f"{caption}<table><tr>{head}</tr>{body}</table>"
