@@ -62,6 +62,9 @@ class BoundedLRU(Generic[V]):
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        #: threads blocked now on another's computation of the same key (a background warm-up gives way only
+        #: to requests that compute, not to those waiting for its own work: ``Workspace.visitors_computing``)
+        self.waiting = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -156,8 +159,8 @@ class BoundedLRU(Generic[V]):
         with self._lock:
             flight = self._flights.setdefault(key, threading.Lock())
         try:
-            while not flight.acquire(timeout=0.5 if waiting is not None else -1):
-                waiting()  # type: ignore[misc]
+            if not flight.acquire(blocking=False):
+                self._wait_for(flight, waiting)
             try:
                 value = self.peek(key)
                 if value is not None:  # computed by the request we waited for
@@ -170,6 +173,18 @@ class BoundedLRU(Generic[V]):
             with self._lock:
                 if self._flights.get(key) is flight and not flight.locked():
                     del self._flights[key]
+
+
+    def _wait_for(self, flight: threading.Lock, waiting: Callable[[], None] | None) -> None:
+        """Acquire ``flight`` (another request's computation), counted in :attr:`waiting` while blocked."""
+        with self._lock:
+            self.waiting += 1
+        try:
+            while not flight.acquire(timeout=0.5 if waiting is not None else -1):
+                waiting()  # type: ignore[misc]
+        finally:
+            with self._lock:
+                self.waiting -= 1
 
 
 class LRUBacked:

@@ -543,34 +543,46 @@ class ForwardCache(LRUBacked):
                 found[key] = entry
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
-            with loaded.lock:  # a request that waited here may find its input computed meanwhile
-                older: dict[tuple, ForwardResult] = {}
-                for key in list(missing):
-                    entry = self.lru.peek(key)
-                    if entry is not None and parts <= entry.parts:
-                        self.lru.hits += 1
-                        found[key] = entry
-                        missing.remove(key)
-                    elif entry is not None:
-                        older[key] = entry  # holds less than asked: run again with the union, keep its logits
-                by_key = {k: (ids, lang) for k, ids, lang in zip(keys, inputs, lang_ids)}
-                wanted = parts.union(*(older[k].parts for k in older))
-                order = sorted(missing, key=lambda k: len(by_key[k][0]))
-                for start in range(0, len(order), self.batch_size):
-                    chunk = order[start : start + self.batch_size]
-                    batch_ids = [by_key[k][0] for k in chunk]
-                    batch = run_batch(loaded, batch_ids, lang_ids=[by_key[k][1] for k in chunk],
-                                      hidden_states="hidden_states" in wanted, attentions="attentions" in wanted)
-                    self.forward_calls += 1
-                    for key, result in zip(chunk, split_rows(loaded, batch, batch_ids)):
-                        result.cache_key = key
-                        if key in older:
-                            result.logits.update(older[key].logits)
-                        found[key] = self.lru.put(key, result)
-                    if progress is not None:
-                        done = min(start + self.batch_size, len(order))
-                        progress(done / len(order), f"{loaded.key}: forward pass {done:,} of {len(order):,}")
+            by_key = {k: (ids, lang) for k, ids, lang in zip(keys, inputs, lang_ids)}
+            order = sorted(missing, key=lambda k: len(by_key[k][0]))
+            for start in range(0, len(order), self.batch_size):
+                with loaded.lock:  # per batch: a request waiting for the model runs between two batches of a long set
+                    self._run_batch_of(loaded, order[start : start + self.batch_size], by_key, parts, found)
+                if progress is not None:  # outside the lock: a progress that pauses (a warm-up) never holds the model
+                    done = min(start + self.batch_size, len(order))
+                    progress(done / len(order), f"{loaded.key}: forward pass {done:,} of {len(order):,}")
         return [found[key] for key in keys]
+
+    def _run_batch_of(
+        self, loaded: "LoadedModel", chunk: Sequence[tuple], by_key: dict[tuple, tuple[Sequence[int], int | None]],
+        parts: frozenset[str], found: dict[tuple, ForwardResult],
+    ) -> None:
+        """The keys of ``chunk`` still missing (a request that waited for the lock may find some computed meanwhile)
+        as one padded batch, stored and put in ``found``; an entry holding less than asked runs again with the union
+        of the parts and keeps its logits. Called under the model's lock."""
+        older: dict[tuple, ForwardResult] = {}
+        todo = []
+        for key in chunk:
+            entry = self.lru.peek(key)
+            if entry is not None and parts <= entry.parts:
+                self.lru.hits += 1
+                found[key] = entry
+                continue
+            if entry is not None:
+                older[key] = entry
+            todo.append(key)
+        if not todo:
+            return
+        wanted = parts.union(*(older[k].parts for k in older))
+        batch_ids = [by_key[k][0] for k in todo]
+        batch = run_batch(loaded, batch_ids, lang_ids=[by_key[k][1] for k in todo],
+                          hidden_states="hidden_states" in wanted, attentions="attentions" in wanted)
+        self.forward_calls += 1
+        for key, result in zip(todo, split_rows(loaded, batch, batch_ids)):
+            result.cache_key = key
+            if key in older:
+                result.logits.update(older[key].logits)
+            found[key] = self.lru.put(key, result)
 
     def logits_at(self, loaded: "LoadedModel", result: ForwardResult, positions: Sequence[int]) -> torch.Tensor:
         """Vocabulary logits at ``positions``: (P, V) float32 on CPU, computed once per position."""

@@ -342,6 +342,10 @@ class ModelManager:
     def is_loaded(self, key: str) -> bool:
         return key in self._models
 
+    def loaded_models(self) -> list[LoadedModel]:
+        """The models loaded so far (none is loaded by asking)."""
+        return [self._models[key] for key in self.keys if key in self._models]
+
     def last_error(self, key: str) -> ModelLoadError | None:
         return self._last_error.get(key)
 

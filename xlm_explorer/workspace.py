@@ -12,7 +12,9 @@ them with their bounds (the same list README's memory budget states).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,30 @@ class Workspace:
         self.answers: BoundedLRU[Any] = BoundedLRU(answer_mb * 2**20, name="heavy answers")
         #: a directory written by ``python -m xlm_explorer.index`` (``--corpus-index``), searched instead of the shipped set
         self.corpus_index = Path(corpus_index) if corpus_index is not None else None
+        #: the background computation of the page's defaults (``service.warmup``), when the app started one
+        self.warm_up: Any = None
+        self._serving = 0
+        self._serving_lock = threading.Lock()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around one request's service call (page or API): counted while it runs."""
+        with self._serving_lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._serving_lock:
+                self._serving -= 1
+
+    def visitors_computing(self) -> int:
+        """Requests running now that compute, not counting those blocked waiting for another's computation of the
+        same thing (single flight): what a background warm-up gives way to."""
+        waiting = sum(cache.waiting for cache in self._caches())
+        return max(0, self._serving - waiting)
+
+    def _caches(self) -> tuple[Any, ...]:
+        return (self.forward_cache.lru, self.embeddings.lru, self.derived.lru, self.token_indexes, self.answers)
 
     @classmethod
     def of(cls, source: "Workspace | ModelManager") -> "Workspace":
@@ -79,8 +105,7 @@ class Workspace:
 
     def cache_stats(self) -> list[dict[str, Any]]:
         """Every cache with its entries, bytes and bound."""
-        caches = (self.forward_cache.lru, self.embeddings.lru, self.derived.lru, self.token_indexes, self.answers)
-        return [cache.stats() for cache in caches]
+        return [cache.stats() for cache in self._caches()]
 
     def clear_caches(self) -> None:
         self.forward_cache.clear()

@@ -144,7 +144,8 @@ def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
         values, progress = list(args[: len(params)]), args[len(params)]
         values = [d if v is None and d is not inspect.Parameter.empty else v for v, d in zip(values, defaults)]
         try:
-            answer = service_fn(ctx.ws, *values, progress=stoppable(progress))
+            with ctx.ws.serving():
+                answer = service_fn(ctx.ws, *values, progress=stoppable(progress))
         except Stopped:
             raise gr.Error("Cancelled before it finished.", print_exception=False) from None
         except Exception as error:  # never a stack trace to the client; the server keeps serving
@@ -183,7 +184,8 @@ def page_handler(
             if warning:
                 report(0.0, "starting")
             began = time.perf_counter()
-            answer = service_fn(ctx.ws, *values, progress=report)
+            with ctx.ws.serving():  # counted: a background warm-up gives way while it computes
+                answer = service_fn(ctx.ws, *values, progress=report)
             if time.perf_counter() - began > 1.0:  # computed, not answered from memory
                 ctx.durations[service_fn.__name__] = time.perf_counter() - began
             shown = reveal(outputs, render(answer, session), session in ctx.projector)
@@ -376,7 +378,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     if view.share is not None:
         params = {name: view.inputs[name] for name in view.share.params}
         wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab, legacy=view.share.legacy,
-                   view_id=view.id)
+                   view_id=view.id, endpoint=api)
     return state
 
 
