@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lesson", action="append", default=[], type=Path, metavar="FILE_OR_DIR",
                         help="a lesson file (.yaml; a folder: every lesson in it) that links open as ?lesson=<file name>; "
                         "the first one opens for every visitor (repeatable; see docs/lessons.md)")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="do not compute the page's defaults in the background after start-up "
+                        "(also XLM_EXPLORER_WARM_UP=0; see docs/performance.md)")
     parser.add_argument(
         "--tiny-demo",
         action="store_true",
@@ -97,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
         demo = build_demo(workspace, lessons=lessons)  # checks that every lesson's links name views of this page
     except UserInputError as error:
         raise SystemExit(f"app.py: --lesson: {error}") from None
+    from xlm_explorer.service.warmup import warm_up_wanted
+
+    if not args.no_warm_up and warm_up_wanted():
+        from xlm_explorer.ui.app import start_warm_up
+
+        start_warm_up(demo)  # a daemon thread that gives way to every visitor's run
     demo.launch(**launch_kwargs(args.host, args.port, args.share))
 
 

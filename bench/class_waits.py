@@ -23,23 +23,22 @@ from typing import Any
 from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints
 from bench.run_bench import measure_matmul_peak
 
-#: share-link view -> the endpoint its button calls
-VIEWS = {
-    "compare-words": "fill_word", "compare-similarity": "layer_similarity", "bias-probes": "bias_probe",
-    "bias-languages": "bias_languages", "bias-seat": "seat", "bias-pairs": "pll_pairs",
-    "explain-attribution": "attribution", "explain-flow": "attention_flow", "explain-patching": "patching",
-    "explain-languages": "explain_languages", "embeddings": "embeddings",
-}
+#: the share-link views measured (each one's endpoint is the one its button calls: ``ShareTarget.endpoint``)
+VIEWS = (
+    "compare-words", "compare-similarity", "bias-probes", "bias-languages", "bias-seat", "bias-pairs",
+    "explain-attribution", "explain-flow", "explain-patching", "explain-languages", "embeddings",
+)
 #: the page's 30 sentence pairs take ~10 min per model here: left out unless asked for
 DEFAULT_SKIP = ("bias-pairs",)
 
 
-def page_defaults(ws: Any) -> dict[str, dict[str, Any]]:
-    """Each view's starting inputs, as the page's own controls hold them."""
+def page_defaults(ws: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each view's endpoint and starting inputs, as the page's own controls hold them."""
     from xlm_explorer.ui.app import build_demo
+    from xlm_explorer.ui.app import page_defaults as defaults_of
 
-    targets = build_demo(ws).xlm_context.share_targets
-    return {view: {name: c.value for name, c in targets[view].inputs.items()} for view in VIEWS}
+    ctx = build_demo(ws).xlm_context
+    return {view: (ctx.share_targets[view].endpoint, defaults_of(ctx, view)) for view in VIEWS}
 
 
 def timed(fn: Any) -> tuple[float, Any]:
@@ -48,22 +47,22 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def bench_view(ws: Any, view: str, inputs: dict[str, Any]) -> dict[str, Any]:
+def bench_view(ws: Any, view: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     from xlm_explorer import service
 
-    endpoint = service.ENDPOINTS[VIEWS[view]]
+    endpoint = service.ENDPOINTS[name]
     t_first, answer = timed(lambda: endpoint(ws, **inputs))
     ws.answers.clear()
     t_before, second = timed(lambda: endpoint(ws, **inputs))
     t_after, third = timed(lambda: endpoint(ws, **inputs))
-    return {"view": view, "endpoint": VIEWS[view], "first_s": round(t_first, 2), "again_before_s": round(t_before, 2),
+    return {"view": view, "endpoint": name, "first_s": round(t_first, 2), "again_before_s": round(t_before, 2),
             "again_after_s": round(t_after, 4), "from_memory": third is second,
             "same_payload": second.payload == answer.payload, "notices": list(answer.notices)[:3]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--views", nargs="+", default=[v for v in VIEWS if v not in DEFAULT_SKIP], choices=list(VIEWS))
+    parser.add_argument("--views", nargs="+", default=[v for v in VIEWS if v not in DEFAULT_SKIP], choices=VIEWS)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     from xlm_explorer.workspace import Workspace
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for view in args.views:
         ws.clear_caches()  # each view's first answer from nothing but the loaded models
-        run = bench_view(ws, view, defaults[view])
+        run = bench_view(ws, view, *defaults[view])
         runs.append(run)
         print(f"{view} (/{run['endpoint']}): first {run['first_s']:.1f} s; the same again: before "
               f"{run['again_before_s']:.1f} s, after {run['again_after_s'] * 1000:.1f} ms", flush=True)

@@ -9,8 +9,10 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from .. import service
 from ..downloads import DownloadStore
 from ..lessons import LessonLibrary
+from ..service.warmup import WarmJob, WarmUp
 from ..paths import ASSETS_DIR
 from ..uploads import gradio_max_file_size
 from ..workspace import Workspace
@@ -111,6 +113,41 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
     demo.xlm_lesson_opener = opener  # type: ignore[attr-defined]  # tests check lessons' links against the page
     wrap_model_events_for_gpu(demo)  # ZeroGPU Spaces only; a no-op elsewhere
     return demo
+
+
+#: The views whose defaults the app computes in the background after start-up, most waited-for first (the issue's
+#: "a class never waits twice"): the shipped sentences' embeddings, the token index a click on a chip searches, the
+#: cross-language probe, then the other heavy views. The 30 sentence pairs (10 min per model here) are left out.
+WARM_VIEWS = (
+    "embeddings", "explain-search", "explain-languages", "bias-languages", "compare-words", "bias-probes",
+    "explain-attribution", "explain-flow", "explain-patching", "compare-similarity", "bias-seat",
+)
+
+
+def page_defaults(ctx: AppContext, view: str) -> dict[str, Any]:
+    """A view's inputs as the page starts (what its share link holds), by the endpoint's parameter names."""
+    return {name: component.value for name, component in ctx.share_targets[view].inputs.items()}
+
+
+def warm_up_jobs(ctx: AppContext, views: tuple[str, ...] = WARM_VIEWS) -> list[WarmJob]:
+    """One job per view (its endpoint on the page's defaults); token search once per model, since a chip of
+    either model's sentence searches that model's index at the same layer."""
+    jobs = []
+    for view in views:
+        target = ctx.share_targets[view]
+        inputs = page_defaults(ctx, view)
+        endpoint = service.ENDPOINTS[target.endpoint]
+        if view == "explain-search":
+            jobs += [WarmJob(f"token index ({key})", endpoint, {**inputs, "model": key}) for key in ctx.manager.keys]
+        else:
+            jobs.append(WarmJob(view, endpoint, inputs))
+    return jobs
+
+
+def start_warm_up(demo: gr.Blocks) -> WarmUp:
+    """Compute the page's defaults in the background (``service.warmup``); the status line tells how far it is."""
+    ctx: AppContext = demo.xlm_context  # type: ignore[attr-defined]
+    return WarmUp(ctx.ws, warm_up_jobs(ctx)).start()
 
 
 def check_endpoints(ctx: AppContext) -> None:

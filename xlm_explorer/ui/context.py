@@ -53,6 +53,8 @@ class ShareTarget:
     subtab: str | None = None
     #: the view's own id (its download folder: what a lesson reads back as the numbers the view showed)
     view_id: str = ""
+    #: the public endpoint its run button calls (``service.ENDPOINTS``): what the start-up warm-up computes
+    endpoint: str = ""
     #: older links' URL names this view reads its own way: old name -> (input, text -> text)
     legacy: dict[str, Any] = field(default_factory=dict)
 

@@ -101,6 +101,7 @@ def share_query(tab: str, subtab: str | None, names: Sequence[str], values: Sequ
 def wire_share(
     ctx: AppContext, controls: ViewControls, tab: str, named_inputs: dict[str, gr.components.Component],
     subtab: str | None = None, legacy: dict[str, tuple[str, Callable[[str], str]]] | None = None, view_id: str = "",
+    endpoint: str = "",
 ) -> None:
     """The view's "Copy link" button, and the view registered for links that open it."""
     names = list(named_inputs)
@@ -113,7 +114,7 @@ def wire_share(
     ).then(None, inputs=controls.link, outputs=controls.link, js=COPY_LINK_JS, queue=False, api_visibility="private")
     ctx.share_targets[subtab or tab] = ShareTarget(
         tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run", legacy=dict(legacy or {}),
-        view_id=view_id or controls.elem_id,
+        view_id=view_id or controls.elem_id, endpoint=endpoint,
     )
 
 

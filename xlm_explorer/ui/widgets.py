@@ -93,7 +93,8 @@ def model_status_markdown(ws: Workspace) -> str:
             parts.append(f"**{key}** failed to load (see the Models tab)")
         else:
             parts.append(f"**{key}** loads on first use")
-    return "Models: " + " · ".join(parts)
+    warming = ws.warm_up.status_line() if ws.warm_up is not None else ""
+    return "Models: " + " · ".join(parts) + (f"  \n{warming}" if warming else "")
 
 
 def examples_that_run(elem_id: str, inputs: list[gr.components.Component], samples: list[list[Any]]) -> gr.Dataset:
