@@ -141,7 +141,7 @@ def test_stop_ends_it_at_the_next_step_and_the_status_line_tells_how_far_it_is(w
     warm.start()
     try:
         time.sleep(0.1)
-        assert "0 of 2 ready; now: long" in model_status_markdown(workspace)
+        assert "0 of 2 ready (now: long)" in model_status_markdown(workspace)
         warm.stop(timeout=5)
         assert len(log) < 200 and warm.done == {} and not warm._thread.is_alive()  # noqa: SLF001
     finally:

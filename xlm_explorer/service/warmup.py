@@ -144,6 +144,5 @@ class WarmUp:
             return ""
         if self.finished:
             return f"Background preparation ended: {len(self.done)} of {len(self.jobs)} defaults ready."
-        return (f"Preparing the page's defaults in the background ({len(self.done)} of {len(self.jobs)} ready; now: "
-                f"{self.current or 'starting'}); it pauses whenever you run something, and a default already "
-                "prepared answers at once.")
+        return (f"Preparing the defaults in the background: {len(self.done)} of {len(self.jobs)} ready "
+                f"(now: {self.current or 'starting'}); it pauses while you run something.")
