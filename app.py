@@ -84,6 +84,8 @@ def load_lessons(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.corpus_index is not None and not args.corpus_index.is_dir():
+        raise SystemExit(f"app.py: --corpus-index: {args.corpus_index} is not a folder (write one with python -m xlm_explorer.index)")
     lessons = load_lessons(args)
     workspace = make_workspace(args)
     if args.preload:

@@ -145,3 +145,8 @@ def test_every_optional_parameter_has_a_default_for_every_client(client) -> None
     assert [r["model"] for r in answer["results"]] == ["en-2048", "100-1280"]
     search = client.predict(text="The cat sleeps.", api_name="/token_search")  # layer: the middle one
     assert search["results"][0]["matches"]
+
+
+def test_a_corpus_index_that_is_not_a_folder_stops_the_start_with_a_message(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="--corpus-index: .*missing is not a folder"):
+        app_module.main(["--corpus-index", str(tmp_path / "missing"), "--tiny-demo", "--tiny-dir", str(tmp_path / "tiny")])

@@ -168,6 +168,12 @@ def test_the_index_command_gives_the_app_s_matches_and_resumes(tmp_path: Path, t
     from_file = service.token_search(with_index, "Le chat dort.", "100-1280", "fr", 2, 1, 8)
     assert from_file.payload["results"][0]["matches"] == in_app.payload["results"][0]["matches"]
     assert from_file.payload["shared"]["n_corpus_tokens"] == in_app.payload["shared"]["n_corpus_tokens"]
+    # what the page says it searches: the corpus, its size (the app's own count), the model and the layers indexed
+    line = service.corpus_index_line(out)
+    n_tokens = in_app.payload["shared"]["n_corpus_tokens"]
+    assert line == (f"**Searching your index** `corpus.tsv`: 300 sentences, {n_tokens:,} tokens, indexed for 100-1280 "
+                    "at layers 1, 3. Other models and layers search the shipped sentences.")
+    assert service.corpus_index_line(None) == "" and "holds no index" in service.corpus_index_line(tmp_path / "parts-none")
 
 
 def test_the_three_endpoints_through_the_api(client) -> None:

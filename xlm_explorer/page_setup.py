@@ -10,8 +10,27 @@ from .analysis.across_languages import shipped_rows
 from .analysis.bias import browse as bias_browse
 from .analysis.bias import data as bias_data
 from .analysis.grid import format_grid_templates, load_grid_templates
+from .analysis.token_search import describe_index
 from .errors import UserInputError
 from .uploads import MAX_RESULTS_BYTES, read_upload
+
+
+def corpus_index_line(directory: Any) -> str:
+    """What token search searches besides the shipped sentences (Markdown, one line; empty without ``--corpus-index``):
+    the index's corpus, its size, and the model and layers indexed. An index without layers says so."""
+    if directory is None:
+        return ""
+    layers = describe_index(directory)
+    if not layers:
+        return f"`--corpus-index {directory}` holds no index: searches use the shipped sentences."
+    by_model: dict[str, list[int]] = {}
+    for item in layers:
+        by_model.setdefault(item.model, []).append(item.layer)
+    where = "; ".join(f"{model} at layer{'s' * (len(found) > 1)} {', '.join(map(str, found))}"
+                      for model, found in by_model.items())
+    first = layers[0]
+    return (f"**Searching your index** `{first.corpus.replace(chr(96), chr(39))}`: {first.n_sentences:,} sentences, {first.n_tokens:,} tokens, "
+            f"indexed for {where}. Other models and layers search the shipped sentences.")
 
 
 def read_pairs_upload(upload: Any) -> tuple[str, int]:

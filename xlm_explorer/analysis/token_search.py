@@ -142,6 +142,29 @@ class TokenIndex:
                    rows[0], rows[1], meta["tokens"])
 
 
+@dataclass(frozen=True)
+class IndexLayer:
+    """What one layer of an index directory holds (read from its files' headers, no vectors loaded)."""
+
+    model: str
+    layer: int
+    corpus: str
+    n_sentences: int
+    n_tokens: int
+
+
+def describe_index(directory: Path) -> list[IndexLayer]:
+    """Every layer written in an index directory (``python -m xlm_explorer.index``), by layer; none when it holds
+    none. The token count comes from the vectors file's header (memory-mapped, nothing read)."""
+    found = []
+    for meta_path in sorted(Path(directory).glob("meta-L*.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        layer = int(meta["layer"])
+        vectors = np.load(Path(directory) / f"vectors-L{layer}.npy", mmap_mode="r")
+        found.append(IndexLayer(meta["model"], layer, meta["corpus"], len(meta["sentences"]), int(vectors.shape[0])))
+    return sorted(found, key=lambda item: item.layer)
+
+
 def unit(vectors: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(vectors.float(), dim=-1)
 

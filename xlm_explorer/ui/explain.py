@@ -216,6 +216,8 @@ def _build_search(ctx: AppContext) -> list[Any]:
                 top_k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
     corpus = gr.File(label="Your own corpus (optional): CSV/TSV with a text column (lang optional) or plain lines; ≤ 5,000 sentences",
                      file_types=list(TABLE_TYPES), type="filepath")
+    index_line = service.corpus_index_line(ctx.ws.corpus_index)
+    gr.Markdown(index_line, visible=bool(index_line), elem_id="token-search-index")
     controls = view_controls("token-search", "Search")
     matches = gr.HTML(elem_id="token-search-results")
     table = gr.Dataframe(visible=False, label="Matches", interactive=False, wrap=True, max_height=360)
