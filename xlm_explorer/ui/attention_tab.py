@@ -6,6 +6,7 @@ redrawn from the session's last answer without a model call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,8 +179,10 @@ def statistic_views(results: list[AttentionResult], name: str, panels: list[Mode
     return values
 
 
-def head_views(results: list[AttentionResult], layer: float, head: float, panels: list[ModelPanel]) -> list[Any]:
-    """Per model its heatmap of one head (a message where the model has no such layer or head)."""
+def _per_model_figures(results: list[AttentionResult], panels: list[ModelPanel],
+                       draw: Callable[[AttentionResult], Any]) -> list[Any]:
+    """Per panel ``draw(its model's result)``: None where the model did not run, a message figure where ``draw``
+    refuses (a layer or head the model does not have)."""
     by_key = {r.model: r for r in results}
     figures: list[Any] = []
     for panel in panels:
@@ -188,28 +191,26 @@ def head_views(results: list[AttentionResult], layer: float, head: float, panels
             figures.append(None)
             continue
         try:
-            figures.append(make_head_heatmap(result, *check_head(result, layer, head)))
+            figures.append(draw(result))
         except UserInputError as error:
             figures.append(make_message_figure(str(error)))
     return figures
+
+
+def head_views(results: list[AttentionResult], layer: float, head: float, panels: list[ModelPanel]) -> list[Any]:
+    """Per model its heatmap of one head (a message where the model has no such layer or head)."""
+    return _per_model_figures(results, panels, lambda result: make_head_heatmap(result, *check_head(result, layer, head)))
 
 
 def picture_views(results: list[AttentionResult], layer: float, head: float, chosen: list[str], hide: bool,
                   panels: list[ModelPanel]) -> list[Any]:
     """Per model the chosen heads at the heatmap's layer as lines between tokens."""
-    by_key = {r.model: r for r in results}
-    figures: list[Any] = []
-    for panel in panels:
-        result = by_key.get(panel.key)
-        if result is None:
-            figures.append(None)
-            continue
-        try:
-            at_layer, _head = check_head(result, layer, 0)
-            figures.append(make_head_lines(result, at_layer, picture_heads(chosen, head, result.n_heads), bool(hide)))
-        except UserInputError as error:
-            figures.append(make_message_figure(str(error)))
-    return figures
+
+    def draw(result: AttentionResult) -> Any:
+        at_layer, _head = check_head(result, layer, 0)
+        return make_head_lines(result, at_layer, picture_heads(chosen, head, result.n_heads), bool(hide))
+
+    return _per_model_figures(results, panels, draw)
 
 
 def bertviz_views(results: list[AttentionResult], layers: list[str], heads: list[str], section: BertvizSection) -> list[str]:
