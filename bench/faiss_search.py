@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from bench.run_bench import measure_matmul_peak
+from xlm_explorer.analysis.token_search import RESCORED_ROWS, Corpus, TokenIndex, nearest, rescore_rows
 
 DIM = 1280
 K = 10
-RESCORED = 256
 
 
 def clustered(n: int, dim: int, seed: int, tokens_per_type: int = 20, chunk: int = 100_000) -> np.ndarray:
@@ -43,20 +43,21 @@ def clustered(n: int, dim: int, seed: int, tokens_per_type: int = 20, chunk: int
     return out
 
 
-def exact_top(vectors: np.ndarray, tensor: Any, query: np.ndarray, k: int = K) -> np.ndarray:
-    """The app's own search (``token_search.nearest``'s arithmetic): float16 product, the best rows rescored."""
-    import torch
+def synthetic_index(vectors: np.ndarray) -> Any:
+    """The vectors as the app's own ``TokenIndex`` (no corpus: the search reads only the vectors)."""
+    rows = np.zeros(len(vectors), np.int32)
+    return TokenIndex("synthetic", 0, Corpus("synthetic", ()), vectors, rows, rows, [])
 
-    rough = torch.mv(tensor, torch.from_numpy(query).to(torch.float16)).float().numpy()
-    candidates = np.argpartition(-rough, RESCORED - 1)[:RESCORED]
-    return rescore(vectors, candidates, query, k)
+
+def exact_top(index: Any, query: np.ndarray, k: int = K) -> np.ndarray:
+    """The app's own search, ``token_search.nearest``: a float16 product, the best rows rescored in float32."""
+    return np.array([row for row, _cosine in nearest(index, query, k)])
 
 
 def rescore(vectors: np.ndarray, candidates: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray:
-    candidates = candidates[candidates >= 0]
-    block = np.asarray(vectors[candidates], np.float32)
-    scores = block @ query / np.maximum(np.linalg.norm(block, axis=1), 1e-12)
-    return candidates[np.lexsort((candidates, -scores))[:k]]
+    """faiss's candidates (-1 where it found fewer) rescored as the app rescores its own (``rescore_rows``)."""
+    candidates = np.sort(candidates[candidates >= 0])
+    return np.array([row for row, _cosine in rescore_rows(vectors, candidates, query, k)])
 
 
 def timed_queries(search: Any, queries: np.ndarray) -> tuple[float, list[np.ndarray]]:
@@ -75,7 +76,6 @@ def recall(found: list[np.ndarray], truth: list[np.ndarray]) -> float:
 
 def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     import faiss
-    import torch
 
     began = time.perf_counter()
     vectors = clustered(n, DIM, seed)
@@ -83,9 +83,9 @@ def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     queries = np.asarray(vectors[rng.integers(0, n, n_queries)], np.float32)
     queries += 0.5 * rng.standard_normal(queries.shape, dtype=np.float32) / np.sqrt(DIM)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    tensor = torch.from_numpy(vectors)
+    index = synthetic_index(vectors)
     made_s = time.perf_counter() - began
-    exact_s, truth = timed_queries(lambda q: exact_top(vectors, tensor, q), queries)
+    exact_s, truth = timed_queries(lambda q: exact_top(index, q), queries)
     row: dict[str, Any] = {"n": n, "dim": DIM, "index_mib": round(vectors.nbytes / 2**20), "made_s": round(made_s, 1),
                            "exact_ms": round(exact_s * 1000, 2), "approximate": []}
     print(f"{n:,} vectors ({row['index_mib']} MiB float16): exact search {row['exact_ms']:.1f} ms per query", flush=True)
@@ -102,7 +102,7 @@ def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
         ivf.nprobe = n_probe
 
         def search(query: np.ndarray) -> np.ndarray:
-            _scores, ids = ivf.search(query[None], RESCORED)
+            _scores, ids = ivf.search(query[None], RESCORED_ROWS)
             return rescore(vectors, ids[0], query)
 
         seconds, found = timed_queries(search, queries)

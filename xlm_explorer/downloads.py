@@ -60,12 +60,16 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines + ["| " + " | ".join(markdown_cell(row.get(k, "")) for k in head) + " |" for row in rows]
 
 
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as dicts, a missing value as an empty cell."""
+    return frame.astype(object).where(frame.notna(), "").to_dict(orient="records")
+
+
 def markdown_tables(view: str, tables: Mapping[str, pd.DataFrame]) -> str:
     """Every table of a run as one Markdown document: a heading per table, then the table (for notes and slides)."""
     lines = [f"# {view}", "", f"Numbers to {MARKDOWN_DIGITS} significant digits; the CSV files keep every digit.", ""]
     for name, frame in tables.items():
-        records = frame.astype(object).where(frame.notna(), "").to_dict(orient="records")
-        lines += [f"## {name}", "", *(markdown_table(records) or ["(no rows)"]), ""]
+        lines += [f"## {name}", "", *(markdown_table(table_records(frame)) or ["(no rows)"]), ""]
     return "\n".join(lines)
 
 
@@ -142,9 +146,7 @@ class DownloadStore:
                 frame = pd.read_csv(path, nrows=rows)
             except (OSError, ValueError):
                 continue
-            frame = frame.iloc[:, :columns]
-            frame = frame.astype(object).where(frame.notna(), "")
-            found.append((path.stem.removeprefix(f"{_safe(view)}-"), frame.to_dict(orient="records")))
+            found.append((path.stem.removeprefix(f"{_safe(view)}-"), table_records(frame.iloc[:, :columns])))
         return found
 
     def files(self, session: str | None = None) -> list[Path]:

@@ -29,7 +29,8 @@ def corpus_index_line(directory: Any) -> str:
     where = "; ".join(f"{model} at layer{'s' * (len(found) > 1)} {', '.join(map(str, found))}"
                       for model, found in by_model.items())
     first = layers[0]
-    return (f"**Searching your index** `{first.corpus.replace(chr(96), chr(39))}`: {first.n_sentences:,} sentences, {first.n_tokens:,} tokens, "
+    name = first.corpus.replace("`", "'")  # a file name cannot close the code span it is shown in
+    return (f"**Searching your index** `{name}`: {first.n_sentences:,} sentences, {first.n_tokens:,} tokens, "
             f"indexed for {where}. Other models and layers search the shipped sentences.")
 
 

@@ -234,8 +234,14 @@ def nearest(index: TokenIndex, query: np.ndarray, k: int) -> list[tuple[int, flo
         candidates = np.sort(np.argpartition(-rough, n_candidates - 1)[:n_candidates])
     else:
         candidates = np.arange(len(rough))
-    block = np.asarray(index.vectors[candidates], np.float32)
-    scores = (block @ q) / np.maximum(np.linalg.norm(block, axis=1), 1e-12)
+    return rescore_rows(index.vectors, candidates, q, k)
+
+
+def rescore_rows(vectors: np.ndarray, candidates: np.ndarray, unit_query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best of the ``candidates`` rows of ``vectors`` (N, H) scored exactly in float32 against a unit
+    query and renormalised, best first, ties broken by row: ``(row, cosine)``."""
+    block = np.asarray(vectors[candidates], np.float32)
+    scores = (block @ unit_query) / np.maximum(np.linalg.norm(block, axis=1), 1e-12)
     k = min(k, len(scores))
     best = np.lexsort((candidates, -scores))[:k]
     return [(int(candidates[i]), float(scores[i])) for i in best]
