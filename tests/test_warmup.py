@@ -135,6 +135,21 @@ def test_a_failing_default_is_recorded_and_the_next_one_runs(workspace) -> None:
     assert warm.status_line() == "Background preparation ended: 1 of 2 defaults ready."
 
 
+def test_a_model_that_does_not_load_stops_it_before_any_default(tmp_path) -> None:
+    """Each default would try the load again, and log it again: the warm-up records why and computes nothing."""
+    from xlm_explorer.models import ModelManager
+    from xlm_explorer.workspace import Workspace
+
+    ws = Workspace(ModelManager({"en-2048": str(tmp_path / "absent"), "100-1280": str(tmp_path / "absent")}, device="cpu"))
+    log: list[float] = []
+    warm = WarmUp(ws, [WarmJob("one", stepping(2, 0.0, log), {}), WarmJob("two", stepping(2, 0.0, log), {})])
+    warm.run()
+    assert log == [] and warm.done == {} and warm.finished
+    assert warm.failed == {"one": "en-2048, 100-1280 did not load", "two": "en-2048, 100-1280 did not load"}
+    assert ws.manager.load_count == {"en-2048": 1, "100-1280": 1}
+    assert warm.status_line() == "Background preparation ended: 0 of 2 defaults ready."
+
+
 def test_stop_ends_it_at_the_next_step_and_the_status_line_tells_how_far_it_is(workspace) -> None:
     log: list[float] = []
     warm = WarmUp(workspace, [WarmJob("long", stepping(200, 0.01, log), {}), WarmJob("next", stepping(1, 0, log), {})])

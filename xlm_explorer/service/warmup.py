@@ -87,11 +87,16 @@ class WarmUp:
             self._thread.join(timeout)
 
     def run(self) -> None:
-        """The models first (a load holds a lock visitors wait on, so it does not pause), then every job in order
-        (each failure recorded, the next still runs), giving way to visitors throughout."""
+        """The models first (a load holds a lock visitors wait on, so it does not pause; when one does not load,
+        nothing is prepared), then every job in order (each failure recorded, the next still runs), giving way to
+        visitors throughout."""
         self.current = "loading the models"
-        for key, message in self.ws.manager.preload().items():
-            log.warning("warm-up: %s did not load: %s", key, message)
+        not_loaded = self.ws.manager.preload()
+        if not_loaded:  # every job would try the load again (and log it again): a visitor's click still will
+            log.warning("warm-up: nothing prepared, %s did not load: %s", ", ".join(not_loaded), " ".join(not_loaded.values()))
+            self.failed.update({job.name: f"{', '.join(not_loaded)} did not load" for job in self.jobs})
+            self.current = ""
+            return
         for job in self.jobs:
             if self._stop.is_set():
                 return
