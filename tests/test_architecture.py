@@ -20,7 +20,7 @@ LAYERS = [
     {"forward"},
     {"analysis"},
     {"workspace", "downloads"},
-    {"answer_types", "explain_types", "contract", "schemas", "page_setup", "service", "score", "index", "lessons"},
+    {"answer_types", "explain_types", "contract", "schemas", "page_setup", "service", "score", "index", "index_job", "index_ray", "lessons"},
     {"views"},
     {"ui"},
 ]

@@ -1,28 +1,31 @@
 """Index a corpus for contextual token search, as a batch job (a GPU when there is one), resumably.
 
     python -m xlm_explorer.index CORPUS --model 100-1280 --layers 8,16 --out INDEX
+    python -m xlm_explorer.index CORPUS --model 100-1280 --layers 8 --out INDEX --ray auto   # on a Ray cluster
     python app.py --corpus-index INDEX          # the Explain tab's token search then searches INDEX
 
 CORPUS is a CSV/TSV with a ``text`` column (``lang`` optional) or plain lines (``--lang`` for all of them). Every
 non-special token's hidden state at each layer is stored unit-normalised as float16 (``vectors-L<layer>.npy``),
 with its sentence and position. Sentences are indexed in fixed chunks; each finished chunk is saved under
-``INDEX/parts``, so an interrupted run started again goes on where it stopped, and the result equals what the app
-computes for the same corpus. Search is a chunked matrix product: 100k tokens take milliseconds, and it stays
-practical up to a few million tokens (memory: tokens x hidden x 2 bytes per layer); docs/explain.md has the numbers.
+``INDEX/parts``, so an interrupted run started again goes on where it stopped (a chunk written is never computed
+again), and the result equals what the app computes for the same corpus. With ``--ray ADDRESS`` the chunks are a
+Ray Data dataset mapped by one model actor per worker (:mod:`xlm_explorer.index_ray`); the files are the same.
+Search is a chunked matrix product up to a few million tokens; ``--ann`` also builds a faiss index that the app
+searches beyond that (docs/explain.md has the numbers, docs/running.md the costs).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from .analysis.token_search import INDEX_CHUNK, index_sentences, join_parts, parse_corpus
+from .analysis.token_search import parse_corpus
 from .errors import ModelLoadError, UserInputError
+from .index_job import IndexJob, index_chunk, join_job, load_job_model
 from .specs import MODEL_KEYS, XLM_100_LANGUAGES
 
 #: Stop after this many chunks (tests use it to simulate an interruption).
@@ -40,61 +43,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--ray", metavar="ADDRESS", default=None,
+                        help="run as a Ray Data job: 'auto' (the cluster this machine belongs to), 'local' (start one "
+                             "here), or ray://HOST:PORT; needs the ray extra (pip install -r requirements-scale.txt)")
+    parser.add_argument("--workers", type=int, default=0, help="with --ray: model actors (default: one per GPU, or per CPU core with --device cpu)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="with --ray on CPUs: cores (and torch threads) per actor")
+    parser.add_argument("--ann", action="store_true",
+                        help="also build a faiss index per layer (faiss-L<layer>.index) for searching indexes beyond memory")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
-    import os
-
-    from .workspace import Workspace
+def plan_job(args: argparse.Namespace) -> IndexJob:
+    """The job the arguments ask for; the model's layer count is read from its config (no weights loaded)."""
+    from .models import ModelManager, resolve_sources
 
     keys = [m for m in args.model if "=" not in m]
     if len(keys) != 1 or keys[0] not in MODEL_KEYS:
         raise UserInputError(f"--model: name one model to index with ({', '.join(MODEL_KEYS)}).")
     key = keys[0]
-    ws = Workspace.from_settings([m for m in args.model if "=" in m], device=args.device, dtype=args.dtype)
-    loaded = ws.manager.get(key)
-    layers = sorted({loaded.n_layers if part.strip() == "last" else int(part) for part in args.layers.split(",") if part.strip()})
-    if not layers or not all(0 <= layer <= loaded.n_layers for layer in layers):
-        raise UserInputError(f"--layers: {key} has layers 0 to {loaded.n_layers}.")
+    sources = resolve_sources([m for m in args.model if "=" in m])
+    n_layers = ModelManager(sources).shape(key)["n_layers"]
+    layers = sorted({n_layers if part.strip() == "last" else int(part) for part in args.layers.split(",") if part.strip()})
+    if not layers or not all(0 <= layer <= n_layers for layer in layers):
+        raise UserInputError(f"--layers: {key} has layers 0 to {n_layers}.")
     corpus = parse_corpus(args.corpus.read_text(encoding="utf-8-sig"), args.lang, XLM_100_LANGUAGES, limit=10**8,
                           name=args.corpus.name)
-    parts_dir = args.out / "parts"
-    marker = parts_dir / "corpus-key.txt"
-    if marker.is_file() and marker.read_text() != f"{key}:{corpus.key}:{layers}":
-        shutil.rmtree(parts_dir)  # another corpus, model or layer set: start over
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{key}:{corpus.key}:{layers}")
-    n_chunks = (len(corpus) + INDEX_CHUNK - 1) // INDEX_CHUNK
-    stop_after, ran, started = int(os.environ.get(ENV_STOP_AFTER, "0") or 0), 0, time.perf_counter()
-    for chunk in range(n_chunks):
-        path = parts_dir / f"chunk-{chunk:06d}.npz"
-        if path.is_file():
-            continue
+    return IndexJob(key, str(sources[key]), tuple(layers), corpus, args.out, args.device, args.dtype)
 
+
+def run_here(job: IndexJob, todo: Sequence[int]) -> Iterator[int]:
+    """Index the chunks still to do on this machine, one after another; yields each chunk as it is written."""
+    loaded = load_job_model(job)
+    for chunk in todo:
         def progress(fraction: float, message: str, _c: int = chunk) -> None:
-            print(f"\rchunk {_c + 1}/{n_chunks}: {message}    ", end="", file=sys.stderr, flush=True)
+            print(f"\rchunk {_c + 1}/{job.n_chunks}: {message}    ", end="", file=sys.stderr, flush=True)
 
-        out = index_sentences(loaded, corpus, layers, progress=progress, start=chunk * INDEX_CHUNK, stop=(chunk + 1) * INDEX_CHUNK)
-        arrays = {}
-        for layer, (vectors, sentence_of, position_of, tokens) in out.items():
-            arrays |= {f"v{layer}": vectors, f"s{layer}": sentence_of, f"p{layer}": position_of, f"t{layer}": np.array(tokens, dtype=object)}
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-        ran += 1
+        index_chunk(loaded, job, chunk, progress)
+        yield chunk
+
+
+def run(args: argparse.Namespace) -> int:
+    job = plan_job(args)
+    todo = job.prepare()
+    stop_after, started = int(os.environ.get(ENV_STOP_AFTER, "0") or 0), time.perf_counter()
+    if args.ray:
+        from .index_ray import run_on_ray
+
+        chunks = run_on_ray(job, todo, args.ray, workers=args.workers, cpus_per_worker=args.cpus_per_worker)
+    else:
+        chunks = run_here(job, todo)
+    for ran, chunk in enumerate(chunks, start=1):
+        if args.ray:
+            print(f"\rchunk {chunk + 1} written ({ran}/{len(todo)} this run)    ", end="", file=sys.stderr, flush=True)
         if stop_after and ran >= stop_after:
             print(f"\nstopped after {ran} chunk(s) ({ENV_STOP_AFTER}); run again to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
-    for layer in layers:
-        parts = []
-        for chunk in range(n_chunks):
-            with np.load(parts_dir / f"chunk-{chunk:06d}.npz", allow_pickle=True) as data:
-                parts.append((data[f"v{layer}"], data[f"s{layer}"], data[f"p{layer}"], list(data[f"t{layer}"])))
-        join_parts(key, layer, corpus, parts).save(args.out)
-    shutil.rmtree(parts_dir)
-    print(f"\nindexed {len(corpus):,} sentences at layers {layers} in {time.perf_counter() - started:.0f} s -> {args.out}",
-          file=sys.stderr)
+    missing = [chunk for chunk in range(job.n_chunks) if not job.chunk_path(chunk).is_file()]
+    if missing:
+        print(f"\n{len(missing)} chunk(s) were not written; run again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    join_job(job, ann=args.ann)
+    print(f"\nindexed {len(job.corpus):,} sentences at layers {list(job.layers)} in {time.perf_counter() - started:.0f} s "
+          f"({len(todo)} chunk(s) computed this run) -> {job.out}", file=sys.stderr)
     return 0
 
 

@@ -4,6 +4,7 @@ templates), uploads read under the upload policy, and the results browser's read
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from .analysis.across_languages import shipped_rows
@@ -30,8 +31,15 @@ def corpus_index_line(directory: Any) -> str:
                       for model, found in by_model.items())
     first = layers[0]
     name = first.corpus.replace("`", "'")  # a file name cannot close the code span it is shown in
-    return (f"**Searching your index** `{name}`: {first.n_sentences:,} sentences, {first.n_tokens:,} tokens, "
+    line = (f"**Searching your index** `{name}`: {first.n_sentences:,} sentences, {first.n_tokens:,} tokens, "
             f"indexed for {where}. Other models and layers search the shipped sentences.")
+    approximate = [str(item.layer) for item in layers if item.approximate]
+    if approximate:
+        faiss_here = importlib.util.find_spec("faiss") is not None
+        line += (f" Layer{'s' * (len(approximate) > 1)} {', '.join(approximate)}: "
+                 + ("faiss picks the candidates, each scored again exactly." if faiss_here
+                    else "a faiss index is there but faiss is not installed, so the search is exact."))
+    return line
 
 
 def read_pairs_upload(upload: Any) -> tuple[str, int]:

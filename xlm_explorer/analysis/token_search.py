@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +29,14 @@ from ..errors import UserInputError
 from ..forward import hidden_point, run_with_hooks
 from ..tokenization import display_piece, encode_text
 from ..uploads import MAX_ROWS as UPLOAD_ROWS
+from .ann import AnnIndex
 from .datasets import load_shipped
 
 if TYPE_CHECKING:
     from ..forward import ForwardCache
     from ..models import LoadedModel
 
+log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 MAX_PAGE_SENTENCES = UPLOAD_ROWS["corpus"]
 MAX_K = 100
@@ -108,6 +111,8 @@ class TokenIndex:
     sentence_of: np.ndarray  # (N,) int32
     position_of: np.ndarray  # (N,) int32, the position in the encoded ids (<s> = 0)
     tokens: list[str]
+    #: an approximate index over the vectors (``--ann``): it picks the candidates that are then rescored exactly
+    ann: AnnIndex | None = field(default=None, repr=False, compare=False)
     _tensor: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -139,7 +144,24 @@ class TokenIndex:
         rows = np.load(directory / f"rows-L{layer}.npy")
         corpus = Corpus(meta["corpus"], tuple(CorpusSentence(text, lang) for lang, text in meta["sentences"]))
         return cls(meta["model"], layer, corpus, np.load(directory / f"vectors-L{layer}.npy", mmap_mode="r"),
-                   rows[0], rows[1], meta["tokens"])
+                   rows[0], rows[1], meta["tokens"], ann=load_ann_beside(directory, layer))
+
+
+def ann_path(directory: Path, layer: int) -> Path:
+    return Path(directory) / f"faiss-L{layer}.index"
+
+
+def load_ann_beside(directory: Path, layer: int) -> AnnIndex | None:
+    """The approximate index written beside a layer's vectors, memory-mapped; None when there is none, or when
+    faiss is not installed (the search is then exact over the memory-mapped vectors, and the log says so)."""
+    path = ann_path(directory, layer)
+    if not path.is_file():
+        return None
+    try:
+        return AnnIndex.load(path)
+    except UserInputError:
+        log.warning("%s: faiss is not installed, so layer %d is searched exactly", path, layer)
+        return None
 
 
 @dataclass(frozen=True)
@@ -151,6 +173,8 @@ class IndexLayer:
     corpus: str
     n_sentences: int
     n_tokens: int
+    #: a faiss index is written beside the vectors (the app uses it when faiss is installed)
+    approximate: bool = False
 
 
 def describe_index(directory: Path) -> list[IndexLayer]:
@@ -161,7 +185,8 @@ def describe_index(directory: Path) -> list[IndexLayer]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         layer = int(meta["layer"])
         vectors = np.load(Path(directory) / f"vectors-L{layer}.npy", mmap_mode="r")
-        found.append(IndexLayer(meta["model"], layer, meta["corpus"], len(meta["sentences"]), int(vectors.shape[0])))
+        found.append(IndexLayer(meta["model"], layer, meta["corpus"], len(meta["sentences"]), int(vectors.shape[0]),
+                                ann_path(directory, layer).is_file()))
     return sorted(found, key=lambda item: item.layer)
 
 
@@ -224,10 +249,13 @@ def join_parts(model: str, layer: int, corpus: Corpus, parts: list[tuple[np.ndar
 def nearest(index: TokenIndex, query: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` rows most cosine-similar to ``query``, best first: ``(row, cosine)``.
 
-    One float16 pass over the (N, H) index picks the ``max(4k, RESCORED_ROWS)`` best rows; those are scored again
-    in float32 and renormalised (float16 storage: cosines stay <= 1), ties broken by row.
+    One float16 pass over the (N, H) index picks the ``max(4k, RESCORED_ROWS)`` best rows (or the index's faiss
+    index does, probing a share of it); those are scored again in float32 and renormalised (float16 storage:
+    cosines stay <= 1), ties broken by row.
     """
     q = query.astype(np.float32) / max(float(np.linalg.norm(query)), 1e-12)
+    if index.ann is not None:
+        return rescore_rows(index.vectors, index.ann.candidates(q, min(len(index), max(4 * k, RESCORED_ROWS))), q, k)
     rough = torch.mv(index.as_tensor(), torch.from_numpy(q).to(torch.float16)).float().numpy()
     n_candidates = min(len(rough), max(4 * k, RESCORED_ROWS))
     if n_candidates < len(rough):
