@@ -238,6 +238,16 @@ class Tokenization(TypedDict):
     notices: list[str]
 
 
+class PrecisionCheck(TypedDict):
+    """A model loaded in bfloat16 against float32 on the same weights, at the shipped fill-mask examples' masks."""
+
+    dtype: str
+    n_masks: int
+    top1_agreement: float
+    max_abs_dlogp: float
+    summary: str
+
+
 class ModelFacts(TypedDict):
     model: str
     source: str
@@ -253,6 +263,8 @@ class ModelFacts(TypedDict):
     lowercases: bool
     device: str
     dtype: str
+    #: None in float32
+    precision_check: Optional[PrecisionCheck]
     load_seconds: float
     paper: str
     license: str

@@ -109,6 +109,8 @@ class LoadedModel:
     device: "torch.device"
     dtype: "torch.dtype"
     load_seconds: float = 0.0
+    #: bfloat16 against float32 on the same weights, measured at load (``analysis.precision``); None in float32
+    precision: Any = None
     #: serialises forward passes on this model (two users of one model queue instead of thrashing)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     instance_id: int = field(default_factory=lambda: next(_instance_ids))
@@ -171,6 +173,7 @@ class LoadedModel:
             "lowercases": self.spec.do_lowercase_and_remove_accent,
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
+            "precision_check": self.precision.to_dict() if self.precision is not None else None,
             "load_seconds": round(self.load_seconds, 2),
             "paper": self.spec.paper,
             "license": self.spec.license,
@@ -234,12 +237,22 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.dtype") -> LoadedModel:
-    """Load one model (or wrap an injected ``(model, tokenizer)`` pair); raises :class:`ModelLoadError`."""
+PrecisionCheck = Callable[["LoadedModel"], Callable[["LoadedModel"], Any]]
+
+
+def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.dtype",
+               precision_check: PrecisionCheck | None = None) -> LoadedModel:
+    """Load one model (or wrap an injected ``(model, tokenizer)`` pair); raises :class:`ModelLoadError`.
+
+    In a dtype other than float32, with ``precision_check``, the weights are loaded in float32 first,
+    ``precision_check(float32 model)`` measures them, and its answer measures the cast model (``precision``)."""
+    import torch
     from transformers import XLMTokenizer, XLMWithLMHeadModel
 
     spec = MODEL_SPECS[key]
     started = time.perf_counter()
+    checked = precision_check is not None and dtype != torch.float32 and not isinstance(source, tuple)
+    load_dtype = torch.float32 if checked else dtype
     if isinstance(source, tuple):
         model, tokenizer = source
         source_name = f"<injected {type(model).__name__}>"
@@ -255,7 +268,7 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
                 local_files_only=local_only,
             )
             model = XLMWithLMHeadModel.from_pretrained(
-                source_name, dtype=dtype, trust_remote_code=False, local_files_only=local_only
+                source_name, dtype=load_dtype, trust_remote_code=False, local_files_only=local_only
             )
         except Exception as error:  # any failure becomes a clear, user-facing message
             log.warning("loading %s from %s failed", key, source_name, exc_info=True)
@@ -263,6 +276,10 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
             if local_only and reason.startswith(type(error).__name__):
                 reason = "the Hugging Face Hub is not reachable (no network?) and the model is not in the local cache"
             raise ModelLoadError(key, source_name, reason, _fix_hint(key, source_name), public_source(source_name)) from error
+    measure = None
+    if checked:
+        model = model.to(device=device).eval()
+        measure = precision_check(LoadedModel(key, spec, source_name, model, tokenizer, device, torch.float32))
     model = model.to(device=device, dtype=dtype).eval()
     if not isinstance(source, tuple):  # injected models stay exactly as given
         from .packing import maybe_pack_linear_layers
@@ -270,16 +287,13 @@ def load_model(key: str, source: Source, device: "torch.device", dtype: "torch.d
         n_packed = maybe_pack_linear_layers(model, device, dtype)
         if n_packed:
             log.info("%s: %d linear layers repacked for oneDNN", key, n_packed)
-    return LoadedModel(
-        key=key,
-        spec=spec,
-        source=source_name,
-        model=model,
-        tokenizer=tokenizer,
-        device=device,
-        dtype=dtype,
-        load_seconds=time.perf_counter() - started,
-    )
+    loaded = LoadedModel(key=key, spec=spec, source=source_name, model=model, tokenizer=tokenizer, device=device,
+                         dtype=dtype)
+    if measure is not None:
+        loaded.precision = measure(loaded)
+        log.info("%s: %s", key, loaded.precision.line())
+    loaded.load_seconds = time.perf_counter() - started
+    return loaded
 
 
 class ModelManager:
@@ -297,6 +311,7 @@ class ModelManager:
         device: str = "auto",
         dtype: str = "float32",
         tiny_demo: bool = False,
+        precision_check: PrecisionCheck | None = None,
     ) -> None:
         self.sources: dict[str, Source] = {key: spec.hub_id for key, spec in MODEL_SPECS.items()}
         for key, source in (sources or {}).items():
@@ -308,6 +323,8 @@ class ModelManager:
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         self.tiny_demo = tiny_demo
+        #: measures a model loaded in another dtype than float32 against float32 (the workspace sets it)
+        self.precision_check = precision_check
         self._models: dict[str, LoadedModel] = {}
         self._locks = {key: threading.Lock() for key in MODEL_SPECS}
         self._last_error: dict[str, ModelLoadError] = {}
@@ -368,7 +385,7 @@ class ModelManager:
             self.load_count[key] += 1
             try:
                 with LOAD_LOCK:
-                    loaded = load_model(key, self.sources[key], self._device, self._dtype)
+                    loaded = load_model(key, self.sources[key], self._device, self._dtype, self.precision_check)
             except ModelLoadError as error:
                 self._last_error[key] = error
                 raise

@@ -8,12 +8,18 @@ import importlib.util
 from typing import Any
 
 from .analysis.across_languages import shipped_rows
+from .analysis.fill_mask import shipped_examples
 from .analysis.bias import browse as bias_browse
 from .analysis.bias import data as bias_data
 from .analysis.grid import format_grid_templates, load_grid_templates
 from .analysis.token_search import describe_index
 from .errors import UserInputError
 from .uploads import MAX_RESULTS_BYTES, read_upload
+
+
+def fill_mask_examples() -> list[tuple[str, str]]:
+    """The shipped fill-mask examples ``(lang, text)`` the Fill-mask tab offers (the precision check reads them too)."""
+    return shipped_examples()
 
 
 def corpus_index_line(directory: Any) -> str:

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis.bias.data import parse_pairs_table
 from .analysis.bias import stereoset
@@ -39,6 +39,9 @@ from .analysis.bias.pairs import PAIR_METRICS, score_pairs, summarise_rows
 from .checks import BOTH
 from .errors import ModelLoadError, UserInputError
 from .specs import MODEL_KEYS
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 DEFAULT_CHUNK = 50
 #: Stop after this many chunks (tests use it to simulate an interruption); unset: run to the end.
@@ -121,6 +124,7 @@ def run_stereoset(args: argparse.Namespace, text: str) -> int:
     results, rows = {}, []
     for key in keys:
         loaded = ws.manager.get(key)
+        say_precision(loaded)
 
         def progress(fraction: float, message: str, _key: str = key) -> None:
             print(f"\r{_key}: {message}    ", end="", file=sys.stderr, flush=True)
@@ -161,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for key in keys:
         loaded = ws.manager.get(key)
+        say_precision(loaded)
         for index in range(n_chunks):
             if (key, index) in done:
                 continue
@@ -196,6 +201,12 @@ def write_crows_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["id"])
         writer.writeheader()
         writer.writerows(table)
+
+
+def say_precision(loaded: LoadedModel) -> None:
+    """A batch command's line on how a model loaded in bfloat16 agrees with float32 (nothing in float32)."""
+    if loaded.precision is not None:
+        print(f"{loaded.key}: {loaded.precision.line()}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.embeddings import DerivedCache, EmbeddingCache
+from .analysis.precision import check_precision
 from .analysis.token_search import TokenIndex
 from .cache import BoundedLRU
 from .forward import ForwardCache
@@ -40,6 +41,8 @@ class Workspace:
 
     def __init__(self, manager: ModelManager, *, cache_mb: int | None = None, corpus_index: str | Path | None = None) -> None:
         self.manager = manager
+        if manager.precision_check is None:  # a model loaded in bfloat16 is measured against float32 at load
+            manager.precision_check = check_precision
         if cache_mb is None:
             cache_mb = int(os.environ.get(ENV_CACHE_MB, DEFAULT_CACHE_MB))
         self.forward_cache = ForwardCache(max_bytes=int(cache_mb) * 2**20)

@@ -8,14 +8,17 @@ present, in one forward pass (independent marginals, not a joint fill).
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..checks import whole_number
 from ..errors import UserInputError
+from ..paths import DATA_DIR
 from ..tokenization import MASK_PATTERN, Encoding, display_piece, encode_text, is_word_final
 
 if TYPE_CHECKING:
@@ -69,6 +72,23 @@ class FillMaskResult:
 def check_top_k(top_k: object) -> int:
     """``top_k`` as an int in 1..50, or a clear :class:`UserInputError`."""
     return whole_number(top_k, MIN_TOP_K, MAX_TOP_K, "top-k")
+
+
+EXAMPLES_FILE = DATA_DIR / "fill_mask_examples.tsv"
+FALLBACK_EXAMPLES = (("en", "The capital of France is [MASK]."), ("fr", "La capitale de la France est [MASK]."))
+
+
+def shipped_examples(path: Path = EXAMPLES_FILE) -> list[tuple[str, str]]:
+    """The shipped fill-mask examples ``(lang, text)`` (a fallback pair when the file cannot be read)."""
+    rows: list[tuple[str, str]] = []
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+                if row.get("text") and row.get("lang"):
+                    rows.append((row["lang"].strip(), row["text"].strip()))
+    except OSError:
+        rows = []
+    return rows or list(FALLBACK_EXAMPLES)
 
 
 def preprocess(loaded: "LoadedModel", text: str, lang: str = "en") -> Encoding:

@@ -53,6 +53,7 @@ from ..notices import ENGLISH_ONLY, without
 from ..page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
     corpus_index_line,
     crosslingual_probe_notes,
+    fill_mask_examples,
     probe_concepts,
     probe_rows,
     read_pairs_upload,
@@ -496,7 +497,7 @@ ENDPOINTS: dict[str, Callable[..., Answer]] = {
 PAGE_SETUP = [
     "AttentionResult", "DIRECTION_GROUPS", "DEFAULT_LANGUAGES", "DEFAULT_TOP_K", "DEFAULT_WORDS", "LAYER_ALIASES", "MAX_MASKS", "MAX_PAIRS", "MAX_PANEL_LAYERS", "MAX_PIECES", "MAX_BEAM", "MAX_PER_LENGTH", "MAX_ROWS",
     "MAX_SET_PER_LANGUAGE", "MAX_TOP_K", "MIN_TOP_K", "SHIPPED_DATASETS", "STATISTIC_LABELS", "STATISTIC_NAMES",
-    "RESULT_ORDERS", "check_head", "corpus_index_line", "crosslingual_probe_notes", "neighbours", "parallel_languages", "probe_concepts", "probe_rows", "read_pairs_upload",
+    "RESULT_ORDERS", "check_head", "corpus_index_line", "crosslingual_probe_notes", "fill_mask_examples", "neighbours", "parallel_languages", "probe_concepts", "probe_rows", "read_pairs_upload",
     "read_probe_upload", "read_results_upload", "reproject", "result_choices", "select_result_rows", "shipped_grid_templates", "shipped_languages", "shipped_pairs_text",
     "shipped_probe_sets", "start_umap_warmup",
 ]

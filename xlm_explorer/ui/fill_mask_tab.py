@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from .. import service
 from ..checks import BOTH
-from ..paths import DATA_DIR
 from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .context import AppContext
@@ -18,8 +15,6 @@ from .widgets import intro, examples_that_run, language_dropdown, model_radio, v
 from .wiring import Drawn, Share, View, wire
 
 TAB = "fill-mask"
-EXAMPLES_FILE = DATA_DIR / "fill_mask_examples.tsv"
-FALLBACK_EXAMPLES = [("en", "The capital of France is [MASK]."), ("fr", "La capitale de la France est [MASK].")]
 
 INTRO = f"""Put **[MASK]** (or `<mask>`, `<special1>`) where a word is missing; up to {MAX_MASKS} masks, each predicted
 in one pass with all masks present. `cat` ends a word, `cat@@` continues into the next piece. en-2048 lowercases
@@ -27,18 +22,9 @@ and strips accents; 100-1280 keeps them and tokenizes with the rules of the lang
 word of several pieces: **Compare → Words of several pieces**."""
 
 
-def load_examples(path: Path = EXAMPLES_FILE) -> list[list[Any]]:
+def load_examples() -> list[list[Any]]:
     """Examples ``[text, model choice, language, top-k]`` from the shipped TSV."""
-    rows: list[tuple[str, str]] = []
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-                if row.get("text") and row.get("lang"):
-                    rows.append((row["lang"].strip(), row["text"].strip()))
-    except OSError:
-        rows = []
-    rows = rows or FALLBACK_EXAMPLES
-    return [[text, BOTH if lang == "en" else "100-1280", lang, DEFAULT_TOP_K] for lang, text in rows]
+    return [[text, BOTH if lang == "en" else "100-1280", lang, DEFAULT_TOP_K] for lang, text in service.fill_mask_examples()]
 
 
 def build_fill_mask_tab(ctx: AppContext) -> None:

@@ -38,6 +38,8 @@ def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, sou
         ("Device / dtype", f"{facts['device']} / {facts['dtype']}"),
         ("Load time", f"{facts['load_seconds']} s"),
     ]
+    if facts.get("precision_check"):
+        rows.append(("Against float32", facts["precision_check"]["summary"]))
     lines.append("| Status | loaded |")
     lines += [f"| {name} | {html.escape(str(value))} |" for name, value in rows]
     return "\n".join(lines)
