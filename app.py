@@ -37,8 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--cache-mb", type=int, default=None, help="memory bound of the shared forward cache (MiB)")
-    parser.add_argument("--corpus-index", type=Path, default=None,
-                        help="a token-search index written by python -m xlm_explorer.index (searched instead of the shipped set)")
+    parser.add_argument("--corpus-index", default=None, metavar="DIR|datasets/OWNER/NAME",
+                        help="a token-search index written by python -m xlm_explorer.index, or a hub dataset holding one "
+                        "(searched instead of the shipped set)")
     parser.add_argument("--lesson", action="append", default=[], type=Path, metavar="FILE_OR_DIR",
                         help="a lesson file (.yaml; a folder: every lesson in it) that links open as ?lesson=<file name>; "
                         "the first one opens for every visitor (repeatable; see docs/lessons.md)")
@@ -84,8 +85,14 @@ def load_lessons(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.corpus_index is not None and not args.corpus_index.is_dir():
-        raise SystemExit(f"app.py: --corpus-index: {args.corpus_index} is not a folder (write one with python -m xlm_explorer.index)")
+    if args.corpus_index is not None:
+        from xlm_explorer.analysis.token_search import index_folder
+        from xlm_explorer.errors import UserInputError
+
+        try:
+            args.corpus_index = index_folder(args.corpus_index)
+        except UserInputError as error:
+            raise SystemExit(f"app.py: --corpus-index: {error}") from None
     lessons = load_lessons(args)
     workspace = make_workspace(args)
     if args.preload:

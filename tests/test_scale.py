@@ -154,3 +154,49 @@ def test_an_approximate_index_saved_is_loaded_memory_mapped_with_the_same_answer
     assert (loaded.n_lists, loaded.n_probe) == (built.n_lists, built.n_probe)
     for q in np.asarray(vectors[:20], np.float32):
         assert np.array_equal(loaded.candidates(q, 50), built.candidates(q, 50))
+
+
+def test_an_index_is_read_from_a_hub_dataset_in_the_hub_cache_and_an_absent_one_is_named(
+    one_machine_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--corpus-index datasets/OWNER/NAME`` (as a Space's preload_from_hub writes it): offline, from the cache."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from xlm_explorer.analysis.token_search import describe_index, index_folder
+
+    revision = "0" * 40
+    repo = tmp_path / "hub" / "datasets--someone--bank-index"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    shutil.copytree(one_machine_index, repo / "snapshots" / revision)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    folder = index_folder("datasets/someone/bank-index")
+    assert folder == repo / "snapshots" / revision and describe_index(folder) == describe_index(one_machine_index)
+    assert index_folder(str(one_machine_index)) == one_machine_index
+    with pytest.raises(UserInputError, match="hub dataset someone/absent could not be fetched .*HF_HUB_OFFLINE"):
+        index_folder("datasets/someone/absent")
+    with pytest.raises(UserInputError, match="is not a folder .*nor a hub dataset"):
+        index_folder("someone/bank-index")
+
+
+def test_the_command_run_again_over_a_finished_index_computes_nothing_and_adds_the_faiss_index(
+    one_machine_index: Path, tmp_path: Path, tiny_dirs: dict[str, Path], capsys: pytest.CaptureFixture,
+) -> None:
+    import shutil
+
+    from xlm_explorer import index
+
+    out = tmp_path / "index"
+    shutil.copytree(one_machine_index, out, ignore=shutil.ignore_patterns("faiss-*"))
+    corpus = corpus_file(tmp_path)
+    argv = [str(corpus), "--model", "100-1280", "--model", f"100-1280={tiny_dirs['100-1280']}", "--layers", "1,last",
+            "--out", str(out), "--device", "cpu", "--ann"]
+    vectors_before = (out / "vectors-L3.npy").stat().st_mtime_ns
+    assert index.main(argv) == 0
+    assert "already holds this index (300 sentences, layers [1, 3]); faiss index added where missing" in capsys.readouterr().err
+    assert (out / "vectors-L3.npy").stat().st_mtime_ns == vectors_before and not (out / "parts").exists()
+    for layer in (1, 3):
+        assert (out / f"faiss-L{layer}.index").read_bytes() == (one_machine_index / f"faiss-L{layer}.index").read_bytes()

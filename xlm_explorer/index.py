@@ -23,9 +23,11 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .analysis.token_search import parse_corpus
+from .analysis.ann import ANN_ADVISED_FROM
+from .analysis.token_search import describe_index, parse_corpus
 from .errors import ModelLoadError, UserInputError
-from .index_job import IndexJob, index_chunk, join_job, load_job_model
+from .index_job import IndexJob, add_ann, index_chunk, is_written, join_job, load_job_model
+from .score import say_precision
 from .specs import MODEL_KEYS, XLM_100_LANGUAGES
 
 #: Stop after this many chunks (tests use it to simulate an interruption).
@@ -74,6 +76,7 @@ def plan_job(args: argparse.Namespace) -> IndexJob:
 def run_here(job: IndexJob, todo: Sequence[int]) -> Iterator[int]:
     """Index the chunks still to do on this machine, one after another; yields each chunk as it is written."""
     loaded = load_job_model(job)
+    say_precision(loaded)
     for chunk in todo:
         def progress(fraction: float, message: str, _c: int = chunk) -> None:
             print(f"\rchunk {_c + 1}/{job.n_chunks}: {message}    ", end="", file=sys.stderr, flush=True)
@@ -84,6 +87,12 @@ def run_here(job: IndexJob, todo: Sequence[int]) -> Iterator[int]:
 
 def run(args: argparse.Namespace) -> int:
     job = plan_job(args)
+    if is_written(job):  # a run again over a finished index: nothing to compute, a faiss index to add if asked
+        if args.ann:
+            add_ann(job)
+        print(f"{job.out} already holds this index ({len(job.corpus):,} sentences, layers {list(job.layers)})"
+              f"{'; faiss index added where missing' if args.ann else ''}", file=sys.stderr)
+        return 0
     todo = job.prepare()
     stop_after, started = int(os.environ.get(ENV_STOP_AFTER, "0") or 0), time.perf_counter()
     if args.ray:
@@ -103,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{len(missing)} chunk(s) were not written; run again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     join_job(job, ann=args.ann)
+    n_tokens = max((item.n_tokens for item in describe_index(job.out)), default=0)
+    if n_tokens > ANN_ADVISED_FROM and not args.ann:
+        print(f"\n{n_tokens:,} tokens per layer: past {ANN_ADVISED_FROM:,} an exact search reads every vector per query; "
+              "run the same command again with --ann (nothing is recomputed) to search it with faiss", file=sys.stderr)
     print(f"\nindexed {len(job.corpus):,} sentences at layers {list(job.layers)} in {time.perf_counter() - started:.0f} s "
           f"({len(todo)} chunk(s) computed this run) -> {job.out}", file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ saved to under ``OUT/parts``, and the join of those files into the index ``--cor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .analysis.token_search import INDEX_CHUNK, Corpus, CorpusSentence, index_sentences, join_parts
+from .analysis.token_search import INDEX_CHUNK, Corpus, CorpusSentence, ann_path, describe_index, index_sentences, join_parts
 
 if TYPE_CHECKING:
     from .models import LoadedModel
@@ -95,10 +96,26 @@ def join_job(job: IndexJob, ann: bool = False) -> None:
         for chunk in range(job.n_chunks):
             with np.load(job.chunk_path(chunk), allow_pickle=True) as data:
                 parts.append((data[f"v{layer}"], data[f"s{layer}"], data[f"p{layer}"], list(data[f"t{layer}"])))
-        index = join_parts(job.key, layer, job.corpus, parts)
-        index.save(job.out)
-        if ann:
-            from .analysis.ann import build_ann
-
-            build_ann(index.vectors).save(job.out / f"faiss-L{layer}.index")
+        join_parts(job.key, layer, job.corpus, parts).save(job.out)
     shutil.rmtree(job.parts_dir)
+    if ann:
+        add_ann(job)
+
+
+def is_written(job: IndexJob) -> bool:
+    """The job's index is already there: every layer's files, for this model and this corpus."""
+    found = {(item.model, item.layer) for item in describe_index(job.out)} if job.out.is_dir() else set()
+    if not all((job.key, layer) in found for layer in job.layers):
+        return False
+    return all(json.loads((job.out / f"meta-L{layer}.json").read_text(encoding="utf-8"))["corpus_key"] == job.corpus.key
+               for layer in job.layers)
+
+
+def add_ann(job: IndexJob) -> None:
+    """Build the faiss index of each layer that has none, from the written (memory-mapped) vectors."""
+    from .analysis.ann import build_ann
+
+    for layer in job.layers:
+        path = ann_path(job.out, layer)
+        if not path.is_file():
+            build_ann(np.load(job.out / f"vectors-L{layer}.npy", mmap_mode="r")).save(path)

@@ -31,8 +31,10 @@ class ChunkIndexer:
         self.loaded = load_job_model(job, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tokens = [index_chunk(self.loaded, self.job, int(chunk), sentences=[CorpusSentence(str(t), str(l)) for l, t in zip(langs, texts)])
-                  for chunk, langs, texts in zip(batch["chunk"], batch["lang"], batch["text"])]
+        tokens = []
+        for chunk, langs, texts in zip(batch["chunk"], batch["lang"], batch["text"]):
+            sentences = [CorpusSentence(str(text), str(lang)) for lang, text in zip(langs, texts)]
+            tokens.append(index_chunk(self.loaded, self.job, int(chunk), sentences=sentences))
         return {"chunk": np.asarray(batch["chunk"], np.int64), "tokens": np.asarray(tokens, np.int64)}
 
 

@@ -147,6 +147,34 @@ class TokenIndex:
                    rows[0], rows[1], meta["tokens"], ann=load_ann_beside(directory, layer))
 
 
+#: the files of an index folder (what a hub dataset holding an index is fetched for)
+INDEX_FILE_PATTERNS = ("vectors-L*.npy", "rows-L*.npy", "meta-L*.json", "faiss-L*.index")
+HUB_DATASET_PREFIX = "datasets/"
+
+
+def index_folder(source: str | Path) -> Path:
+    """The folder of an index: ``source`` itself, or a hub dataset ``datasets/OWNER/NAME`` (the form a Space's
+    ``preload_from_hub`` takes) fetched into the hub cache (only the index files; from the cache alone when
+    ``HF_HUB_OFFLINE`` is set). A clear :class:`UserInputError` when it is neither."""
+    text = str(source)
+    if Path(text).expanduser().is_dir():
+        return Path(text).expanduser()
+    if not (text.startswith(HUB_DATASET_PREFIX) and text.count("/") == 2 and not Path(text).exists()):
+        raise UserInputError(f"{text} is not a folder (write one with python -m xlm_explorer.index), "
+                             f"nor a hub dataset ({HUB_DATASET_PREFIX}OWNER/NAME).")
+    from huggingface_hub import snapshot_download
+
+    repo_id = text.removeprefix(HUB_DATASET_PREFIX)
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=list(INDEX_FILE_PATTERNS)))
+    except Exception as error:  # offline without a cached copy, no such dataset, no network: one message
+        raise UserInputError(f"the hub dataset {repo_id} could not be fetched ({type(error).__name__}); "
+                             "with HF_HUB_OFFLINE=1 it must be in the hub cache already (a Space's preload_from_hub puts it there).") from None
+    if not describe_index(folder):
+        raise UserInputError(f"the hub dataset {repo_id} holds no index (files {', '.join(INDEX_FILE_PATTERNS)}).")
+    return folder
+
+
 def ann_path(directory: Path, layer: int) -> Path:
     return Path(directory) / f"faiss-L{layer}.index"
 
