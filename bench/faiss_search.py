@@ -1,9 +1,10 @@
 """Where the line lies between the app's exact search (one float16 matrix-vector product over the index, then the
-best rows rescored in float32: ``token_search.nearest``) and an approximate faiss index over the same float16
-vectors, with the exact rescoring of its candidates. Recall@10 against the exact top 10, and latency per query, at
+best rows rescored in float32: ``token_search.nearest``) and the approximate index the command builds with
+``--ann`` (``ann.build_ann``: faiss IVF over the same float16 vectors, saved and memory-mapped as the app loads it),
+searched through the same ``nearest``, which rescores its candidates exactly. Recall@10 against the exact top 10, and latency per query, at
 100k and 1M vectors of 100-1280's width (1280), with the matmul peak of this run:
 
-    pip install faiss-cpu==1.15.1      # not a requirement of the app
+    pip install -r requirements-scale.txt      # faiss: an optional extra
     python -m bench.faiss_search --sizes 100000,1000000 --json bench/results/faiss-search.json
 
 The vectors are synthetic but clustered like contextual token vectors (each one a random "word type" centre plus
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from bench.run_bench import measure_matmul_peak
-from xlm_explorer.analysis.token_search import RESCORED_ROWS, Corpus, TokenIndex, nearest, rescore_rows
+from xlm_explorer.analysis.ann import AnnIndex, build_ann
+from xlm_explorer.analysis.token_search import Corpus, TokenIndex, nearest
 
 DIM = 1280
 K = 10
@@ -54,12 +58,6 @@ def exact_top(index: Any, query: np.ndarray, k: int = K) -> np.ndarray:
     return np.array([row for row, _cosine in nearest(index, query, k)])
 
 
-def rescore(vectors: np.ndarray, candidates: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray:
-    """faiss's candidates (-1 where it found fewer) rescored as the app rescores its own (``rescore_rows``)."""
-    candidates = np.sort(candidates[candidates >= 0])
-    return np.array([row for row, _cosine in rescore_rows(vectors, candidates, query, k)])
-
-
 def timed_queries(search: Any, queries: np.ndarray) -> tuple[float, list[np.ndarray]]:
     """Median seconds per query, and each query's answer."""
     times, found = [], []
@@ -75,8 +73,6 @@ def recall(found: list[np.ndarray], truth: list[np.ndarray]) -> float:
 
 
 def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
-    import faiss
-
     began = time.perf_counter()
     vectors = clustered(n, DIM, seed)
     rng = np.random.default_rng(seed + 1)  # a query: a new token near a stored one (noise of norm about 0.5)
@@ -89,28 +85,49 @@ def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     row: dict[str, Any] = {"n": n, "dim": DIM, "index_mib": round(vectors.nbytes / 2**20), "made_s": round(made_s, 1),
                            "exact_ms": round(exact_s * 1000, 2), "approximate": []}
     print(f"{n:,} vectors ({row['index_mib']} MiB float16): exact search {row['exact_ms']:.1f} ms per query", flush=True)
-    n_list = int(4 * np.sqrt(n))
-    quantizer = faiss.IndexFlatIP(DIM)
-    ivf = faiss.IndexIVFScalarQuantizer(quantizer, DIM, n_list, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    sample = np.asarray(vectors[np.random.default_rng(seed + 2).choice(n, min(n, 40 * n_list), replace=False)], np.float32)
     t0 = time.perf_counter()
-    ivf.train(sample)
-    for start in range(0, n, 100_000):
-        ivf.add(np.asarray(vectors[start : start + 100_000], np.float32))
+    built = build_ann(vectors)  # the command's own index (--ann): IVF over SQfp16, n_lists_for(n) lists
     build_s = time.perf_counter() - t0
-    for n_probe in (4, 16, 64):
-        ivf.nprobe = n_probe
-
-        def search(query: np.ndarray) -> np.ndarray:
-            _scores, ids = ivf.search(query[None], RESCORED_ROWS)
-            return rescore(vectors, ids[0], query)
-
-        seconds, found = timed_queries(search, queries)
-        entry = {"index": f"IVF{n_list},SQfp16", "nprobe": n_probe, "build_s": round(build_s, 1),
-                 "ms": round(seconds * 1000, 2), "recall_at_10": round(recall(found, truth), 3)}
+    path = Path(tempfile.mkdtemp(prefix="faiss-bench-")) / "faiss-L0.index"
+    built.save(path)
+    ann = AnnIndex.load(path)  # memory-mapped, as the app loads it
+    index.ann = ann
+    app_probe = ann.n_probe
+    for n_probe in sorted({4, 16, 64, app_probe, min(ann.n_lists, 4 * app_probe)}):
+        ann.n_probe = n_probe
+        seconds, found = timed_queries(lambda q: np.array([r for r, _c in nearest(index, q, K)]), queries)
+        entry = {"index": f"IVF{ann.n_lists},SQfp16", "nprobe": n_probe, "app_default": n_probe == app_probe,
+                 "build_s": round(build_s, 1), "ms": round(seconds * 1000, 2), "recall_at_10": round(recall(found, truth), 3)}
         row["approximate"].append(entry)
-        print(f"  {entry['index']} nprobe {n_probe}: {entry['ms']:.2f} ms per query, recall@10 {entry['recall_at_10']:.3f}"
-              f" (built in {build_s:.0f} s)", flush=True)
+        print(f"  {entry['index']} nprobe {n_probe}{' (the app)' if entry['app_default'] else ''}: {entry['ms']:.2f} ms"
+              f" per query, recall@10 {entry['recall_at_10']:.3f} (built in {build_s:.0f} s)", flush=True)
+    index.ann = None
+    shutil.rmtree(path.parent)
+    return row
+
+
+def exact_from_disk(n: int, n_queries: int, folder: Path, seed: int = 7) -> dict[str, Any]:
+    """The exact search over ``n`` uniform random unit float16 vectors written to a file and memory-mapped, as the app
+    maps an index: past memory every query reads the whole file again. The file is removed afterwards."""
+    path = folder / "vectors-L0.npy"
+    rng = np.random.default_rng(seed)
+    began = time.perf_counter()
+    vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, DIM))
+    for start in range(0, n, 250_000):
+        block = rng.standard_normal((min(n, start + 250_000) - start, DIM), dtype=np.float32)
+        vectors[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    vectors.flush()
+    del vectors
+    made_s = time.perf_counter() - began
+    index = synthetic_index(np.load(path, mmap_mode="r"))
+    queries = rng.standard_normal((n_queries, DIM), dtype=np.float32)
+    seconds, _found = timed_queries(lambda q: exact_top(index, q), queries)
+    size = path.stat().st_size
+    path.unlink()
+    row = {"n": n, "dim": DIM, "index_mib": round(size / 2**20), "made_s": round(made_s, 1), "vectors": "uniform random",
+           "exact_from_disk_s": round(seconds, 2), "read_gb_s": round(size / seconds / 1e9, 2)}
+    print(f"{n:,} vectors ({row['index_mib']} MiB on disk): exact search {seconds:.1f} s per query "
+          f"({row['read_gb_s']} GB/s read)", flush=True)
     return row
 
 
@@ -119,15 +136,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--exact-from-disk", type=int, default=0, metavar="N",
+                        help="only: exact search over N random vectors memory-mapped from a file in --folder (10M: 24 GiB)")
+    parser.add_argument("--folder", type=Path, default=Path("/tmp"))
     args = parser.parse_args(argv)
-    import faiss  # noqa: F401 - fail early, before minutes of vectors
+    if args.exact_from_disk:
+        row = exact_from_disk(args.exact_from_disk, 3, args.folder)
+        if args.json:
+            data = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+            data["exact_from_disk"] = row
+            args.json.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        return 0
+    import faiss  # fail early, before minutes of vectors
 
     peak = measure_matmul_peak("cpu", (1024, 2048), reps=3, dtypes=("float32",))
     print(f"matmul peak: float32 {peak['float32_gflop_s']:.0f} GFLOP/s", flush=True)
-    rows = [bench_size(int(n), args.queries, seed=i) for i, n in enumerate(args.sizes.split(","))]
-    if args.json:
-        args.json.write_text(json.dumps({"matmul_peak": peak, "faiss": faiss.__version__, "sizes": rows}, indent=1),
-                             encoding="utf-8")
+    rows = []
+    for i, n in enumerate(args.sizes.split(",")):
+        rows.append(bench_size(int(n), args.queries, seed=i))
+        if args.json:  # written after each size: the 1M point takes many minutes to build
+            args.json.write_text(json.dumps({"matmul_peak": peak, "faiss": faiss.__version__, "sizes": rows}, indent=1),
+                                 encoding="utf-8")
     return 0
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..errors import UserInputError
 
-#: Past this many tokens in one layer the exact pass costs more than about 0.2 s per query on 2 cores at 1280
-#: wide and its vectors more than 5 GB of memory: the command then advises ``--ann`` (bench/faiss_search.py).
+#: Past this many tokens in one layer the exact pass costs about 0.4 s per query on 2 cores at 1280 wide (0.18 s at
+#: 1M, bound by memory bandwidth) and its vectors 5 GB: the command then advises ``--ann`` (bench/faiss_search.py).
 ANN_ADVISED_FROM = 2_000_000
 #: vectors sampled per inverted list to train the coarse quantizer (faiss warns under 39)
 TRAIN_PER_LIST = 40
