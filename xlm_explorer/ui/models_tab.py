@@ -28,7 +28,7 @@ def build_models_tab(ctx: AppContext) -> None:
 
 def _build_card(ctx: AppContext, key: str) -> None:
     spec = ctx.manager.spec(key)
-    facts = gr.Markdown(make_model_facts_markdown(spec, None, ctx.manager.public_source(key)))
+    facts = gr.Markdown(make_model_facts_markdown(spec, None, ctx.manager.public_source(key)), elem_classes=["xlm-model-card"])
     button = gr.Button(f"Load {key} and read its config", elem_id=f"models-{key}-run")
     status = gr.HTML("", elem_classes=["xlm-status"])
     data = gr.JSON(visible=False)

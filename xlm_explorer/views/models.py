@@ -1,10 +1,12 @@
-"""Model facts as Markdown (all values escaped: sources may be user-configured paths)."""
+"""Model facts as Markdown (all values escaped: sources may be user-configured paths; a value's ``|`` would split its
+cell, as ``max |Δ log p|`` did)."""
 
 from __future__ import annotations
 
 import html
 from typing import Any
 
+from ..downloads import markdown_cell
 from ..specs import ModelSpec
 
 
@@ -18,7 +20,7 @@ def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, sou
         "|---|---|",
         f"| Hub id | `{html.escape(spec.hub_id)}` |",
         f"| Source in use | `{html.escape(source)}` |",
-        f"| Paper | {html.escape(spec.paper)} |",
+        f"| Paper | {markdown_cell(spec.paper)} |",
         f"| Licence | {html.escape(spec.license)} (non-commercial) |",
     ]
     if facts is None:
@@ -41,5 +43,5 @@ def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, sou
     if facts.get("precision_check"):
         rows.append(("Against float32", facts["precision_check"]["summary"]))
     lines.append("| Status | loaded |")
-    lines += [f"| {name} | {html.escape(str(value))} |" for name, value in rows]
+    lines += [f"| {name} | {markdown_cell(value)} |" for name, value in rows]
     return "\n".join(lines)
