@@ -7,8 +7,8 @@
 Measures, with the matmul peak of this run as the bound (FLOPs per masked copy / peak):
 - masked copies per second through the PLL engine (15-25-token sentences, padded batches of 32, head at one position);
 - the batch command's time for 1,500 pairs of 15-25 tokens (``python -m xlm_explorer.score``, all four metrics);
-- attribution at 16 tokens (integrated gradients to 1% completeness, and gradient x input);
-- the patching sweep per layer at 16 tokens;
+- attribution (integrated gradients to 1% completeness), with its FLOP bound (steps x forward + backward);
+- the patching sweep (every layer x position, the clean run below the patched layer reused), with its FLOP bound;
 - token search over a 100k-token corpus (one query; the index built once).
 """
 
@@ -85,17 +85,29 @@ def bench_masked_copies(loaded: Any, peak_gflop_s: float, reps: int) -> dict[str
             "gflop_per_copy": flops / 1e9, "share_of_matmul_peak": per_s * flops / 1e9 / peak_gflop_s}
 
 
-def bench_attribution(loaded: Any, reps: int) -> dict[str, Any]:
+def bench_attribution(loaded: Any, reps: int, peak_gflop_s: float) -> dict[str, Any]:
+    """Integrated gradients at one mask; bound: each step a forward and a backward (3 forwards of FLOPs)."""
     from xlm_explorer.analysis.attribution import attribute
     from xlm_explorer.forward import ForwardCache
 
     text = "the cat sat on a mat while her friend read an old [MASK] ."
     result = attribute(loaded, ForwardCache(), text, "en", 1, "")
     seconds = timed(lambda: attribute(loaded, ForwardCache(), text, "en", 1, ""), reps)
-    return {"tokens": len(result.input_ids), "seconds": seconds, "n_steps": result.n_steps, "completeness_gap": result.completeness_gap}
+    n_tokens = len(result.input_ids)
+    gflop = result.n_steps * 3 * body_flops(loaded.n_layers, loaded.hidden_size, n_tokens) / 1e9
+    return {"tokens": n_tokens, "seconds": seconds, "n_steps": result.n_steps, "completeness_gap": result.completeness_gap,
+            "gflop": gflop, "flop_bound_s": gflop / peak_gflop_s, "share_of_matmul_peak": gflop / seconds / peak_gflop_s}
 
 
-def bench_patching(loaded: Any) -> dict[str, Any]:
+def patching_gflop(n_layers: int, hidden: int, vocab: int, n_tokens: int) -> float:
+    """The sweep as it runs: patched at layer l (0..L) and each position, only the L - l blocks above run (the clean
+    run below is reused), then the head at the mask: n * L(L+1)/2 blocks and n(L+1) head rows."""
+    blocks = n_tokens * n_layers * (n_layers + 1) / 2
+    per_block = body_flops(1, hidden, n_tokens)
+    return (blocks * per_block + head_flops(hidden, vocab, n_tokens * (n_layers + 1))) / 1e9
+
+
+def bench_patching(loaded: Any, peak_gflop_s: float) -> dict[str, Any]:
     from xlm_explorer.analysis.patching import patch
     from xlm_explorer.forward import ForwardCache
 
@@ -104,8 +116,10 @@ def bench_patching(loaded: Any) -> dict[str, Any]:
     start = time.perf_counter()
     result = patch(loaded, ForwardCache(), a, b, "en", "")
     seconds = time.perf_counter() - start
+    gflop = patching_gflop(loaded.n_layers, loaded.hidden_size, loaded.vocab_size, len(result.input_ids_a))
     return {"tokens": len(result.input_ids_a), "layers": loaded.n_layers + 1, "seconds": seconds,
-            "seconds_per_layer": seconds / (loaded.n_layers + 1)}
+            "seconds_per_layer": seconds / (loaded.n_layers + 1), "gflop": gflop, "flop_bound_s": gflop / peak_gflop_s,
+            "share_of_matmul_peak": gflop / seconds / peak_gflop_s}
 
 
 def bench_search(loaded: Any, n_tokens: int = 100_000) -> dict[str, Any]:
@@ -159,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
             run["masked_copies"] = bench_masked_copies(loaded, peak[f"{dtype}_gflop_s"], reps)
             print(f"{key} {dtype}: {run['masked_copies']['copies_per_s']:.1f} masked copies/s "
                   f"({run['masked_copies']['share_of_matmul_peak']:.2f} of the matmul peak)", flush=True)
+            run["attribution"] = bench_attribution(loaded, reps, peak[f"{dtype}_gflop_s"])
+            run["patching"] = bench_patching(loaded, peak[f"{dtype}_gflop_s"])
+            print(f"  attribution {run['attribution']['seconds']:.1f} s ({run['attribution']['n_steps']} steps, "
+                  f"{run['attribution']['share_of_matmul_peak']:.2f} of the peak), patching "
+                  f"{run['patching']['seconds']:.1f} s, {run['patching']['seconds_per_layer']:.2f} s/layer "
+                  f"({run['patching']['share_of_matmul_peak']:.2f} of the peak)", flush=True)
             if dtype == "float32":
-                run["attribution"] = bench_attribution(loaded, reps)
-                run["patching"] = bench_patching(loaded)
                 run["search"] = bench_search(loaded)
-                print(f"  attribution {run['attribution']['seconds']:.1f} s ({run['attribution']['n_steps']} steps), "
-                      f"patching {run['patching']['seconds_per_layer']:.2f} s/layer, search over 100k tokens "
-                      f"{1000 * run['search']['search_s']:.0f} ms", flush=True)
+                print(f"  search over 100k tokens {1000 * run['search']['search_s']:.0f} ms", flush=True)
             if n_pairs:
                 run["score_command"] = bench_score_command(loaded, dirs[key], dtype, n_pairs)
                 print(f"  score command, {n_pairs} pairs: {run['score_command']['seconds'] / 60:.1f} min", flush=True)
