@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints
-from bench.run_bench import body_flops, head_flops, measure_matmul_peak
+from bench.run_bench import attribution_flops, body_flops, head_flops, measure_matmul_peak, patching_flops
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("the cat sat on a mat while her friend read an old book about seven green birds that sang near the river "
@@ -94,17 +94,9 @@ def bench_attribution(loaded: Any, reps: int, peak_gflop_s: float) -> dict[str, 
     result = attribute(loaded, ForwardCache(), text, "en", 1, "")
     seconds = timed(lambda: attribute(loaded, ForwardCache(), text, "en", 1, ""), reps)
     n_tokens = len(result.input_ids)
-    gflop = result.n_steps * 3 * body_flops(loaded.n_layers, loaded.hidden_size, n_tokens) / 1e9
+    gflop = attribution_flops(loaded.n_layers, loaded.hidden_size, n_tokens, result.n_steps) / 1e9
     return {"tokens": n_tokens, "seconds": seconds, "n_steps": result.n_steps, "completeness_gap": result.completeness_gap,
             "gflop": gflop, "flop_bound_s": gflop / peak_gflop_s, "share_of_matmul_peak": gflop / seconds / peak_gflop_s}
-
-
-def patching_gflop(n_layers: int, hidden: int, vocab: int, n_tokens: int) -> float:
-    """The sweep as it runs: patched at layer l (0..L) and each position, only the L - l blocks above run (the clean
-    run below is reused), then the head at the mask: n * L(L+1)/2 blocks and n(L+1) head rows."""
-    blocks = n_tokens * n_layers * (n_layers + 1) / 2
-    per_block = body_flops(1, hidden, n_tokens)
-    return (blocks * per_block + head_flops(hidden, vocab, n_tokens * (n_layers + 1))) / 1e9
 
 
 def bench_patching(loaded: Any, peak_gflop_s: float) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def bench_patching(loaded: Any, peak_gflop_s: float) -> dict[str, Any]:
     start = time.perf_counter()
     result = patch(loaded, ForwardCache(), a, b, "en", "")
     seconds = time.perf_counter() - start
-    gflop = patching_gflop(loaded.n_layers, loaded.hidden_size, loaded.vocab_size, len(result.input_ids_a))
+    gflop = patching_flops(loaded.n_layers, loaded.hidden_size, loaded.vocab_size, len(result.input_ids_a)) / 1e9
     return {"tokens": len(result.input_ids_a), "layers": loaded.n_layers + 1, "seconds": seconds,
             "seconds_per_layer": seconds / (loaded.n_layers + 1), "gflop": gflop, "flop_bound_s": gflop / peak_gflop_s,
             "share_of_matmul_peak": gflop / seconds / peak_gflop_s}
@@ -170,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         for dtype in args.dtypes:
             loaded = Workspace.from_sources({key: str(dirs[key])}, device="cpu", dtype=dtype).manager.get(key)
             run: dict[str, Any] = {"model": key, "dtype": dtype}
-            run["masked_copies"] = bench_masked_copies(loaded, peak[f"{dtype}_gflop_s"], reps)
+            dtype_peak = peak[f"{dtype}_gflop_s"]
+            run["masked_copies"] = bench_masked_copies(loaded, dtype_peak, reps)
             print(f"{key} {dtype}: {run['masked_copies']['copies_per_s']:.1f} masked copies/s "
                   f"({run['masked_copies']['share_of_matmul_peak']:.2f} of the matmul peak)", flush=True)
-            run["attribution"] = bench_attribution(loaded, reps, peak[f"{dtype}_gflop_s"])
-            run["patching"] = bench_patching(loaded, peak[f"{dtype}_gflop_s"])
+            run["attribution"] = bench_attribution(loaded, reps, dtype_peak)
+            run["patching"] = bench_patching(loaded, dtype_peak)
             print(f"  attribution {run['attribution']['seconds']:.1f} s ({run['attribution']['n_steps']} steps, "
                   f"{run['attribution']['share_of_matmul_peak']:.2f} of the peak), patching "
                   f"{run['patching']['seconds']:.1f} s, {run['patching']['seconds_per_layer']:.2f} s/layer "

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints
-from bench.run_bench import body_flops, measure_matmul_peak
+from bench.run_bench import attribution_flops, measure_matmul_peak
 
 TEXT = "the doctor said that [MASK] was tired after the long night shift at the old hospital near the river bank ."
 GROUP_WORDS = {"x": ("man", "boy", "father", "brother", "son", "uncle", "husband", "king", "nephew", "gentleman"),
@@ -56,9 +56,7 @@ def bench_model(loaded: Any, peak_gflop_s: float) -> dict[str, Any]:
     t_direction = bench_direction(loaded.hidden_size)
     fill_word = bench_fill_word(loaded)
     n_tokens = len(attributed.input_ids)
-    forward_gflop = body_flops(loaded.n_layers, loaded.hidden_size, n_tokens) / 1e9
-    # attribution: two gradients (forward + backward, ~3x a forward) per step and per completeness check
-    bound_attr = attributed.n_steps * 3 * forward_gflop / peak_gflop_s
+    bound_attr = attribution_flops(loaded.n_layers, loaded.hidden_size, n_tokens, attributed.n_steps) / 1e9 / peak_gflop_s
     return {
         "model": loaded.key, "tokens": n_tokens, "ig_steps": attributed.n_steps,
         "attribution_s": t_attr, "attention_flow_s": t_flow, "flow_over_attribution": t_flow / t_attr,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -53,8 +52,9 @@ def synthetic_index(vectors: np.ndarray) -> Any:
     return TokenIndex("synthetic", 0, Corpus("synthetic", ()), vectors, rows, rows, [])
 
 
-def exact_top(index: Any, query: np.ndarray, k: int = K) -> np.ndarray:
-    """The app's own search, ``token_search.nearest``: a float16 product, the best rows rescored in float32."""
+def top_rows(index: Any, query: np.ndarray, k: int = K) -> np.ndarray:
+    """The app's own search, ``token_search.nearest``: a float16 product (or, with ``index.ann``, the faiss
+    candidates), the best rows rescored in float32."""
     return np.array([row for row, _cosine in nearest(index, query, k)])
 
 
@@ -81,28 +81,29 @@ def bench_size(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     index = synthetic_index(vectors)
     made_s = time.perf_counter() - began
-    exact_s, truth = timed_queries(lambda q: exact_top(index, q), queries)
+    exact_s, truth = timed_queries(lambda q: top_rows(index, q), queries)
     row: dict[str, Any] = {"n": n, "dim": DIM, "index_mib": round(vectors.nbytes / 2**20), "made_s": round(made_s, 1),
                            "exact_ms": round(exact_s * 1000, 2), "approximate": []}
     print(f"{n:,} vectors ({row['index_mib']} MiB float16): exact search {row['exact_ms']:.1f} ms per query", flush=True)
     t0 = time.perf_counter()
     built = build_ann(vectors)  # the command's own index (--ann): IVF over SQfp16, n_lists_for(n) lists
     build_s = time.perf_counter() - t0
-    path = Path(tempfile.mkdtemp(prefix="faiss-bench-")) / "faiss-L0.index"
-    built.save(path)
-    ann = AnnIndex.load(path)  # memory-mapped, as the app loads it
-    index.ann = ann
-    app_probe = ann.n_probe
-    for n_probe in sorted({4, 16, 64, app_probe, min(ann.n_lists, 4 * app_probe)}):
-        ann.n_probe = n_probe
-        seconds, found = timed_queries(lambda q: np.array([r for r, _c in nearest(index, q, K)]), queries)
-        entry = {"index": f"IVF{ann.n_lists},SQfp16", "nprobe": n_probe, "app_default": n_probe == app_probe,
-                 "build_s": round(build_s, 1), "ms": round(seconds * 1000, 2), "recall_at_10": round(recall(found, truth), 3)}
-        row["approximate"].append(entry)
-        print(f"  {entry['index']} nprobe {n_probe}{' (the app)' if entry['app_default'] else ''}: {entry['ms']:.2f} ms"
-              f" per query, recall@10 {entry['recall_at_10']:.3f} (built in {build_s:.0f} s)", flush=True)
-    index.ann = None
-    shutil.rmtree(path.parent)
+    with tempfile.TemporaryDirectory(prefix="faiss-bench-") as folder:
+        path = Path(folder) / "faiss-L0.index"
+        built.save(path)
+        index.ann = ann = AnnIndex.load(path)  # memory-mapped, as the app loads it
+        app_probe = ann.n_probe
+        for n_probe in sorted({min(ann.n_lists, p) for p in (4, 16, 64, app_probe, 4 * app_probe)}):
+            ann.n_probe = n_probe
+            seconds, found = timed_queries(lambda q: top_rows(index, q), queries)
+            entry = {"index": f"IVF{ann.n_lists},SQfp16", "nprobe": n_probe, "app_default": n_probe == app_probe,
+                     "build_s": round(build_s, 1), "ms": round(seconds * 1000, 2),
+                     "recall_at_10": round(recall(found, truth), 3)}
+            row["approximate"].append(entry)
+            print(f"  {entry['index']} nprobe {n_probe}{' (the app)' if entry['app_default'] else ''}: "
+                  f"{entry['ms']:.2f} ms per query, recall@10 {entry['recall_at_10']:.3f} (built in {build_s:.0f} s)",
+                  flush=True)
+        index.ann = None
     return row
 
 
@@ -113,15 +114,16 @@ def exact_from_disk(n: int, n_queries: int, folder: Path, seed: int = 7) -> dict
     rng = np.random.default_rng(seed)
     began = time.perf_counter()
     vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, DIM))
-    for start in range(0, n, 250_000):
-        block = rng.standard_normal((min(n, start + 250_000) - start, DIM), dtype=np.float32)
+    chunk = 250_000
+    for start in range(0, n, chunk):
+        block = rng.standard_normal((min(n, start + chunk) - start, DIM), dtype=np.float32)
         vectors[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
     vectors.flush()
     del vectors
     made_s = time.perf_counter() - began
     index = synthetic_index(np.load(path, mmap_mode="r"))
     queries = rng.standard_normal((n_queries, DIM), dtype=np.float32)
-    seconds, _found = timed_queries(lambda q: exact_top(index, q), queries)
+    seconds, _found = timed_queries(lambda q: top_rows(index, q), queries)
     size = path.stat().st_size
     path.unlink()
     row = {"n": n, "dim": DIM, "index_mib": round(size / 2**20), "made_s": round(made_s, 1), "vectors": "uniform random",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import DEFAULT_BENCH_DIR, ensure_checkpoints
-from bench.run_bench import measure_matmul_peak
+from bench.run_bench import measure_matmul_peak, patched_blocks
 
 TEMPLATE = "the {} said that [MASK] was tired after the long night shift at the old hospital ."
 #: the first pair a model reads with as many pieces in both sentences is benchmarked (random vocabularies split words)
@@ -52,7 +52,7 @@ def bench_model(loaded: Any) -> dict[str, Any]:
     before_s = time.perf_counter() - start
     return {"model": loaded.key, "tokens": length, "layers": loaded.n_layers + 1, "before_s": before_s,
             "after_s": after_s, "speedup": before_s / after_s,
-            "expected_speedup": (loaded.n_layers + 1) * loaded.n_layers / sum(loaded.n_layers - l for l in range(loaded.n_layers + 1)),
+            "expected_speedup": (loaded.n_layers + 1) * loaded.n_layers / patched_blocks(loaded.n_layers),
             "max_abs_difference": float(np.abs(before - after.effects).max())}
 
 

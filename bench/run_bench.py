@@ -206,6 +206,22 @@ def head_flops(hidden: int, vocab: int, rows: int) -> float:
     return float(2 * rows * hidden * vocab)
 
 
+def attribution_flops(n_layers: int, hidden: int, tokens: int, n_steps: int) -> float:
+    """Integrated gradients: each step a forward and a backward through the body (about 3 forwards)."""
+    return n_steps * 3 * body_flops(n_layers, hidden, tokens)
+
+
+def patched_blocks(n_layers: int) -> int:
+    """Blocks run per position by a patching sweep that reuses the clean run below the patched layer: patched at
+    layer l (0..L) only the L - l blocks above run, so L(L+1)/2 (without the reuse: (L+1) L)."""
+    return n_layers * (n_layers + 1) // 2
+
+
+def patching_flops(n_layers: int, hidden: int, vocab: int, tokens: int) -> float:
+    """The sweep over every layer x position: ``patched_blocks`` per position, then the head at the mask."""
+    return tokens * patched_blocks(n_layers) * body_flops(1, hidden, tokens) + head_flops(hidden, vocab, tokens * (n_layers + 1))
+
+
 # --------------------------------------------------------------------------------------------------
 # inputs
 

@@ -21,7 +21,7 @@ def make_model_facts_markdown(spec: ModelSpec, facts: dict[str, Any] | None, sou
         f"| Hub id | `{html.escape(spec.hub_id)}` |",
         f"| Source in use | `{html.escape(source)}` |",
         f"| Paper | {markdown_cell(spec.paper)} |",
-        f"| Licence | {html.escape(spec.license)} (non-commercial) |",
+        f"| Licence | {markdown_cell(spec.license)} (non-commercial) |",
     ]
     if facts is None:
         lines.append("| Status | not loaded yet (loads on first use) |")
