@@ -186,7 +186,11 @@ def test_plain_http_takes_named_or_short_data_and_names_the_parameter_when_wrong
     with urllib.request.urlopen(app_url.rstrip("/") + "/gradio_api/xlm/endpoints.json", timeout=60) as response:
         document = json.loads(response.read())
     assert set(document) == set(service.ENDPOINTS)
-    assert document["fill_mask"]["parameters"][0] == {"name": "text", "required": True}
+    assert document["fill_mask"]["parameters"][0] == {"name": "text", "required": True, "schema": {"type": "string"}}
+    assert document["fill_mask"]["parameters"][3] == {
+        "name": "top_k", "required": False, "default": 10,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}}
+    assert document["token_search"]["heavy"] and not document["token_search"]["kept"] and document["seat"]["kept"]
     assert document["fill_mask"]["answer"] == json.loads(json.dumps(schemas.endpoint_schema("fill_mask")))
 
 

@@ -118,5 +118,5 @@ def test_language_groups_under_per_language_centring_are_refused_with_the_reason
 def test_items_per_language_left_blank_means_all_and_a_word_is_refused_plainly(workspace) -> None:
     every = service.embeddings(workspace, "words", ["en", "fr"], " ", method="pca").payload["shared"]["dataset"]
     assert every["n_rows"] == service.embeddings(workspace, "words", ["en", "fr"], None, method="pca").payload["shared"]["dataset"]["n_rows"]
-    with pytest.raises(UserInputError, match="Items per language must be a whole number"):
+    with pytest.raises(UserInputError, match="max_items must be a whole number from 0 to 2000, not 'many'"):
         service.embeddings(workspace, "words", ["en", "fr"], "many", method="pca")

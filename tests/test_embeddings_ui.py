@@ -115,7 +115,7 @@ def test_api_shipped_data(client) -> None:
         (dict(pasted="en\tok\nxx\tunknown"), "Unknown language code: 'xx' \\(line 2\\)"),
         (dict(pasted="just text without a tab"), "Line 1 has no tab"),
         (dict(pasted="en\ta cat", model="en-2048", layers=["14"]), "en-2048 has layers 0 \\(embeddings\\) to 2; layer 14"),
-        (dict(pasted="en\ta cat", method="tsne"), "not in the list of choices"),  # gradio checks radios itself
+        (dict(pasted="en\ta cat", method="tsne"), "Unknown method 'tsne'; choose one of: umap, pca, direction."),
         (dict(source="upload"), "No file uploaded"),
         (dict(source="words", languages=[]), "Pick at least one language"),
     ],

@@ -143,7 +143,7 @@ def test_bad_text_gets_a_clear_message(en_model, text: str, message: str) -> Non
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("   \n\t ", "empty"), ("x" * 25_000, "characters long"), (None, "must be a string")],
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * 25_000, "characters long"), (None, "text is required"), (["a [MASK]"], "text must be text, not a list")],
 )
 def test_the_service_checks_the_text_once_before_any_model_loads(text: object, message: str) -> None:
     from xlm_explorer import service

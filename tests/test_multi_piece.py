@@ -104,7 +104,7 @@ def test_one_mask_and_at_most_four_pieces_are_asked_for_in_plain_words(workspace
         service.fill_word(workspace, "The [MASK] sat on the [MASK].")
     with pytest.raises(UserInputError, match="exactly one \\[MASK\\]"):
         service.fill_word(workspace, "No mask here.")
-    with pytest.raises(UserInputError, match="number of pieces"):
+    with pytest.raises(UserInputError, match="max_pieces must be a whole number from 1 to 4, not 5"):
         service.fill_word(workspace, TEXT, max_pieces=5)
 
 

@@ -66,7 +66,7 @@ def test_indexing_counts_the_whole_corpus_not_each_chunk(multi_model) -> None:
 
 def test_pairs_on_both_models_count_both(workspace) -> None:
     progress = Recorder()
-    service.pll_pairs(workspace, "sent_more\tsent_less\nHe is a doctor.\tShe is a doctor.\nHe ran.\tShe ran.", "both", progress)
+    service.pll_pairs(workspace, "sent_more\tsent_less\nHe is a doctor.\tShe is a doctor.\nHe ran.\tShe ran.", "both", progress=progress)
     en = [f for f, m in progress.seen if "en-2048" in m]
     multi = [f for f, m in progress.seen if "100-1280" in m]
     assert en and multi and max(en) <= 0.5 + 1e-9 and min(multi) >= 0.5 - 1e-9 and max(multi) > 0.9

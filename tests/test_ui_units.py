@@ -11,7 +11,14 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from typing import Annotated
+
+from xlm_explorer import answer_types
 from xlm_explorer.service import Answer
+from xlm_explorer.service.endpoint import Between, endpoint
+
+#: a test endpoint's answer types (the shape is not what these tests check)
+ANY_ANSWER = (answer_types.Empty, answer_types.Empty, answer_types.Empty)
 from xlm_explorer.ui.context import AppContext
 from xlm_explorer.ui.share import decode_value, encode_value, share_query
 from xlm_explorer.ui.wiring import page_handler, redraw_handler
@@ -68,7 +75,8 @@ def test_stop_ends_a_run_at_its_next_progress_step(workspace) -> None:
     ctx = AppContext(ws=workspace)
     started, steps = threading.Event(), []
 
-    def long_run(ws, n, progress=None):  # noqa: ANN001, ANN202 - a service function's shape
+    @endpoint(answer=ANY_ANSWER)
+    def long_run(ws, n: Annotated[int, Between(0, 1000)], progress=None):  # noqa: ANN001, ANN202 - a service function's shape
         started.set()
         for i in range(int(n)):
             progress(i / n, f"step {i}")
@@ -119,7 +127,8 @@ def test_refused_input_is_a_message_on_the_status_line_and_the_event_succeeds(wo
 
     ctx = AppContext(ws=workspace)
 
-    def refuse(ws, text, progress=None):  # noqa: ANN001, ANN202 - a service function's shape
+    @endpoint(answer=ANY_ANSWER)
+    def refuse(ws, text: str, progress=None):  # noqa: ANN001, ANN202 - a service function's shape
         raise UserInputError("The text is empty: type a sentence first. <b>")
 
     handler = page_handler(ctx, refuse, lambda answer, session: [None], outputs=[gr.Plot()])

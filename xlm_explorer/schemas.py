@@ -16,32 +16,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from . import answer_types as declared
-from . import explain_types as explained
 from .contract import API_VERSION, ENVELOPE_KEYS
+from .service import ENDPOINTS
 
-#: endpoint -> (request, one results item, shared)
-DECLARED: dict[str, tuple[type, type, type]] = {
-    "fill_mask": (declared.FillMaskRequest, declared.FillMaskItem, declared.Empty),
-    "fill_word": (declared.FillWordRequest, declared.FillWordItem, declared.Empty),
-    "attention": (declared.AttentionRequest, declared.AttentionItem, declared.AttentionShared),
-    "attention_average": (declared.AverageRequest, declared.AverageItem, declared.AverageShared),
-    "embeddings": (declared.EmbeddingsRequest, declared.EmbeddingsItem, declared.EmbeddingsShared),
-    "compare": (declared.CompareRequest, declared.CompareItem, declared.CompareShared),
-    "logit_lens": (declared.LogitLensRequest, declared.LogitLensItem, declared.LogitLensShared),
-    "layer_similarity": (declared.SimilarityRequest, declared.SimilarityItem, declared.SimilarityShared),
-    "crosslingual_grid": (declared.GridRequest, declared.GridItem, declared.Empty),
-    "bias_probe": (declared.ProbeRequest, declared.ProbeItem, declared.MetricsShared),
-    "pll_pairs": (declared.PairsRequest, declared.PairsItem, declared.MetricsShared),
-    "bias_languages": (declared.LanguagesRequest, declared.LanguagesItem, declared.LanguagesShared),
-    "seat": (declared.SeatRequest, declared.SeatItem, declared.Empty),
-    "attribution": (explained.AttributionRequest, explained.AttributionItem, declared.Empty),
-    "patching": (explained.PatchingRequest, explained.PatchingItem, declared.Empty),
-    "attention_flow": (explained.FlowRequest, explained.FlowItem, declared.Empty),
-    "explain_languages": (explained.LanguagesExplainedRequest, explained.LanguagesExplainedItem, declared.Empty),
-    "token_search": (declared.SearchRequest, declared.SearchItem, declared.SearchShared),
-    "model_info": (declared.ModelRequest, declared.ModelFacts, declared.Empty),
-}
+#: endpoint -> (request, one results item, shared): each endpoint's own declaration (``service.ENDPOINTS``)
+DECLARED: dict[str, tuple[type, type, type]] = {name: record.answer for name, record in ENDPOINTS.items()}
 
 
 def _closed(node: Any) -> Any:
@@ -92,5 +71,9 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     return {name: endpoint_schema(name) for name in DECLARED}
 
 
-if __name__ == "__main__":  # python -m xlm_explorer.schemas > schemas.json
-    print(json.dumps(all_schemas(), indent=1))
+if __name__ == "__main__":  # python -m xlm_explorer.schemas > docs/api-schemas.json; --parameters: docs/api.md's table
+    import sys
+
+    from .service.endpoint import parameter_table
+
+    print(parameter_table(ENDPOINTS) if "--parameters" in sys.argv else json.dumps(all_schemas(), indent=1))

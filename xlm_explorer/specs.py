@@ -98,3 +98,8 @@ LANGUAGE_NAMES = {
     "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian",
     "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese", "cy": "Welsh", "eo": "Esperanto", "gl": "Galician",
 }
+
+#: The most layers and positions of any model here: the declared limits of a layer or a position (each model then
+#: checks its own).
+MAX_LAYERS = max(spec.config_overrides["n_layers"] for spec in MODEL_SPECS.values())
+MAX_POSITIONS = max(spec.config_overrides["max_position_embeddings"] for spec in MODEL_SPECS.values())

@@ -12,8 +12,8 @@ payload's ``errors`` and the others still answer; when none can, the load error 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from .. import checks
 from ..contract import by_model, errors_of
@@ -39,13 +39,13 @@ from ..analysis.attention import (  # the limits and choices the page shows come
 from ..analysis import multi_piece
 from ..analysis.compare import compare_models
 from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded, shipped_languages
-from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, EmbeddingSet, check_layer, explore
+from ..analysis.embeddings import LAYER_ALIASES, MAX_PANEL_LAYERS, POOLINGS, EmbeddingSet, check_layer, explore
 from ..analysis.fill_mask import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, check_top_k, predict_masks
 from ..analysis.grid import crosslingual_grid as fill_grid
 from ..analysis.grid import parse_grid_templates
-from ..analysis.logit_lens import MAX_CANDIDATES, depth_alignment
+from ..analysis.logit_lens import MAX_CANDIDATES, MAX_LENS_TOKENS, depth_alignment
 from ..analysis.logit_lens import logit_lens as lens_at_mask
-from ..analysis.projection import check_dims, check_method, check_seed, start_umap_warmup
+from ..analysis.projection import DIMS, METHODS, check_dims, check_method, check_seed, start_umap_warmup
 from ..analysis.similarity import layer_similarity as cka_between
 from ..analysis.similarity import load_parallel_sentences, parse_sentences
 from ..errors import UserInputError
@@ -66,19 +66,24 @@ from ..page_setup import (  # re-exported: the page reads them here (PAGE_SETUP)
     shipped_probe_sets,
 )
 from ..workspace import Workspace
-from .answers import Answer, Progress, load_models, make_answer, per_model, remembered, report_part
-from .explain import DEFAULT_LANGUAGES, DEFAULT_WORDS, attention_flow, attribution, explain_languages, patching, token_search
+from .. import answer_types as declared
+from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
+from .endpoint import Between, Endpoint, File, Param, Language, LanguageCode, LayerList, Languages, ModelChoice, OneModel, OneOf, Text, Words, endpoint
+from .explain import DEFAULT_LANGUAGES, DEFAULT_WORDS, MASK_NUMBER, attention_flow, attribution, explain_languages, patching, token_search
 
 ATTENTION_SOURCES = ("shipped", "pasted")
 EMBEDDING_SOURCES = (*SHIPPED_DATASETS, "paste", "upload")
 #: Groups A and B of the direction projection when none are given: English to French.
 DIRECTION_GROUPS = ("lang:en", "lang:fr")
+#: How many predictions a fill-mask view lists.
+TopK = Annotated[int, Between(MIN_TOP_K, MAX_TOP_K)]
 
 # ------------------------------------------------------------------------------------------------ fill mask
 
 
+@endpoint(answer=(declared.FillMaskRequest, declared.FillMaskItem, declared.Empty))
 def fill_mask(
-    ws: Workspace, text: str, model: str = checks.BOTH, lang: str = "en", top_k: float = DEFAULT_TOP_K,
+    ws: Workspace, text: Text, model: ModelChoice = checks.BOTH, lang: Language = "en", top_k: TopK = DEFAULT_TOP_K,
     progress: Progress | None = None,
 ) -> Answer:
     """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
@@ -92,10 +97,12 @@ def fill_mask(
     return per_model("fill_mask", request, results, errors)
 
 
-@remembered
+@endpoint(answer=(declared.FillWordRequest, declared.FillWordItem, declared.Empty), heavy=True, kept=True)
 def fill_word(
-    ws: Workspace, text: str, model: str = checks.BOTH, lang: str = "en", max_pieces: float = multi_piece.DEFAULT_PIECES,
-    top_k: float = multi_piece.DEFAULT_PER_LENGTH, beam_width: float = multi_piece.DEFAULT_BEAM,
+    ws: Workspace, text: Text, model: ModelChoice = checks.BOTH, lang: Language = "en",
+    max_pieces: Annotated[int, Between(1, multi_piece.MAX_PIECES)] = multi_piece.DEFAULT_PIECES,
+    top_k: Annotated[int, Between(1, multi_piece.MAX_PER_LENGTH)] = multi_piece.DEFAULT_PER_LENGTH,
+    beam_width: Annotated[int, Between(1, multi_piece.MAX_BEAM)] = multi_piece.DEFAULT_BEAM,
     progress: Progress | None = None,
 ) -> Answer:
     """Whole-word answers of 1..``max_pieces`` BPE pieces at the one [MASK] of ``text``: ``top_k`` of each length by
@@ -114,13 +121,14 @@ def fill_word(
 # ------------------------------------------------------------------------------------------------ attention
 
 
+@endpoint(answer=(declared.AttentionRequest, declared.AttentionItem, declared.AttentionShared))
 def attention(
     ws: Workspace,
-    text: str,
+    text: Text,
     text_pair: str | None = None,
-    model: str = checks.BOTH,
-    lang: str = "en",
-    lang_pair: str | None = None,
+    model: ModelChoice = checks.BOTH,
+    lang: Language = "en",
+    lang_pair: Annotated[str | None, LanguageCode()] = None,
     heads: str | None = "",
     progress: Progress | None = None,
 ) -> Answer:
@@ -145,15 +153,15 @@ def attention(
     return per_model("attention", request, results, errors, shared, lambda r: r.to_dict(matrices))
 
 
-@remembered
+@endpoint(answer=(declared.AverageRequest, declared.AverageItem, declared.AverageShared), heavy=True, kept=True)
 def attention_average(
     ws: Workspace,
-    model: str = "100-1280",
-    source: str = "shipped",
-    languages: Sequence[str] | None = ("en", "fr", "de", "ru", "zh"),
-    per_language: float = 8,
+    model: ModelChoice = "100-1280",
+    source: Annotated[str, OneOf(ATTENTION_SOURCES)] = "shipped",
+    languages: Languages = ("en", "fr", "de", "ru", "zh"),
+    per_language: Annotated[int, Between(1, MAX_SET_PER_LANGUAGE)] = 8,
     pasted: str | None = None,
-    lang: str = "en",
+    lang: Language = "en",
     progress: Progress | None = None,
 ) -> Answer:
     """Head statistics averaged per language over the shipped parallel set or pasted lines (``lang`` for lines
@@ -205,20 +213,21 @@ def embedding_dataset(
     return read_uploaded(upload, known)
 
 
+@endpoint(answer=(declared.EmbeddingsRequest, declared.EmbeddingsItem, declared.EmbeddingsShared), heavy=True)
 def embeddings(
     ws: Workspace,
-    source: str = "sentences",
-    languages: Sequence[str] | None = ("en", "fr", "de"),
-    max_items: float | None = None,
+    source: Annotated[str, OneOf(EMBEDDING_SOURCES)] = "sentences",
+    languages: Languages = ("en", "fr", "de"),
+    max_items: Annotated[int | None, Between(0, MAX_ROWS)] = None,
     pasted: str | None = None,
-    upload: Any = None,
-    model: str = "100-1280",
-    layers: Sequence[str] | str = ("middle", "last"),
-    pooling: str = "mean",
+    upload: File = None,
+    model: ModelChoice = "100-1280",
+    layers: LayerList = ("middle", "last"),
+    pooling: Annotated[str, OneOf(POOLINGS)] = "mean",
     center: bool = False,
-    method: str = "pca",
-    dims: float = 2,
-    seed: float = 0,
+    method: Annotated[str, OneOf(METHODS)] = "pca",
+    dims: Annotated[int, Between(min(DIMS), max(DIMS))] = 2,
+    seed: Annotated[int, Between(0, 2**31 - 1)] = 0,
     group_a: str = DIRECTION_GROUPS[0],
     group_b: str = DIRECTION_GROUPS[1],
     progress: Progress | None = None,
@@ -296,7 +305,8 @@ def neighbours(previous: Answer, picked: str, count: float) -> Answer:
 # ------------------------------------------------------------------------------------------------ compare
 
 
-def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
+@endpoint(answer=(declared.CompareRequest, declared.CompareItem, declared.CompareShared))
+def compare(ws: Workspace, text: Text, lang: Language = "en", top_k: TopK = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Both models on one input: tokenization, fill-mask top-k, overlap@k and facts."""
     lang = checks.language(ws.manager, lang)
     checks.check_text(text)
@@ -310,9 +320,10 @@ def compare(ws: Workspace, text: str, lang: str = "en", top_k: float = DEFAULT_T
                    {"overlap": data["overlap"]})
 
 
+@endpoint(answer=(declared.LogitLensRequest, declared.LogitLensItem, declared.LogitLensShared))
 def logit_lens(
-    ws: Workspace, text: str, lang: str = "en", mask_number: float = 1, top_k: float = 5, candidates: str = "",
-    progress: Progress | None = None,
+    ws: Workspace, text: Text, lang: Language = "en", mask_number: MASK_NUMBER = 1,
+    top_k: Annotated[int, Between(1, MAX_LENS_TOKENS)] = 5, candidates: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state), with the
     rank of each of ``candidates`` (comma-separated words; empty: the last layer's top-k) at every layer and the
@@ -330,12 +341,12 @@ def logit_lens(
     return per_model("logit_lens", request, results, errors, {"depth_alignment": [list(pair) for pair in alignment]})
 
 
-@remembered
+@endpoint(answer=(declared.SimilarityRequest, declared.SimilarityItem, declared.SimilarityShared), heavy=True, kept=True)
 def layer_similarity(
     ws: Workspace,
-    languages: Sequence[str] | str | None = ("en",),
+    languages: Languages = ("en",),
     sentences: str | None = None,
-    lang: str = "en",
+    lang: Language = "en",
     progress: Progress | None = None,
 ) -> Answer:
     """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``languages``) or
@@ -358,7 +369,8 @@ def layer_similarity(
     return make_answer("layer_similarity", request, items, result, errors, (), shared)
 
 
-def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
+@endpoint(answer=(declared.GridRequest, declared.GridItem, declared.Empty))
+def crosslingual_grid(ws: Workspace, templates: Text, top_k: TopK = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Top predictions of both models for one template written in several languages."""
     parsed = parse_grid_templates(templates, ws.manager.languages("100-1280"))
     top_k = check_top_k(top_k)
@@ -373,14 +385,14 @@ def crosslingual_grid(ws: Workspace, templates: str, top_k: float = DEFAULT_TOP_
 # ------------------------------------------------------------------------------------------------ bias
 
 
-@remembered
+@endpoint(answer=(declared.ProbeRequest, declared.ProbeItem, declared.MetricsShared), heavy=True, kept=True)
 def bias_probe(
     ws: Workspace,
-    template: str,
-    targets: str | Sequence[str],
-    fillers: str | Sequence[str],
-    lang: str = "en",
-    model: str = checks.BOTH,
+    template: Text,
+    targets: Words,
+    fillers: Words,
+    lang: Language = "en",
+    model: ModelChoice = checks.BOTH,
     progress: Progress | None = None,
 ) -> Answer:
     """Template bias probe: every target's score at the mask per filler and model, by every metric."""
@@ -397,8 +409,8 @@ def bias_probe(
                    {"metrics": data["metrics"]})
 
 
-@remembered
-def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progress: Progress | None = None) -> Answer:
+@endpoint(answer=(declared.PairsRequest, declared.PairsItem, declared.MetricsShared), heavy=True, kept=True)
+def pll_pairs(ws: Workspace, table: Text, model: ModelChoice = checks.BOTH, progress: Progress | None = None) -> Answer:
     """CrowS-Pairs-style sentence pairs scored by every metric per model, with a summary per model and metric."""
     keys = checks.model_keys(ws.manager, model)
     pairs = bias_data.parse_pairs_table(table)
@@ -410,10 +422,9 @@ def pll_pairs(ws: Workspace, table: str | bytes, model: str = checks.BOTH, progr
                    {"metrics": data["metrics"]})
 
 
-@remembered
+@endpoint(answer=(declared.LanguagesRequest, declared.LanguagesItem, declared.LanguagesShared), heavy=True, kept=True)
 def bias_languages(
-    ws: Workspace, languages: Sequence[str] | str | None = ("en", "fr", "de", "es", "ru", "ar", "hi"),
-    progress: Progress | None = None,
+    ws: Workspace, languages: Languages = ("en", "fr", "de", "es", "ru", "ar", "hi"), progress: Progress | None = None,
 ) -> Answer:
     """The shipped occupation probe in several languages: log P(masculine) - log P(feminine) per occupation and
     language for 100-1280, with en-2048 on English as the reference."""
@@ -436,10 +447,10 @@ def bias_languages(
     return make_answer("bias_languages", {"languages": codes}, items, result, errors, result.notices, shared)
 
 
-@remembered
+@endpoint(answer=(declared.SeatRequest, declared.SeatItem, declared.Empty), heavy=True, kept=True)
 def seat(
-    ws: Workspace, targets_x: str, targets_y: str, attributes_a: str, attributes_b: str, model: str = "both",
-    lang: str = "en", progress: Progress | None = None,
+    ws: Workspace, targets_x: Text, targets_y: Text, attributes_a: Text, attributes_b: Text, model: ModelChoice = checks.BOTH,
+    lang: Language = "en", progress: Progress | None = None,
 ) -> Answer:
     """SEAT (May et al., 2019) at every layer: the effect size and permutation p-value of targets X and Y (as many
     sentences each) against attributes A and B (one sentence per line each), and every sentence's position on the
@@ -458,7 +469,8 @@ def seat(
 # ------------------------------------------------------------------------------------------------ models
 
 
-def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> Answer:
+@endpoint(answer=(declared.ModelRequest, declared.ModelFacts, declared.Empty))
+def model_info(ws: Workspace, model: OneModel, progress: Progress | None = None) -> Answer:
     """Facts of one model read from its loaded config (loading it if needed)."""
     key = ws.manager.check_key(model)
     models, _errors = load_models(ws, [key], progress)
@@ -470,27 +482,12 @@ def model_info(ws: Workspace, model: str, progress: Progress | None = None) -> A
 # What the page builds its controls from (limits, choices, shipped data): the UI reads these here, never analysis.
 
 
-#: api_name -> service function: what the UI registers and what docs/api.md lists.
-ENDPOINTS: dict[str, Callable[..., Answer]] = {
-    "fill_mask": fill_mask,
-    "fill_word": fill_word,
-    "attention": attention,
-    "attention_average": attention_average,
-    "embeddings": embeddings,
-    "compare": compare,
-    "logit_lens": logit_lens,
-    "layer_similarity": layer_similarity,
-    "crosslingual_grid": crosslingual_grid,
-    "bias_probe": bias_probe,
-    "pll_pairs": pll_pairs,
-    "bias_languages": bias_languages,
-    "seat": seat,
-    "attribution": attribution,
-    "patching": patching,
-    "attention_flow": attention_flow,
-    "explain_languages": explain_languages,
-    "token_search": token_search,
-    "model_info": model_info,
+#: api_name -> its declaration: what the UI registers, what every client calls and what docs/api.md lists.
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (fill_mask, fill_word, attention, attention_average, embeddings, compare, logit_lens, layer_similarity,
+              crosslingual_grid, bias_probe, pll_pairs, bias_languages, seat, attribution, patching, attention_flow,
+              explain_languages, token_search, model_info)
 }
 
 #: What the UI may read besides the endpoints: limits, choices, shipped data, helpers of the page's own events.
@@ -505,4 +502,4 @@ MAX_PAIRS = bias_data.MAX_PAIRS
 MAX_PIECES, MAX_BEAM, MAX_PER_LENGTH = multi_piece.MAX_PIECES, multi_piece.MAX_BEAM, multi_piece.MAX_PER_LENGTH
 RESULT_ORDERS = bias_browse.ORDERS
 
-__all__ = ["ENDPOINTS", "Answer", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]
+__all__ = ["ENDPOINTS", "Answer", "Endpoint", "Param", "Progress", "load_models", *ENDPOINTS, *PAGE_SETUP]

@@ -3,7 +3,7 @@ contextual token search."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from .. import checks
 from ..analysis.across_languages import explain_across_languages
@@ -25,16 +25,24 @@ from ..models import LoadedModel
 from ..page_setup import probe_rows
 from ..uploads import read_upload, upload_path
 from ..workspace import Workspace
-from .answers import Answer, Progress, load_models, make_answer, per_model, remembered, report_part
+from .. import answer_types as declared
+from .. import explain_types as explained
+from ..analysis.fill_mask import MAX_MASKS
+from ..analysis.token_search import MAX_K
+from ..specs import MAX_LAYERS, MAX_POSITIONS
+from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
+from .endpoint import Between, File, Language, ModelChoice, OneModel, Text, endpoint
 
 #: the shipped probe's concepts and languages the view and the endpoint open with
 DEFAULT_WORDS = ("doctor", "nurse")
 DEFAULT_LANGUAGES = ("en", "fr", "de")
+#: Which [MASK] of the text (1 = the first).
+MASK_NUMBER = Annotated[int, Between(1, MAX_MASKS)]
 
-@remembered
+@endpoint(answer=(explained.AttributionRequest, explained.AttributionItem, declared.Empty), heavy=True, kept=True)
 def attribution(
-    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
-    foil: str = "", progress: Progress | None = None,
+    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MASK_NUMBER = 1,
+    target: str = "", foil: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Token attribution for one mask's prediction (``mask_number`` 1 = the first [MASK]): integrated gradients and
     gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction);
@@ -52,10 +60,10 @@ def attribution(
     return per_model("attribution", request, results, errors)
 
 
-@remembered
+@endpoint(answer=(explained.FlowRequest, explained.FlowItem, declared.Empty), heavy=True, kept=True)
 def attention_flow(
-    ws: Workspace, text: str, model: str = "en-2048", lang: str = "en", mask_number: float = 1, target: str = "",
-    hide_special: bool = False, progress: Progress | None = None,
+    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MASK_NUMBER = 1,
+    target: str = "", hide_special: bool = False, progress: Progress | None = None,
 ) -> Answer:
     """Attention beyond raw weights for one mask's prediction: raw attention, attention rollout and the norm-based
     measure at every layer (the mask's row), each ranked against the integrated-gradients attribution of the same
@@ -72,10 +80,10 @@ def attention_flow(
     return per_model("attention_flow", request, results, errors)
 
 
-@remembered
+@endpoint(answer=(explained.PatchingRequest, explained.PatchingItem, declared.Empty), heavy=True, kept=True)
 def patching(
-    ws: Workspace, text_a: str, text_b: str, model: str = "en-2048", lang: str = "en", target: str = "",
-    head_layer: float | None = 0, foil: str = "", progress: Progress | None = None,
+    ws: Workspace, text_a: Text, text_b: Text, model: ModelChoice = "en-2048", lang: Language = "en", target: str = "",
+    head_layer: Annotated[int | None, Between(0, MAX_LAYERS)] = 0, foil: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Activation patching: for every layer and position, log P(target at A's mask) with A's hidden state there
     replaced by B's (sentences of equal token length, one [MASK] at the same place); also per attention head at
@@ -107,9 +115,11 @@ def search_index(ws: Workspace, loaded: LoadedModel, layer: int, corpus: Corpus 
     return ws.token_indexes.get_or_compute(key, lambda: build_index(loaded, corpus, layer, progress))
 
 
+@endpoint(answer=(declared.SearchRequest, declared.SearchItem, declared.SearchShared), heavy=True)
 def token_search(
-    ws: Workspace, text: str, model: str = "100-1280", lang: str = "en", token_index: float = 1,
-    layer: float | None = None, top_k: float = 10, corpus_file: Any = None, progress: Progress | None = None,
+    ws: Workspace, text: Text, model: OneModel = "100-1280", lang: Language = "en",
+    token_index: Annotated[int, Between(0, MAX_POSITIONS - 1)] = 1, layer: Annotated[int | None, Between(0, MAX_LAYERS)] = None,
+    top_k: Annotated[int, Between(1, MAX_K)] = 10, corpus_file: File = None, progress: Progress | None = None,
 ) -> Answer:
     """The ``top_k`` corpus tokens whose hidden state at ``layer`` is most cosine-similar to token ``token_index`` of
     ``text`` (a position in the encoded ids, ``<s>`` = 0; default the first token after it), in the
@@ -137,9 +147,9 @@ def token_search(
     return make_answer("token_search", request, [data], result, {}, (), shared)
 
 
-@remembered
+@endpoint(answer=(explained.LanguagesExplainedRequest, explained.LanguagesExplainedItem, declared.Empty), heavy=True, kept=True)
 def explain_languages(
-    ws: Workspace, rows: str = "", model: str = checks.BOTH, progress: Progress | None = None,
+    ws: Workspace, rows: str = "", model: ModelChoice = checks.BOTH, progress: Progress | None = None,
 ) -> Answer:
     """One probe across languages, explained: per row (``lang | template | word A | word B | target | foil``, one
     per line; empty: the shipped occupation probe, doctor vs nurse, in en, fr and de) and per model that reads its

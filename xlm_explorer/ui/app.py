@@ -87,6 +87,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
     with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         status, projector = _header(ctx)
+        link_notice = gr.HTML("", elem_id="xlm-link-notice")  # what a link could not use (LinkOpener)
         panel = lesson_panel()
         built = {}
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:
@@ -98,7 +99,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
             "Models: CC-BY-NC-4.0 (non-commercial). Probes show what a model's statistics reflect, not facts about people.",
             elem_classes=["xlm-footer"],
         )
-        opener = _link_opener(ctx, tabs)
+        opener = _link_opener(ctx, tabs, link_notice)
         _wire_share_links(demo, ctx, opener, status, projector)
         check_library(opener, ctx.lessons)
         wire_lessons(demo, ctx, panel, opener, built["lessons"])
@@ -159,9 +160,9 @@ def check_endpoints(ctx: AppContext) -> None:
         raise RuntimeError(f"the page registers {registered}, the service declares {declared}")
 
 
-def _link_opener(ctx: AppContext, tabs: gr.Tabs) -> LinkOpener:
+def _link_opener(ctx: AppContext, tabs: gr.Tabs, notice: gr.HTML) -> LinkOpener:
     run_box = gr.Textbox(visible=True, elem_id="xlm-share-run", elem_classes=["xlm-hidden"], show_label=False, container=False)
-    return LinkOpener(ctx, tabs, tuple(tab_id for _label, tab_id, _build in TABS), run_box)
+    return LinkOpener(ctx, tabs, tuple(tab_id for _label, tab_id, _build in TABS), run_box, notice)
 
 
 def _header(ctx: AppContext) -> tuple[gr.Markdown, gr.Checkbox]:

@@ -16,7 +16,6 @@ from .. import service
 from ..checks import BOTH
 from ..errors import UserInputError
 from ..service import (
-    MAX_SET_PER_LANGUAGE,
     STATISTIC_LABELS,
     STATISTIC_NAMES,
     Answer,
@@ -37,7 +36,7 @@ from ..views.attention import (
 from ..views.attention_lines import make_head_lines, picture_heads
 from ..views.bertviz import BERTVIZ_MAX_TOKENS, bertviz_for_result, bertviz_iframe
 from .context import AppContext
-from .widgets import intro, examples_that_run, language_choices, language_dropdown, model_radio, view_controls
+from .widgets import intro, examples_that_run, language_choices, language_dropdown, model_radio, slider, view_controls
 from .wiring import Drawn, Redraw, Share, View, wire
 
 TAB = "attention"
@@ -264,7 +263,7 @@ def _build_average(ctx: AppContext) -> None:
     with gr.Row():
         choice = model_radio("100-1280")
         source = gr.Radio([("Shipped parallel set", "shipped"), ("Pasted lines", "pasted")], value="shipped", label="Sentences")
-        per_language = gr.Slider(1, MAX_SET_PER_LANGUAGE, value=8, step=1, label="Sentences per language (shipped set)")
+        per_language = slider(service.attention_average.param("per_language"), "Sentences per language (shipped set)")
     languages = gr.CheckboxGroup(
         language_choices(shipped), value=[c for c in ("en", "fr", "de", "ru", "zh") if c in shipped], label="Languages (shipped set)"
     )
@@ -287,5 +286,5 @@ def _build_average(ctx: AppContext) -> None:
 
     inputs = {"model": choice, "source": source, "languages": languages, "per_language": per_language, "pasted": pasted,
               "lang": default_lang}
-    wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables, heavy=True,
+    wire(ctx, View(f"{TAB}-average", controls, service.attention_average, inputs, tables,
                    first_result_id=f"{TAB}-average-results", redraws=[Redraw(draw, [statistic], [profile, *plots])]))

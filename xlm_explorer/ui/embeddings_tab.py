@@ -122,7 +122,7 @@ def build_embeddings_tab(ctx: AppContext) -> None:
              "dims", "seed", "group_a", "group_b"]
     wire(ctx, View(
         TAB, controls, service.embeddings, dict(zip(names, [*data_inputs, choice, *settings])), lambda _answer: Drawn([]),
-        heavy=True, first_result_id=f"{TAB}-results", downloads=False, smaller="pick fewer languages or fewer items per language",
+        first_result_id=f"{TAB}-results", downloads=False, smaller="pick fewer languages or fewer items per language",
         state=state, payload=view.payload,
         redraws=[Redraw(redraw, [join, *settings], [state, *view.drawn], slow=True, with_session=True)],
         share=Share(TAB, [name for name in names if name not in ("pasted", "upload")]),

@@ -18,7 +18,7 @@ from ..views import across_languages as language_views
 from ..views import attention_flow as flow_views
 from ..views import explain as views
 from .context import AppContext
-from .widgets import build_subtabs, examples_that_run, intro, language_choices, language_dropdown, model_radio, view_controls
+from .widgets import build_subtabs, examples_that_run, intro, language_choices, language_dropdown, model_radio, slider, view_controls
 from .share import one_based
 from .wiring import Drawn, Redraw, Share, View, wire
 
@@ -94,7 +94,7 @@ def _build_attribution(ctx: AppContext) -> None:
         "attribution", controls, service.attribution,
         {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target, "foil": foil}, draw,
         [chips, plot, table],
-        heavy=True, submit=[text], first_result_id="attribution-results",
+        submit=[text], first_result_id="attribution-results",
         share=Share("explain", ["text", "model", "lang", "mask_number", "target", "foil"], subtab="explain-attribution",
                     legacy={"mask": ("mask_number", one_based)}),  # links before Dec 2026 counted masks from 0
     ))
@@ -122,7 +122,7 @@ def _build_flow(ctx: AppContext) -> None:
     wire(ctx, View(
         "flow", controls, service.attention_flow,
         {"text": text, "model": model, "lang": lang, "mask_number": mask_number, "target": target, "hide_special": hide},
-        draw, [agreement, table], heavy=True, submit=[text], first_result_id="flow-results",
+        draw, [agreement, table], submit=[text], first_result_id="flow-results",
         redraws=[Redraw(lambda answer, at: [flow_views.make_rows_figure(answer.results, int(at))], [layer], [rows])],
         share=Share("explain", ["text", "model", "lang", "mask_number", "target", "hide_special"], subtab="explain-flow"),
     ))
@@ -161,7 +161,7 @@ def _build_languages(ctx: AppContext) -> None:
 
     wire(ctx, View(
         "explain-languages", controls, service.explain_languages, {"rows": rows, "model": model}, draw,
-        [summary, depth, grids, table], heavy=True, smaller="give fewer rows, or one model", first_result_id="explain-languages-results",
+        [summary, depth, grids, table], smaller="give fewer rows, or one model", first_result_id="explain-languages-results",
         share=Share("explain", ["rows", "model"], subtab="explain-languages"),
     ))
 
@@ -196,7 +196,7 @@ def _build_patching(ctx: AppContext) -> None:
     inputs = {"text_a": text_a, "text_b": text_b, "model": model, "lang": lang, "target": target, "head_layer": head_layer,
               "foil": foil}
     wire(ctx, View(
-        "patching", controls, service.patching, inputs, draw, [summary, plot, heads, table], heavy=True,
+        "patching", controls, service.patching, inputs, draw, [summary, plot, heads, table],
         first_result_id="patching-results",
         share=Share("explain", list(inputs), subtab="explain-patching"),
     ))
@@ -213,7 +213,7 @@ def _build_search(ctx: AppContext) -> list[Any]:
             with gr.Row():
                 middle = ctx.manager.shape("100-1280")["n_layers"] // 2
                 layer = gr.Number(value=middle, precision=0, minimum=0, label="Layer (0 = embeddings)", min_width=80)
-                top_k = gr.Slider(1, 50, value=10, step=1, label="Matches", min_width=140)
+                top_k = slider(service.token_search.param("top_k"), "Matches", min_width=140)
     corpus = gr.File(label="Your own corpus (optional): CSV/TSV with a text column (lang optional) or plain lines; ≤ 5,000 sentences",
                      file_types=list(TABLE_TYPES), type="filepath")
     index_line = service.corpus_index_line(ctx.ws.corpus_index)
@@ -229,7 +229,7 @@ def _build_search(ctx: AppContext) -> list[Any]:
     inputs = {"text": text, "model": model, "lang": lang, "token_index": token_index, "layer": layer, "top_k": top_k,
               "corpus_file": corpus}
     wire(ctx, View(
-        "token-search", controls, service.token_search, inputs, draw, [matches, table], heavy=True,
+        "token-search", controls, service.token_search, inputs, draw, [matches, table],
         first_result_id="token-search-results",
         share=Share("explain", ["text", "model", "lang", "token_index", "layer", "top_k"], subtab="explain-search"),
     ))

@@ -8,10 +8,10 @@ import gradio as gr
 
 from .. import service
 from ..checks import BOTH
-from ..service import DEFAULT_TOP_K, MAX_MASKS, MAX_TOP_K, MIN_TOP_K, Answer
+from ..service import MAX_MASKS, Answer
 from ..views.fill_mask import make_completion_html, make_fill_mask_figure, make_fill_mask_table, shared_x_max
 from .context import AppContext
-from .widgets import intro, examples_that_run, language_dropdown, model_radio, view_controls
+from .widgets import intro, examples_that_run, language_dropdown, model_radio, slider, view_controls
 from .wiring import Drawn, Share, View, wire
 
 TAB = "fill-mask"
@@ -24,7 +24,8 @@ word of several pieces: **Compare → Words of several pieces**."""
 
 def load_examples() -> list[list[Any]]:
     """Examples ``[text, model choice, language, top-k]`` from the shipped TSV."""
-    return [[text, BOTH if lang == "en" else "100-1280", lang, DEFAULT_TOP_K] for lang, text in service.fill_mask_examples()]
+    top_k = service.fill_mask.param("top_k").default
+    return [[text, BOTH if lang == "en" else "100-1280", lang, top_k] for lang, text in service.fill_mask_examples()]
 
 
 def build_fill_mask_tab(ctx: AppContext) -> None:
@@ -37,7 +38,7 @@ def build_fill_mask_tab(ctx: AppContext) -> None:
             choice = model_radio()
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=140)
-                top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k", min_width=140)
+                top_k = slider(service.fill_mask.param("top_k"), "Top-k", min_width=140)
     inputs = [text, choice, lang, top_k]
     examples_that_run(TAB, inputs, load_examples())
     controls = view_controls(TAB, "Predict")

@@ -18,7 +18,6 @@ Every request goes through Gradio's queue unchanged: the same lanes, limits, pro
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -33,17 +32,9 @@ DOCUMENT_PATH = "/gradio_api/xlm/endpoints.json"
 _NO_DEFAULT = object()
 
 
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def endpoint_parameters(fn: Callable[..., Any]) -> list[tuple[str, Any]]:
-    """``[(name, default or _NO_DEFAULT)]`` of a service endpoint, in the API's order (no workspace, no progress)."""
-    found = []
-    for p in list(inspect.signature(fn).parameters.values())[1:]:
-        if p.name != "progress":
-            found.append((p.name, _NO_DEFAULT if p.default is inspect.Parameter.empty else _plain(p.default)))
-    return found
+def endpoint_parameters(endpoint: service.Endpoint) -> list[tuple[str, Any]]:
+    """``[(name, default or _NO_DEFAULT)]`` of an endpoint's record, in the API's order."""
+    return [(p.name, _NO_DEFAULT if p.required else p.api_default) for p in endpoint.params]
 
 
 class RequestError(ValueError):
@@ -79,14 +70,16 @@ def complete_data(name: str, data: Any, parameters: Sequence[tuple[str, Any]]) -
 
 
 def endpoints_document() -> dict[str, Any]:
-    """Every endpoint: its parameters in order (with defaults) and the JSON Schema of its answer."""
+    """Every endpoint from its record: its parameters in order (type, default, limits or choices, as JSON Schema),
+    whether it is heavy or kept, and the JSON Schema of its answer."""
     document: dict[str, Any] = {}
-    for name, fn in service.ENDPOINTS.items():
+    for name, record in service.ENDPOINTS.items():
         parameters = [
-            {"name": n, "required": d is _NO_DEFAULT, **({} if d is _NO_DEFAULT else {"default": d})}
-            for n, d in endpoint_parameters(fn)
+            {"name": p.name, "required": p.required, **({} if p.required else {"default": p.api_default}), "schema": p.json_schema()}
+            for p in record.params
         ]
-        document[name] = {"call": f"/gradio_api/call/{name}", "parameters": parameters, "answer": endpoint_schema(name)}
+        document[name] = {"call": f"/gradio_api/call/{name}", "parameters": parameters, "heavy": record.heavy,
+                          "kept": record.kept, "answer": endpoint_schema(name)}
     return document
 
 

@@ -22,8 +22,7 @@ def build_models_tab(ctx: AppContext) -> None:
         for key in ctx.manager.keys:
             with gr.Column(min_width=300):
                 _build_card(ctx, key)
-    model = gr.Radio(list(ctx.manager.keys), value=ctx.manager.keys[0], visible=False, label="Model")
-    wire_api(ctx, "models", "model_info", [model], gr.JSON(visible=False))  # one endpoint for both cards
+    wire_api(ctx, "models", service.model_info, gr.JSON(visible=False))  # one endpoint for both cards
 
 
 def _build_card(ctx: AppContext, key: str) -> None:
@@ -35,15 +34,16 @@ def _build_card(ctx: AppContext, key: str) -> None:
     state = gr.State(None)
 
     def info(ws: Any, progress: Any = None) -> service.Answer:
-        return service.model_info(ws, key, progress)
+        return service.model_info(ws, key, progress=progress)
 
-    info.__name__ = f"model_info_{key.replace('-', '_')}"
+    # the card's own button: /model_info for this card's model (no input of its own; private to the page)
+    card = service.Endpoint(f"model_info_{key.replace('-', '_')}", info, (), service.model_info.answer)
 
     def render(answer: service.Answer, _session: str) -> list[Any]:
         return [make_model_facts_markdown(spec, answer.results, answer.results["source"]), answer.payload]
 
     button.click(
-        page_handler(ctx, info, render),
+        page_handler(ctx, card, render),
         outputs=[state, status, facts, data],
         show_progress_on=[facts],
         api_visibility="private",

@@ -13,7 +13,10 @@ from urllib.parse import urlencode
 
 import gradio as gr
 
+from .. import service
+from ..errors import UserInputError
 from .context import AppContext, ShareTarget
+from .messages import notices_html
 from .widgets import ViewControls
 
 COPY_LINK_JS = """(query) => {
@@ -126,15 +129,55 @@ RUN_AFTER_JS = ("(id) => { const lesson = (id || '').startsWith('lesson:'); id =
 LINK_WORDS = ("tab", "view", "run", "lesson", "step", "teacher", "projector")
 
 
+def read_link_value(ctx: AppContext, target: ShareTarget, name: str, text: str) -> Any:
+    """A link's text for one input, as the value its control takes, checked by the endpoint's record (the same
+    check and sentence as the API's): a value no control could hold (``top_k=9999``, a choice not offered, a
+    number that is not one) raises :class:`UserInputError` naming the parameter, instead of reaching gradio's own
+    component checks (which would leave the view in a bare error)."""
+    component = target.inputs[name]
+    record = service.ENDPOINTS.get(target.endpoint)
+    param = record.param(name) if record is not None and name in record.names else None
+    if param is None:
+        return decode_value(component, text)
+    raw = text if param.kind == "number" else decode_value(component, text)
+    value = param.check(raw, ctx.ws)
+    held = control_refuses(component, value)
+    if held:
+        raise UserInputError(f"{name} {str(value)[:40]} is not a value of this page's control ({held}): the API takes it")
+    return value
+
+
+def _choice_values(component: gr.components.Component) -> list[Any]:
+    return [c[1] if isinstance(c, (list, tuple)) else c for c in getattr(component, "choices", None) or []]
+
+
+def control_refuses(component: gr.components.Component, value: Any) -> str:
+    """Why a page control cannot hold ``value`` (its range or its choices, in words), or "" when it can: gradio's own
+    check would refuse it before any handler ran."""
+    if isinstance(component, (gr.Slider, gr.Number)) and isinstance(value, (int, float)):
+        low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{'' if low is None else low}..{'' if high is None else high}"
+    elif isinstance(component, (gr.Radio, gr.Dropdown, gr.CheckboxGroup)) and not getattr(component, "allow_custom_value", False):
+        allowed = _choice_values(component)
+        wanted = value if isinstance(value, list) else [value]
+        if allowed and any(v not in allowed for v in wanted):
+            return "its choices: " + ", ".join(str(a) for a in allowed[:12]) + (" ..." if len(allowed) > 12 else "")
+    return ""
+
+
 @dataclass
 class LinkOpener:
     """What opening a link sets on the page (its tab and sub-tab, the view's inputs, the run button to press), for
-    the share links read on page load and for a lesson's steps: one rule for both."""
+    the share links read on page load and for a lesson's steps: one rule for both. ``notice``: the line under the
+    header that says what a link could not use (a view it does not have, an input it does not take, a value
+    refused); such a link opens its view without running it."""
 
     ctx: AppContext
     tabs: gr.Tabs
     tab_ids: tuple[str, ...]
     run_box: gr.Textbox
+    notice: gr.HTML
     inputs: list[gr.components.Component] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -144,7 +187,7 @@ class LinkOpener:
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.tabs, *[self.ctx.subtabs[k] for k in self.subtab_ids], *self.inputs, self.run_box]
+        return [self.tabs, *[self.ctx.subtabs[k] for k in self.subtab_ids], *self.inputs, self.notice, self.run_box]
 
     def values(self, params: dict[str, str], reset: bool = False) -> list[Any]:
         """The outputs' values for a link's ``params``; ``reset``: the view's inputs the link leaves out go back to
@@ -152,24 +195,32 @@ class LinkOpener:
         values: dict[int, Any] = {}
         selected: dict[str, Any] = {}
         run_id = ""
+        problems = self.problems(params)
         target = self.ctx.share_targets.get(params.get("view") or params.get("tab") or "")
         if target is not None:
             given = link_values(params, list(target.inputs), target.legacy)
             for name, component in target.inputs.items():
-                if name in given:
-                    values[id(component)] = decode_value(component, given[name])
-                elif reset:
+                try:
+                    if name in given:
+                        values[id(component)] = read_link_value(self.ctx, target, name, given[name])
+                        continue
+                except UserInputError:
+                    pass  # named in problems; the control shows a value it can hold
+                if reset or name in given:
                     values[id(component)] = component.value
             selected["main"] = gr.Tabs(selected=target.tab)
             if target.subtab is not None:
                 selected[target.tab] = gr.Tabs(selected=target.subtab)
-            run_id = target.run_id if params.get("run") == "1" else ""
+            run_id = target.run_id if params.get("run") == "1" and not problems else ""
         elif params.get("tab") in self.tab_ids:
             selected["main"] = gr.Tabs(selected=params["tab"])
+        notice = f"This link was not used in full: {'; '.join(problems)}." + (
+            " Nothing ran: check the inputs, then press the view's button." if params.get("run") == "1" else "")
         return [
             selected.get("main", gr.skip()),
             *[selected.get(key, gr.skip()) for key in self.subtab_ids],
             *[values.get(id(c), gr.skip()) for c in self.inputs],
+            notices_html([notice], kind="error") if problems else "",
             run_id,
         ]
 
@@ -182,12 +233,16 @@ class LinkOpener:
         key = params.get("view") or params.get("tab") or ""
         target = self.ctx.share_targets.get(key)
         if target is None:
-            if key in self.tab_ids and "view" not in params:
+            if not key or (key in self.tab_ids and "view" not in params):
                 return []
             known = ", ".join(sorted({*self.ctx.share_targets, *self.tab_ids}))
             return [f"it opens {key[:40]!r}, which is not a view here (the views: {known})"]
         readable = {*target.inputs, *LEGACY_NAMES, *target.legacy, *LINK_WORDS}
         unknown = sorted(name for name in params if name not in readable)
-        if unknown:
-            return [f"{key} takes no input {', '.join(unknown)} (it takes {', '.join(target.inputs)})"]
-        return []
+        found = [f"{key} takes no input {', '.join(u[:40] for u in unknown)} (it takes {', '.join(target.inputs)})"] if unknown else []
+        for name, text in link_values(params, list(target.inputs), target.legacy).items():
+            try:
+                read_link_value(self.ctx, target, name, text)
+            except UserInputError as error:
+                found.append(str(error).rstrip("."))
+        return found

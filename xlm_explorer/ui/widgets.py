@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from ..checks import BOTH
+from ..service import Param
 from ..specs import LANGUAGE_NAMES
 from ..workspace import Workspace
 from .context import AppContext
@@ -64,6 +65,17 @@ def language_choices(codes: Sequence[str]) -> list[tuple[str, str]]:
 
 def language_dropdown(ctx: AppContext, label: str = "Language (100-1280 tokenization)", value: str = "en", **kwargs: Any) -> gr.Dropdown:
     return gr.Dropdown(language_choices(ctx.manager.languages("100-1280")), value=value, label=label, filterable=True, **kwargs)
+
+
+def slider(param: Param, label: str, value: int | None = None, **kwargs: Any) -> gr.Slider:
+    """A slider over a declared whole number's range (the endpoint's record), starting at its default or ``value``."""
+    return gr.Slider(param.low, param.high, value=param.default if value is None else value, step=1, label=label, **kwargs)
+
+
+def number_box(param: Param, label: str, value: int | None = None, **kwargs: Any) -> gr.Number:
+    """A box for a declared whole number (its range from the endpoint's record), starting at its default or ``value``."""
+    return gr.Number(value=param.default if value is None else value, precision=0, minimum=param.low, maximum=param.high,
+                     label=label, **kwargs)
 
 
 def model_radio(value: str = BOTH, **kwargs: Any) -> gr.Radio:

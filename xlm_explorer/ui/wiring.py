@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+from gradio.components.api_component import Api
 
 from .. import service
-from ..service import Answer
+from ..service import Answer, Endpoint
 from ..views.style import fit_figure
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
@@ -61,10 +62,11 @@ def reveal(outputs: Sequence[Any], values: list[Any], projector: bool = False) -
     return shown + list(values[len(shown):])
 
 
-def _parameters(service_fn: Callable[..., Answer]) -> list[inspect.Parameter]:
-    """The service function's endpoint parameters (without the workspace and progress), annotations dropped."""
-    params = list(inspect.signature(service_fn).parameters.values())[1:]
-    return [p.replace(annotation=inspect.Parameter.empty) for p in params if p.name != "progress"]
+def _parameters(endpoint: Endpoint) -> list[inspect.Parameter]:
+    """The endpoint's parameters as a handler's signature names them: a required one without a default, the others
+    defaulting to None (gradio reports them as optional to every client; None means the declared default)."""
+    return [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              default=inspect.Parameter.empty if p.required else None) for p in endpoint.params]
 
 
 #: What the status line says after Stop (the results of the previous run, if any, stay in view).
@@ -106,11 +108,10 @@ def stoppable(progress: Any, flag: Any = None, warning: str = "") -> Callable[[f
 LONG_RUN_S = 60.0
 
 
-def long_run_warning(ctx: AppContext, service_fn: Callable[..., Answer], values: Sequence[Any], smaller: str) -> str:
+def long_run_warning(ctx: AppContext, service_fn: Endpoint, values: Sequence[Any], smaller: str) -> str:
     """``Long run: about 2 min here last time; for a shorter one, <smaller>`` when this view's last computed run
     took over :data:`LONG_RUN_S` on this machine and this request's answer is not kept; else empty."""
-    kept = getattr(service_fn, "is_kept", None)
-    if kept is not None and kept(ctx.ws, *values):
+    if service_fn.is_kept(ctx.ws, *values):
         return ""
     last = ctx.durations.get(service_fn.__name__, 0.0)
     if last <= LONG_RUN_S:
@@ -132,17 +133,15 @@ def with_time_left(message: str, fraction: float, elapsed: float) -> str:
     return f"{message} · about {left:.0f} s left" if left < 90 else f"{message} · about {left / 60:.0f} min left"
 
 
-def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
-    """The public API twin of an endpoint: the service's payload, errors as plain-text ``gr.Error``; a cancelled
-    call stops at its next progress step. Every parameter the service gives a default is optional for every client
-    (its signature default is None, which gradio reports as optional; None means the service's default)."""
+def api_handler(ctx: AppContext, service_fn: Endpoint):
+    """The public API of an endpoint: the record checks the values as the client sent them (no component converts
+    them first) and fills in the declared defaults; the service's payload out, errors as plain-text ``gr.Error``; a
+    cancelled call stops at its next progress step."""
 
     params = _parameters(service_fn)
-    defaults = [p.default for p in params]
 
     def handler(*args: Any) -> Any:  # gradio passes the inputs, then the Progress it inserted
         values, progress = list(args[: len(params)]), args[len(params)]
-        values = [d if v is None and d is not inspect.Parameter.empty else v for v, d in zip(values, defaults)]
         try:
             with ctx.ws.serving():
                 answer = service_fn(ctx.ws, *values, progress=stoppable(progress))
@@ -152,9 +151,8 @@ def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
             raise gr.Error(user_message(error), print_exception=False) from None
         return answer.payload
 
-    optional = [p.replace(default=None) if p.default is not inspect.Parameter.empty else p for p in params]
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*optional, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+        [*params, inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
     )
     handler.__name__ = service_fn.__name__
     handler.__doc__ = service_fn.__doc__
@@ -163,7 +161,7 @@ def api_handler(ctx: AppContext, service_fn: Callable[..., Answer]):
 
 def page_handler(
     ctx: AppContext,
-    service_fn: Callable[..., Answer],
+    service_fn: Endpoint,
     render: Callable[[Answer, str], list[Any]],
     outputs: Sequence[Any] = (),
     smaller: str = "",
@@ -199,7 +197,7 @@ def page_handler(
 
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            *params,
+            *[p.replace(default=inspect.Parameter.empty) for p in params],
             inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         ]
@@ -318,14 +316,11 @@ class View:
 
     id: str
     controls: ViewControls
-    service_fn: Callable[..., Answer]
+    service_fn: Endpoint
     inputs: dict[str, gr.components.Component]
     draw: Callable[[Answer], Drawn]
     outputs: list[gr.components.Component] = field(default_factory=list)
     share: Share | None = None
-    #: the public endpoint this view's twin serves (a key of ``service.ENDPOINTS``; default the service function's)
-    api: str | None = None
-    heavy: bool = False
     submit: Sequence[gr.components.Component] = ()
     redraws: Sequence[Redraw] = ()
     first_result_id: str | None = None
@@ -338,20 +333,19 @@ class View:
     smaller: str = ""
 
 
-def components_for(view: View, fn: Callable[..., Any]) -> list[gr.components.Component]:
-    """The components for ``fn``'s parameters, by name; a parameter without a component is a build error."""
-    names = [p.name for p in _parameters(fn)]
-    missing = [n for n in names if n not in view.inputs]
+def components_for(view: View, endpoint: Endpoint) -> list[gr.components.Component]:
+    """The components for the endpoint's parameters, by name; a parameter without a component is a build error."""
+    missing = [n for n in endpoint.names if n not in view.inputs]
     if missing:
-        raise ValueError(f"view {view.id!r}: no input component for {fn.__name__}'s parameters {missing}")
-    return [view.inputs[n] for n in names]
+        raise ValueError(f"view {view.id!r}: no input component for /{endpoint.name}'s parameters {missing}")
+    return [view.inputs[n] for n in endpoint.names]
 
 
 def wire(ctx: AppContext, view: View) -> gr.State:
     """Wire a declared view (see :class:`View`); returns the state holding the session's last answer (for events a
     view wires further, such as a click on a table cell)."""
-    api = view.api or view.service_fn.__name__
-    api_fn = service.ENDPOINTS[api]
+    endpoint = view.service_fn
+    api = endpoint.name
     downloads = downloads_list() if view.downloads else None
     payload = view.payload or api_payload(api)
     state = view.state or gr.State(None, time_to_live=RESULT_STATE_SECONDS)
@@ -366,7 +360,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     inputs = components_for(view, view.service_fn)
     events = [
         _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
-                  view.heavy, view.redraws, state, view.first_result_id, ctx.in_projector)
+                  endpoint.heavy, view.redraws, state, view.first_result_id, ctx.in_projector)
         for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
     if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
@@ -374,7 +368,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
             event.then(lambda: model_status_markdown(ctx.ws), outputs=ctx.model_status, queue=False, api_visibility="private")
     _wire_redraws(view.redraws, state, ctx.in_projector)
     _wire_stop(ctx, view.controls, events)
-    wire_api(ctx, view.controls.elem_id, api, components_for(view, api_fn), payload, view.heavy)
+    wire_api(ctx, view.controls.elem_id, endpoint, payload)
     if view.share is not None:
         params = {name: view.inputs[name] for name in view.share.params}
         wire_share(ctx, view.controls, view.share.tab, params, subtab=view.share.subtab, legacy=view.share.legacy,
@@ -430,33 +424,30 @@ def _wire_stop(ctx: AppContext, controls: ViewControls, events: list[Any]) -> No
     )
 
 
-def _api_input(component: gr.components.Component) -> gr.components.Component:
-    """The API's input for a page component. A file picker's ``file_types`` would make gradio refuse an upload sent
-    without a file name (the JS client's ``handle_file``), and a slider refuses ``null`` with a TypeError: the API gets
-    hidden twins without those checks, and the service checks the values itself, with messages that say what to
-    change (the file by its content, ``uploads.py``; numbers by ``checks.whole_number``)."""
-    if isinstance(component, gr.File) and component.file_types:
-        return gr.File(visible=False, label=component.label, type=component.type, file_count=component.file_count)
-    if isinstance(component, gr.Slider):
-        return gr.Number(visible=False, label=component.label, value=component.value)
-    return component
+def api_inputs(endpoint: Endpoint) -> list[gr.components.Component]:
+    """The API's inputs, built from the record and not from the page's controls: each holds the declared default
+    (what ``view_api()`` shows and what every client sends for a parameter left out) and hands the client's value to
+    the record's checks unconverted (no slider range, no list of choices, no ``str()`` of a list answers first).
+    A file is a hidden ``gr.File`` without ``file_types``, so gradio still takes only files uploaded to it and the
+    service judges the content (``uploads.py``)."""
+    return [
+        gr.File(visible=False, label=p.name, type="filepath") if p.kind == "file" else Api(p.api_default, p.json_schema(), p.name)
+        for p in endpoint.params
+    ]
 
 
-def wire_api(
-    ctx: AppContext, elem_id: str, api_name: str, inputs: list[gr.components.Component], payload: gr.JSON, heavy: bool = False
-) -> None:
-    """The public endpoint ``/api_name``: :data:`service.ENDPOINTS[api_name]` on ``inputs`` (its parameters, in order),
-    the JSON payload out, plain-text errors, the API's own concurrency group; registered once (``ctx.api_names``)."""
-    service_fn = service.ENDPOINTS[api_name]
-    if api_name in ctx.api_names:
-        raise ValueError(f"/{api_name} is registered twice")
-    ctx.api_names.append(api_name)
+def wire_api(ctx: AppContext, elem_id: str, endpoint: Endpoint, payload: gr.JSON) -> None:
+    """The public endpoint ``/<name>``: the record's own inputs (:func:`api_inputs`), the JSON payload out,
+    plain-text errors, the API's own lane (heavy or quick, from the record); registered once (``ctx.api_names``)."""
+    if endpoint.name in ctx.api_names:
+        raise ValueError(f"/{endpoint.name} is registered twice")
+    ctx.api_names.append(endpoint.name)
     api_trigger = gr.Button(visible=False, elem_id=f"{elem_id}-api")
     api_trigger.click(
-        api_handler(ctx, service_fn),
-        inputs=[_api_input(c) for c in inputs],
+        api_handler(ctx, endpoint),
+        inputs=api_inputs(endpoint),
         outputs=payload,
-        api_name=api_name,
-        api_description=plain_doc(service_fn.__doc__),
-        **(API_HEAVY if heavy else API_QUICK),
+        api_name=endpoint.name,
+        api_description=plain_doc(endpoint.__doc__),
+        **(API_HEAVY if endpoint.heavy else API_QUICK),
     )

@@ -36,5 +36,5 @@ def build_bias_languages(ctx: AppContext) -> None:
         frame = views.make_crosslingual_table(answer.results)
         return Drawn([views.make_crosslingual_figure(answer.results), frame], {"log-ratio": frame})
 
-    wire(ctx, View(VIEW, controls, service.bias_languages, {"languages": languages}, draw, [plot, table], heavy=True, smaller="pick fewer languages",
+    wire(ctx, View(VIEW, controls, service.bias_languages, {"languages": languages}, draw, [plot, table], smaller="pick fewer languages",
                    first_result_id=f"{VIEW}-results", share=Share("bias", ["languages"], subtab="bias-languages")))

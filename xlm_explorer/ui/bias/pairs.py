@@ -67,7 +67,7 @@ def build_pairs(ctx: AppContext) -> None:
         return Drawn(figures, {"summary": summary_frame, "crows": crows_frame, "pairs": frame})
 
     wire(ctx, View(VIEW, controls, service.pll_pairs, {"table": table_text, "model": choice}, draw,
-                   [summary_plot, summary, crows, table, plot], heavy=True, smaller="score fewer pairs, or one model", first_result_id=f"{VIEW}-results",
+                   [summary_plot, summary, crows, table, plot], smaller="score fewer pairs, or one model", first_result_id=f"{VIEW}-results",
                    share=Share("bias", ["table", "model"], subtab="bias-pairs")))
     build_results_browser(ctx)
 

@@ -62,7 +62,7 @@ def build_probes(ctx: AppContext) -> None:
     inputs = {"template": template, "targets": targets, "fillers": fillers, "lang": lang, "model": choice}
     share = Share("bias", ["template", "targets", "fillers", "lang", "model"],
                   subtab="bias-probes")
-    wire(ctx, View(VIEW, controls, service.bias_probe, inputs, draw, [plot, table], heavy=True, smaller="give fewer fillers, or one model",
+    wire(ctx, View(VIEW, controls, service.bias_probe, inputs, draw, [plot, table], smaller="give fewer fillers, or one model",
                    first_result_id=f"{VIEW}-results", share=share))
 
 

@@ -51,7 +51,7 @@ def build_seat(ctx: AppContext) -> None:
         frame = views.make_seat_table(answer.results)
         return Drawn([views.make_effect_figure(answer.results), frame], {"seat": frame})
 
-    wire(ctx, View(VIEW, controls, service.seat, {**boxes, "model": model, "lang": lang}, draw, [effect, table], heavy=True,
+    wire(ctx, View(VIEW, controls, service.seat, {**boxes, "model": model, "lang": lang}, draw, [effect, table],
                    first_result_id=f"{VIEW}-results",
                    redraws=[Redraw(lambda answer, at: [views.make_direction_figure(answer.results, int(at))], [layer], [direction])],
                    share=Share("bias", [*DEFAULTS, "model", "lang"], subtab="bias-seat")))

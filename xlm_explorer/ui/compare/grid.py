@@ -8,7 +8,7 @@ from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import intro, view_controls
+from ..widgets import intro, slider, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "grid"
@@ -24,7 +24,7 @@ def build_grid(ctx: AppContext) -> None:
     with gr.Row():
         template_set = gr.Dropdown([(f"{key}: {NAMES.get(key, key)}", key) for key in shipped], value=next(iter(shipped), None),
                                    label="Shipped template", scale=1)
-        top_k = gr.Slider(1, 10, value=3, step=1, label="Predictions per cell", scale=1)
+        top_k = slider(service.crosslingual_grid.param("top_k"), "Predictions per cell", value=3, scale=1)
     templates = gr.Textbox(label="Templates (one per line: lang<TAB>sentence with [MASK])",
                            value=next(iter(shipped.values()), ""), lines=8, max_lines=30)
     controls = view_controls(VIEW, "Fill the grid")

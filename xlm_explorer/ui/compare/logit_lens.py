@@ -8,7 +8,7 @@ from ... import service
 from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import intro, language_dropdown, view_controls
+from ..widgets import intro, language_dropdown, number_box, slider, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "logit-lens"
@@ -28,8 +28,8 @@ def build_logit_lens(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=240):
             lang = language_dropdown(ctx)
             with gr.Row():
-                mask_number = gr.Number(value=1, precision=0, minimum=1, label="Mask number (1 = first [MASK])", min_width=120)
-                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k per layer", min_width=120)
+                mask_number = number_box(service.logit_lens.param("mask_number"), "Mask number (1 = first [MASK])", min_width=120)
+                top_k = slider(service.logit_lens.param("top_k"), "Top-k per layer", min_width=120)
             candidates = gr.Textbox(label="Candidates to follow (comma-separated; empty = the final top-k)", value="")
     controls = view_controls(VIEW, "Show per-layer predictions")
     plot = gr.Plot(label="Per-layer predictions", show_label=False, elem_id=f"{VIEW}-results")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ... import service
-from ...service import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, Answer
+from ...service import Answer
 from ...views import compare as views
 from ..context import AppContext
-from ..widgets import intro, examples_that_run, language_dropdown, view_controls
+from ..widgets import intro, examples_that_run, language_dropdown, slider, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "compare"
@@ -24,7 +24,7 @@ def build_side_by_side(ctx: AppContext) -> None:
         text = gr.Textbox(label="Sentence", value="Le chat dort sur le [MASK].", lines=2, max_lines=8, scale=3)
         with gr.Column(scale=2, min_width=240):
             lang = language_dropdown(ctx, value="fr")
-            top_k = gr.Slider(MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top-k")
+            top_k = slider(service.compare.param("top_k"), "Top-k")
     inputs = [text, lang, top_k]
     examples_that_run(VIEW, inputs, [
         ["Le chat dort sur le [MASK].", "fr", 10],

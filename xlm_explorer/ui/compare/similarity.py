@@ -37,5 +37,5 @@ def build_similarity(ctx: AppContext) -> None:
 
     inputs = {"languages": langs, "sentences": sentences, "lang": sentences_lang}
     share = Share("compare", ["languages", "sentences", "lang"], subtab="compare-similarity")
-    wire(ctx, View(VIEW, controls, service.layer_similarity, inputs, draw, [plot, table], heavy=True,
+    wire(ctx, View(VIEW, controls, service.layer_similarity, inputs, draw, [plot, table],
                    first_result_id=f"{VIEW}-results", share=share))

@@ -6,15 +6,15 @@ import gradio as gr
 
 from ... import service
 from ...checks import BOTH
-from ...service import MAX_BEAM, MAX_PER_LENGTH, MAX_PIECES, Answer
+from ...service import Answer
 from ...views import fill_word as views
 from ..context import AppContext
-from ..widgets import examples_that_run, intro, language_dropdown, model_radio, view_controls
+from ..widgets import examples_that_run, intro, language_dropdown, model_radio, slider, view_controls
 from ..wiring import Drawn, Share, View, wire
 
 VIEW = "fill-word"
 HELP = f"""One **[MASK]** predicts one BPE piece, so a word the vocabulary splits (`un@@ believ@@ able`) is never a
-fill-mask answer. Here the mask becomes 1, 2 … up to {MAX_PIECES} masks, filled **left to right by beam search**
+fill-mask answer. Here the mask becomes 1, 2 … up to {service.fill_word.param("max_pieces").high} masks, filled **left to right by beam search**
 (each piece but the last continues its word, the last ends it), and the whole words of every length are ranked
 together by the completed sentence's **PLL-word-l2r** (Kauf & Ivanova 2023), which does not reward a word for
 predicting its own pieces from each other. `*`: a split the tokenizer would not write for that word."""
@@ -29,10 +29,10 @@ def build_words(ctx: AppContext) -> None:
             model = model_radio(BOTH)
             with gr.Row():
                 lang = language_dropdown(ctx, min_width=120)
-                max_pieces = gr.Slider(1, MAX_PIECES, value=2, step=1, label="Pieces at most", min_width=120)
+                max_pieces = slider(service.fill_word.param("max_pieces"), "Pieces at most", min_width=120)
             with gr.Row():
-                top_k = gr.Slider(1, MAX_PER_LENGTH, value=5, step=1, label="Answers per length", min_width=120)
-                beam_width = gr.Slider(1, MAX_BEAM, value=8, step=1, label="Beam width", min_width=120)
+                top_k = slider(service.fill_word.param("top_k"), "Answers per length", min_width=120)
+                beam_width = slider(service.fill_word.param("beam_width"), "Beam width", min_width=120)
     inputs = {"text": text, "model": model, "lang": lang, "max_pieces": max_pieces, "top_k": top_k, "beam_width": beam_width}
     examples_that_run(VIEW, list(inputs.values()), [
         ["The film was [MASK] from start to end.", BOTH, "en", 2, 5, 8],
@@ -50,6 +50,6 @@ def build_words(ctx: AppContext) -> None:
                      {"words": frame})
 
     wire(ctx, View(
-        VIEW, controls, service.fill_word, inputs, draw, [summary, plot, table], submit=[text], heavy=True, smaller="ask for fewer pieces, a narrower beam, or one model",
+        VIEW, controls, service.fill_word, inputs, draw, [summary, plot, table], submit=[text], smaller="ask for fewer pieces, a narrower beam, or one model",
         first_result_id=f"{VIEW}-results", share=Share("compare", list(inputs), subtab="compare-words"),
     ))
