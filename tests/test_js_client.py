@@ -49,4 +49,6 @@ def test_the_javascript_client(app_url: str, js_client: Path) -> None:
     assert found["upload_rows"] == 2
     assert found["refused"] and "No mask found" in found["refused"] and "&lt;" not in found["refused"]  # plain text
     assert found["info_key"] == "en-2048"
+    assert {k: found["compare_request"][k] for k in ("lang", "top_k")} == {"lang": "en", "top_k": 10}  # the declared defaults
+    assert "top_k must be a whole number from 1 to 50, not 9999." in found["refused_range"], found["refused_range"]
     assert found["cancelled_after_progress"] is True

@@ -14,6 +14,7 @@ from browser_utils import (
     BrowserSession,
     browser_session,
     discover_units,
+    error_toasts,
     launched_app,
     main_button,
     open_path,
@@ -396,3 +397,16 @@ def test_a_run_started_at_the_screens_bottom_edge_brings_its_progress_words_into
     top = page.evaluate("() => document.querySelector('#embeddings-status').getBoundingClientRect().bottom")
     wait_idle(session, timeout_s=120)
     assert top < 0.85 * 900, f"the status line (progress words) ended {top:.0f} px down a 900 px screen"
+
+
+def test_a_link_with_a_value_no_control_holds_says_why_and_leaves_the_view_usable(page_app: str, session: BrowserSession) -> None:
+    """?top_k=9999 reached gradio's slider check before: a bare "Error", Run disabled, Stop showing for minutes."""
+    page = open_page(session, page_app + "?tab=fill-mask&top_k=9999&run=1")
+    notice = page.locator("#xlm-link-notice")
+    notice.get_by_text("top_k must be a whole number from 1 to 50, not 9999", exact=False).wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # a run the link would have pressed starts 400 ms after the values are in
+    assert page.locator("#fill-mask-run").is_enabled() and not page.locator("#fill-mask-stop").is_visible()
+    assert error_toasts(session) == []
+    page.locator("#fill-mask-run").click()  # the slider holds a value it can: the view runs
+    page.locator("#fill-mask-results .js-plotly-plot").first.wait_for(state="visible", timeout=60_000)
+    assert error_toasts(session) == [] and page.locator("#fill-mask-run").is_enabled()

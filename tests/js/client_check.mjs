@@ -24,6 +24,18 @@ try {
   out.refused = String(error.message || error);
 }
 
+// parameters left out take the declared defaults (not the page's controls: the page's compare starts in French)
+const compared = await client.predict("/compare", { text: "The cat sat on the [MASK]." });
+out.compare_request = compared.data[0].request;
+
+// a value no control could hold: the app's own sentence, naming the parameter
+try {
+  await client.predict("/fill_mask", { text: "The cat sat on the [MASK].", top_k: 9999 });
+  out.refused_range = null;
+} catch (error) {
+  out.refused_range = String(error.message || error);
+}
+
 // the one model-info endpoint
 const info = await client.predict("/model_info", { model: "en-2048" });
 out.info_key = info.data[0].results[0].model;
