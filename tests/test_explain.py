@@ -230,3 +230,33 @@ def test_contrastive_patching_is_the_target_sweep_minus_the_foil_sweep_and_says_
         layer, position, share = found
         shares = (both.effects - both.logprob_a) / (both.logprob_b - both.logprob_a)
         assert share >= 0.5 and shares[:layer].max(initial=-np.inf) < 0.5 and shares[layer, position] == pytest.approx(share)
+
+
+@pytest.mark.parametrize("endpoint", ["attribution", "patching", "explain_languages"])
+def test_a_target_or_foil_outside_the_vocabulary_is_refused_not_scored_as_unk(workspace, endpoint: str) -> None:
+    """foil "€€" on en-2048 was attributed as log P('she') - log P('<unk>'), with a notice about its first piece."""
+    from xlm_explorer.errors import UserInputError
+
+    sentence = "The doctor said that [MASK] was tired."
+    calls = {
+        "attribution": lambda: service.attribution(workspace, sentence, "en-2048", foil="€€"),
+        "patching": lambda: service.patching(workspace, sentence, sentence.replace("tired.", "tired!"), "en-2048", foil="€€"),
+        "explain_languages": lambda: service.explain_languages(
+            workspace, "en | The {filler} said that [MASK] was tired. | doctor | nurse | he | €€", "en-2048"),
+    }
+    with pytest.raises(UserInputError, match="The foil '€€' is not in en-2048's vocabulary"):
+        calls[endpoint]()
+    with pytest.raises(UserInputError, match="The target '€€' is not in en-2048's vocabulary"):
+        service.attribution(workspace, sentence, "en-2048", target="€€")
+
+
+def test_two_callers_with_one_corpus_content_each_see_their_own_file_name(workspace, tmp_path: Path) -> None:
+    """The token index is kept by content for everyone; a caller's file name is never another caller's."""
+    content = "id\tlang\ttext\n1\ten\tThe cat sleeps on the sofa.\n2\ten\tThe dog sleeps in the garden.\n"
+    first, second = tmp_path / "a" / "shared-corpus.tsv", tmp_path / "b" / "my-secret-notes.tsv"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(content, encoding="utf-8")
+    names = [service.token_search(workspace, "The cat sleeps.", "100-1280", "en", 2, 1, 3, str(path)).payload["shared"]["corpus"]
+             for path in (first, second)]
+    assert names == ["shared-corpus.tsv", "my-secret-notes.tsv"]

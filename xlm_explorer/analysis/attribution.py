@@ -106,15 +106,19 @@ def resolve_foil(
     is (:func:`resolve_target`); a foil that is the target itself is refused."""
     if not (foil or "").strip():
         return None, "", []
-    foil_id, notices = resolve_target(loaded, foil, lang, logits)
+    foil_id, notices = resolve_target(loaded, foil, lang, logits, what="foil")
     if foil_id == target_id:
         raise UserInputError(f"The foil {foil.strip()[:40]!r} is the target itself for {loaded.key}: pick another word.")
     return foil_id, display_piece(loaded.tokenizer.convert_ids_to_tokens([foil_id])[0]), notices
 
 
-def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Tensor) -> tuple[int, list[str]]:
+def resolve_target(
+    loaded: LoadedModel, target: str, lang: str, logits: torch.Tensor, what: str = "target"
+) -> tuple[int, list[str]]:
     """The vocabulary id of ``target`` (a piece as written in the vocabulary, a piece as the app shows it, or a
-    word: its first piece); empty -> the top non-special prediction. Returns ``(id, notices)``."""
+    word: its first piece); empty -> the top non-special prediction. Returns ``(id, notices)``. A word whose first
+    piece is not in the vocabulary (it would be scored as ``<unk>``) or is a special token is refused (``what``: the
+    parameter's name in the message)."""
     vocab = loaded.tokenizer.get_vocab()
     target = (target or "").strip()
     if not target:
@@ -126,11 +130,14 @@ def resolve_target(loaded: LoadedModel, target: str, lang: str, logits: torch.Te
             return int(vocab[candidate]), []
     pieces, notices = tokenize_words(loaded, target, lang)
     if not pieces:
-        raise UserInputError(f"The target {target[:40]!r} becomes no tokens for {loaded.key}.")
+        raise UserInputError(f"The {what} {target[:40]!r} becomes no tokens for {loaded.key}.")
+    if pieces[0] not in vocab or vocab[pieces[0]] in loaded.special_ids:
+        raise UserInputError(f"The {what} {target[:40]!r} is not in {loaded.key}'s vocabulary (its first piece "
+                             f"{display_piece(pieces[0])!r} would be scored as <unk>): pick a word the model knows.")
     if len(pieces) > 1:
         notices = [*notices, f"{loaded.key} splits {target!r} into {len(pieces)} pieces; only its first piece "
                    f"{display_piece(pieces[0])!r} is used (one mask predicts one piece)."]
-    return int(vocab.get(pieces[0], loaded.tokenizer.unk_token_id)), notices
+    return int(vocab[pieces[0]]), notices
 
 
 def _gradients(

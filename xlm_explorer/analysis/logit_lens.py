@@ -198,7 +198,7 @@ def logit_lens(
     if candidates:
         chosen_ids = []
         for word in candidates:
-            token_id, found = resolve_target(loaded, word, encoding.lang, probs[-1])
+            token_id, found = resolve_target(loaded, word, encoding.lang, probs[-1], what="candidate")
             chosen_ids.append(token_id)
             notices += found
         chosen_ids = list(dict.fromkeys(chosen_ids))

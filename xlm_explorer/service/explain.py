@@ -3,6 +3,7 @@ contextual token search."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from .. import checks
@@ -140,6 +141,8 @@ def token_search(
     layer = loaded.n_layers // 2 if layer is None else layer
     index = search_index(ws, loaded, check_search_layer(loaded, layer), corpus, progress)
     result = search_token(loaded, ws.forward_cache, text, lang, token_index, layer, top_k, index)
+    if corpus is not None:  # the index is kept by content for every caller; the name is this caller's own upload's
+        result = dataclasses.replace(result, corpus=corpus.name)
     data = result.to_dict()
     request = {"text": text, "model": key, "lang": lang, "token_index": data["token_index"], "layer": data["layer"],
                "top_k": len(data["matches"])}
