@@ -72,3 +72,36 @@ def test_the_tables_as_markdown_read_back_cell_for_cell(tmp_path: Path) -> None:
 def test_a_run_without_tables_writes_no_markdown(tmp_path: Path) -> None:
     paths = DownloadStore(tmp_path).write("abc", "view", {}, {"x": 1})
     assert [Path(p).name for p in paths] == ["view.json"]
+
+
+def test_a_run_and_a_redraw_of_one_session_writing_at_once_never_remove_each_others_folder(tmp_path: Path) -> None:
+    """A lesson's step and its redraw wrote one view's files at once: 'Cannot save file into a non-existent directory'."""
+    import threading
+
+    from xlm_explorer.downloads import DownloadStore
+
+    store = DownloadStore(tmp_path)
+    frame = pd.DataFrame({"a": list(range(200)), "b": ["x"] * 200})
+    failures: list[BaseException] = []
+
+    def writer(tag: int) -> None:
+        for i in range(60):
+            try:
+                paths = store.write("one-session", "embeddings", {f"t{k}": frame for k in range(3)}, {"run": tag, "i": i})
+                assert all(Path(p).is_file() for p in paths)  # every file it returns is there when it returns
+            except BaseException as error:  # noqa: BLE001 - the race's symptom, whatever it is
+                failures.append(error)
+                return
+
+    threads = [threading.Thread(target=writer, args=(tag,)) for tag in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [], failures[:1]
+    newest = store.latest_run("one-session", "embeddings")
+    assert sorted(p.name for p in newest.iterdir()) == sorted(
+        ["embeddings-t0.csv", "embeddings-t1.csv", "embeddings-t2.csv", "embeddings-tables.md", "embeddings.json"])
+    store.run_grace_s = 0.0  # once an older run's grace has passed, the next write removes it
+    store.write("one-session", "embeddings", {"t": frame}, {})
+    assert sorted(p.name for p in store.files("one-session")) == ["embeddings-t.csv", "embeddings-tables.md", "embeddings.json"]

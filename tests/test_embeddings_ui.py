@@ -212,7 +212,7 @@ def test_tables_and_downloads(explorations, tmp_path) -> None:
 
 
 def test_a_new_run_replaces_the_sessions_files_of_that_view(explorations, tmp_path) -> None:
-    store = DownloadStore(tmp_path)
+    store = DownloadStore(tmp_path, run_grace_s=0)  # an older run's files outlive a new run by this grace
     tables = {"points": make_points_table(explorations)}
     first = store.write("s1", "embeddings", tables, {"run": 1})
     other = store.write("s2", "embeddings", tables, {"run": 1})

@@ -1,8 +1,10 @@
 """Download files (CSV tables, the same tables as one Markdown file, and the JSON payload) for the page's views,
 kept per browser session.
 
-One writer for every view: :meth:`DownloadStore.write` puts a run's files in the session's own folder (a
-new run of the same view replaces them); :meth:`DownloadStore.release` removes a session's folder when the
+One writer for every view: :meth:`DownloadStore.write` puts a run's files in a folder of their own inside the
+session's folder for the view (a new run's files replace the last ones on the page; an older run's folder goes at the next write once it is
+:data:`RUN_GRACE_S` old, so files a handler has just returned are still there when gradio copies them, even while
+another run or redraw of the same session writes); :meth:`DownloadStore.release` removes a session's folder when the
 session ends, and :meth:`DownloadStore.sweep` removes folders older than ``max_age_s`` (sessions that never
 said goodbye), so the disk stays bounded on a long-running Space. API calls write no files.
 """
@@ -25,6 +27,9 @@ import pandas as pd
 
 #: Folders untouched for this long are removed by :meth:`DownloadStore.sweep` (seconds).
 DEFAULT_MAX_AGE_S = 3600
+#: How long an older run's files stay after a newer run of the same view was written (seconds): the files a handler
+#: returned must outlive gradio's copy of them, whatever another run or redraw of the session writes meanwhile.
+RUN_GRACE_S = 60.0
 #: Where the download folders go (default: a new temporary folder per app).
 ENV_DOWNLOADS_DIR = "XLM_EXPLORER_DOWNLOADS_DIR"
 
@@ -80,24 +85,46 @@ def _safe(name: str) -> str:
 class DownloadStore:
     """Per-session folders of download files under one root (default: a fresh temporary folder)."""
 
-    def __init__(self, root: str | Path | None = None, max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
+    def __init__(self, root: str | Path | None = None, max_age_s: float = DEFAULT_MAX_AGE_S, run_grace_s: float = RUN_GRACE_S) -> None:
         root = root if root is not None else os.environ.get(ENV_DOWNLOADS_DIR) or None
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="xlm-downloads-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age_s = float(max_age_s)
         self._lock = threading.Lock()
+        self._runs = 0
+        self.run_grace_s = float(run_grace_s)
 
     def folder(self, session: str, view: str) -> Path:
         return self.root / _safe(session or "anonymous") / _safe(view)
 
-    def _fresh_folder(self, session: str, view: str) -> Path:
-        """The session's folder for ``view``, emptied (a new run replaces the last one's files); old folders swept."""
+    def latest_run(self, session: str, view: str) -> Path | None:
+        """The folder of the session's newest run of ``view`` (None before its first)."""
+        runs = sorted(self.folder(session, view).glob("run-*")) if self.folder(session, view).is_dir() else []
+        return runs[-1] if runs else None
+
+    def _replace_files(self, session: str, view: str, contents: Mapping[str, Any]) -> list[str]:
+        """``contents`` (file name -> a table to write as CSV, or text) written into a new run folder of the session's
+        ``view``, and older runs past their grace (``run_grace_s``) removed, all under the store's lock: a run and a redraw
+        of one session writing at once each leave a whole set of files, never a folder the other emptied under it.
+        Old sessions' folders are swept first."""
         self.sweep()
-        folder = self.folder(session, view)
+        paths = []
         with self._lock:
-            shutil.rmtree(folder, ignore_errors=True)
+            self._runs += 1
+            now = time.time_ns()
+            folder = self.folder(session, view) / f"run-{now:020d}-{self._runs:06d}"
             folder.mkdir(parents=True, exist_ok=True)
-        return folder
+            for old in sorted(folder.parent.glob("run-*"))[:-1]:
+                if now - int(old.name.split("-")[1]) >= self.run_grace_s * 1e9:
+                    shutil.rmtree(old, ignore_errors=True)
+            for name, content in contents.items():
+                path = folder / _safe(name)
+                if isinstance(content, pd.DataFrame):
+                    content.to_csv(path, index=False)
+                else:
+                    path.write_text(content, encoding="utf-8")
+                paths.append(str(path))
+        return paths
 
     def write(self, session: str, view: str, tables: Mapping[str, pd.DataFrame], payload: Mapping[str, Any]) -> list[str]:
         """Each table as ``<view>-<name>.csv``, all of them as ``<view>-tables.md`` (when there are any) and the
@@ -105,39 +132,24 @@ class DownloadStore:
 
         The session's previous files of this view are replaced.
         """
-        folder = self._fresh_folder(session, view)
-        paths = []
-        for name, frame in tables.items():
-            path = folder / f"{_safe(view)}-{_safe(name)}.csv"
-            frame.to_csv(path, index=False)
-            paths.append(str(path))
+        contents: dict[str, Any] = {f"{_safe(view)}-{_safe(name)}.csv": frame for name, frame in tables.items()}
         if tables:
-            path = folder / f"{_safe(view)}-tables.md"
-            path.write_text(markdown_tables(view, tables), encoding="utf-8")
-            paths.append(str(path))
-        path = folder / f"{_safe(view)}.json"
-        path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-        paths.append(str(path))
-        return paths
+            contents[f"{_safe(view)}-tables.md"] = markdown_tables(view, tables)
+        contents[f"{_safe(view)}.json"] = json.dumps(payload, ensure_ascii=False, indent=1, default=str)
+        return self._replace_files(session, view, contents)
 
     def write_texts(self, session: str, view: str, texts: Mapping[str, str]) -> list[str]:
         """Text files (``name -> content``, e.g. a lesson's summary) as the session's files of ``view``."""
-        folder = self._fresh_folder(session, view)
-        paths = []
-        for name, text in texts.items():
-            path = folder / _safe(name)
-            path.write_text(text, encoding="utf-8")
-            paths.append(str(path))
-        return paths
+        return self._replace_files(session, view, dict(texts))
 
     def tables_since(
         self, session: str, view: str, since: float, rows: int = 5, columns: int = 6
     ) -> list[tuple[str, list[dict[str, Any]]]]:
         """The head of each table the session's last run of ``view`` wrote after ``since`` (a ``time.time()``),
         in the order it wrote them: ``(table name, up to rows x columns as dicts)``; none when it has not run since."""
-        folder = self.folder(session, view)
+        folder = self.latest_run(session, view)
         try:
-            written = [(p.stat().st_mtime, p) for p in folder.glob("*.csv")]
+            written = [(p.stat().st_mtime, p) for p in folder.glob("*.csv")] if folder is not None else []
         except OSError:
             return []
         found = []
