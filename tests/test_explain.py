@@ -260,3 +260,22 @@ def test_two_callers_with_one_corpus_content_each_see_their_own_file_name(worksp
     names = [service.token_search(workspace, "The cat sleeps.", "100-1280", "en", 2, 1, 3, str(path)).payload["shared"]["corpus"]
              for path in (first, second)]
     assert names == ["shared-corpus.tsv", "my-secret-notes.tsv"]
+
+
+@pytest.mark.parametrize("key", ["en-2048", "100-1280"])
+def test_running_from_a_layer_equals_the_models_own_pass_to_the_bit_and_never_changes_the_shared_model(manager, key: str) -> None:
+    """TransformerLens's start_at_layer: the blocks above hidden state l on that state give the full pass's last
+    layer exactly; the shared model's block lists are never swapped (a reader without the lock sees them whole)."""
+    from unittest import mock
+
+    from xlm_explorer.forward import run_batch
+
+    loaded = manager.get(key)
+    ids = loaded.tokenizer("The doctor said that she was tired .")["input_ids"]
+    full = run_batch(loaded, [ids], hidden_states=True, logits_at=[(0, 3)])
+    body = loaded.model.transformer
+    with mock.patch.object(type(body), "__setattr__", side_effect=AssertionError("the shared model was changed")):
+        for layer in range(loaded.n_layers + 1):
+            ran = run_from_layer(loaded, full.hidden_states[layer], layer, logits_at=[(0, 3)])
+            assert torch.equal(ran.last_hidden, full.last_hidden), layer
+            assert torch.equal(ran.logits, full.logits), layer

@@ -193,7 +193,7 @@ def transformed_values(loaded: "LoadedModel", block: int, block_input: torch.Ten
     """Kobayashi et al. (2020)'s f(x): every token's value vector in each head of ``block``, through that head's
     slice of the output projection (its bias left out): (T, H) block input -> (heads, T, H), float32 on the CPU.
     The attention output at i is sum over heads h and tokens j of alpha[h, i, j] * f[h, j] plus the output bias."""
-    with loaded.lock, torch.inference_mode():  # the block lists are only whole under the lock (run_from_layer cuts them)
+    with loaded.lock, torch.inference_mode():  # no other request's hooks fire while it reads the block
         attention = loaded.model.transformer.attentions[block]
         heads, d_head = attention.n_heads, attention.head_dim
         weight = attention.out_lin.weight  # a oneDNN-packed layer (packing.py) holds an opaque tensor: made dense
@@ -285,26 +285,36 @@ def run_from_layer(
     logits_at: Sequence[tuple[int, int]] | None = None,
 ) -> BatchOutput:
     """The body's blocks after hidden state ``layer`` only, on (B, T, H) ``states`` given as that hidden state of
-    full-length rows (what :func:`hidden_point` ``layer`` holds), then the LM head at ``logits_at``.
+    full-length rows (what :func:`hidden_point` ``layer`` holds), then the LM head at ``logits_at``
+    (TransformerLens's ``start_at_layer``).
 
-    What runs is the model's own forward with its block lists cut to blocks ``layer`` .. L-1 (under the model's lock,
-    restored after) and the embedding output replaced by ``states``: a patched layer-``layer`` state continues
-    exactly as in a full pass, without recomputing the blocks below it (activation patching's sweeps)."""
+    Blocks ``layer`` .. L-1 run one after the other exactly as the model's own forward runs them (attention, residual,
+    first layer norm, feed-forward, residual, second layer norm, the padding mask: full-length rows have none), so a
+    patched layer-``layer`` state continues exactly as in a full pass without recomputing the blocks below it
+    (activation patching's sweeps). The shared model is never changed; the model's lock is held only so that no
+    other request's hooks (registered under it) fire on these blocks. ``lang_ids`` is accepted for symmetry: a
+    language embedding only enters below hidden state 0."""
+    del lang_ids
     body = loaded.model.transformer
-    parts = ("attentions", "layer_norm1", "ffns", "layer_norm2")
-    with loaded.lock:
-        saved = {name: getattr(body, name) for name in parts}
-        saved_layers = body.n_layers
-        try:
-            for name in parts:
-                setattr(body, name, torch.nn.ModuleList(list(saved[name])[layer:]))
-            body.n_layers = saved_layers - layer
-            return run_with_hooks(loaded, inputs_embeds=torch.zeros_like(states), lang_ids=lang_ids,
-                                  hooks={"embed": lambda _value, _name: states}, logits_at=logits_at)
-        finally:
-            for name in parts:
-                setattr(body, name, saved[name])
-            body.n_layers = saved_layers
+    started = time.perf_counter()
+    with loaded.lock, torch.inference_mode():
+        tensor = states.to(device=loaded.device, dtype=loaded.dtype)
+        mask = torch.ones(tensor.shape[:2], dtype=torch.long, device=tensor.device)
+        for block in range(layer, body.n_layers):
+            attn = body.attentions[block](tensor, mask)[0]
+            tensor = body.layer_norm1[block](tensor + attn)
+            tensor = body.layer_norm2[block](tensor + body.ffns[block](tensor))
+        logits = None
+        if logits_at is not None:
+            rows = torch.tensor([r for r, _ in logits_at], dtype=torch.long, device=tensor.device)
+            positions = torch.tensor([q for _, q in logits_at], dtype=torch.long, device=tensor.device)
+            logits = lm_head_logits(loaded, tensor[rows, positions]).cpu()
+    batch, width = tensor.shape[:2]
+    return BatchOutput(
+        input_ids=None, attention_mask=torch.ones((batch, width), dtype=torch.long),
+        lengths=torch.full((batch,), width, dtype=torch.long), last_hidden=tensor, hidden_states=None, attentions=None,
+        logits=logits, activations={}, seconds=time.perf_counter() - started,
+    )
 
 
 def run_batch(
