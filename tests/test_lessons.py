@@ -203,7 +203,7 @@ def test_the_summary_holds_each_question_answer_link_and_numbers_and_escapes_wha
     assert 'href="http://127.0.0.1:7860/?tab=fill-mask&amp;text=The+cat+sat+on+the+%5BMASK%5D.' in page
     assert "<td>mat</td><td>0.1235</td>" in page and "(no answer)" not in page.split("<h2>2.")[0]
     markdown = views.summary_markdown(progress, "http://127.0.0.1:7860")
-    assert "> It is <script>alert(1)</script> & mat" in markdown
+    assert "> It is \\<script>alert(1)\\</script> & mat" in markdown  # shown as typed, never as HTML, in the Markdown too
     assert "| mat | 0.1235 |" in markdown and "<http://127.0.0.1:7860/?tab=bias&view=bias-languages" in markdown
 
 
@@ -222,3 +222,28 @@ def test_the_shipped_lessons_are_where_the_docs_say() -> None:
     docs = (ROOT / "docs" / "lessons.md").read_text(encoding="utf-8")
     for name in LessonLibrary.build().lessons:
         assert f"?lesson={name}" in docs
+
+
+def test_a_lessons_questions_hints_and_titles_are_shown_as_written_and_its_markdown_loads_nothing_from_another_host() -> None:
+    """A question about <s> and </s> lost both tokens and struck text through (Markdown read them as HTML); an intro's
+    image from another host was fetched by every student's browser."""
+    from xlm_explorer.lessons import LessonProgress, parse_lesson
+    from xlm_explorer.views import lesson as views
+
+    lesson = parse_lesson(
+        "title: Tokens <s> and </s>\n"
+        "intro: 'Look ![a chart](https://example.org/chart.png) and ![ours](/gradio_api/file=x.png). <img src=\"http://x.org/a.png\">'\n"
+        "steps:\n"
+        "  - link: ?tab=fill-mask\n"
+        "    text: '**Bold** words still work.'\n"
+        "    question: Why does every input start with <s> and end with </s>?\n"
+        "    hints: ['# not a heading', '*not emphasis*']\n"
+        "    notes: <b>plain</b>\n")
+    progress = LessonProgress(lesson, teacher=True)
+    body, heading = views.step_body(progress), views.step_heading(progress)
+    assert "**Question:** Why does every input start with \\<s> and end with \\</s>?" in body
+    assert "Tokens \\<s> and \\</s>" in heading
+    assert "example.org" not in body and views.IMAGE_LEFT_OUT in body and "![ours](/gradio_api/file=x.png)" in body
+    assert "<img" not in body and "&lt;img" in body and "**Bold** words still work." in body
+    assert views.hints_markdown(progress.current) == "- \\# not a heading\n- \\*not emphasis\\*"
+    assert views.notes_markdown(progress.current) == "\\<b>plain\\</b>"

@@ -118,3 +118,20 @@ def test_a_lesson_name_the_app_does_not_have_is_a_message(lesson_app: str, sessi
     assert "No lesson is called" in body and "masks-and-pieces" in body and "Traceback" not in body
     assert page.locator("#xlm-lesson img").count() == 0 and not session.dialogs
     assert not page.locator("#xlm-lesson-answer").is_visible()
+
+
+def test_a_question_about_tokens_is_shown_as_written_and_a_title_typed_and_used_at_once_is_the_one_used(
+    lesson_app: str, session: BrowserSession
+) -> None:
+    """'<s> ... </s>' in a question vanished as HTML (' and end with ' struck through); a title typed and clicked at
+    once was sometimes the box's previous value."""
+    page = session.page
+    page.goto(lesson_app, wait_until="load")
+    page.wait_for_selector("button[role=tab]", timeout=60_000)
+    page.get_by_role("tab", name="Lessons", exact=True).first.click()
+    page.fill("#lessons-links textarea", "?tab=fill-mask&model=en-2048\nWhy does every input start with <s> and end with </s>?")
+    page.fill("#lessons-title textarea, #lessons-title input", "Tokens <s> and </s>")
+    press(session, "#lessons-try")  # at once: the click carries what the boxes show
+    assert "Lesson: Tokens <s> and </s>" in heading(page) and "step 1 of 1" in heading(page)
+    assert "Why does every input start with <s> and end with </s>?" in page.inner_text("#xlm-lesson-body")
+    assert page.locator("#xlm-lesson-body s, #xlm-lesson-body del").count() == 0 and not session.dialogs

@@ -106,7 +106,7 @@ def panel_values(progress: LessonProgress) -> list[Any]:
     return [
         progress, gr.Column(visible=True), views.step_heading(progress), views.step_body(progress),
         gr.Row(visible=True), gr.Column(visible=True), gr.Accordion(visible=bool(step.hints)), views.hints_markdown(step),
-        gr.Accordion(visible=progress.teacher and bool(step.notes)), step.notes,
+        gr.Accordion(visible=progress.teacher and bool(step.notes)), views.notes_markdown(step),
         gr.Textbox(value=progress.answers[progress.step], visible=bool(step.question)),
         gr.Button(interactive=progress.step > 0), gr.Button(interactive=progress.step < last),
         gr.File(value=None, visible=False),
@@ -254,6 +254,13 @@ def build_lessons_tab(ctx: AppContext) -> LessonsTab:
     return LessonsTab(upload, open_file, title, links, make, try_it, status, written, download)
 
 
+#: The lesson builder's title and links as the boxes show them at the click: a title typed and used at once reached
+#: the server as the box's previous value now and then (the click read gradio's copy before the typing reached it).
+BOXES_AS_SHOWN_JS = """(title, links) => ['#lessons-title', '#lessons-links'].map((id, i) => {
+  const box = document.querySelector(id + ' textarea, ' + id + ' input');
+  return box ? box.value : [title, links][i]; })"""
+
+
 def _wire_tab(ctx: AppContext, panel: LessonPanel, opener: LinkOpener, tab: LessonsTab, outputs: list[Any]) -> None:
     def opened(read: Any) -> Any:
         def handler(*args: Any) -> list[Any]:
@@ -282,6 +289,7 @@ def _wire_tab(ctx: AppContext, panel: LessonPanel, opener: LinkOpener, tab: Less
     event = {"queue": False, "api_visibility": "private"}
     opener.run_after(tab.open_file.click(opened(from_file), inputs=tab.upload, outputs=[tab.status, *outputs], **event),
                      SCROLL_TO_PANEL_JS)
-    opener.run_after(tab.try_it.click(opened(lesson_from_links), inputs=[tab.title, tab.links],
-                                      outputs=[tab.status, *outputs], **event), SCROLL_TO_PANEL_JS)
-    tab.make.click(make, inputs=[tab.title, tab.links], outputs=[tab.status, tab.written, tab.download], **event)
+    boxes = {"inputs": [tab.title, tab.links], "js": BOXES_AS_SHOWN_JS}  # a click carries what the boxes show
+    opener.run_after(tab.try_it.click(opened(lesson_from_links), outputs=[tab.status, *outputs], **boxes, **event),
+                     SCROLL_TO_PANEL_JS)
+    tab.make.click(make, outputs=[tab.status, tab.written, tab.download], **boxes, **event)

@@ -4,34 +4,56 @@ self-contained HTML page: no script, no outside file; every text a student or a 
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..downloads import markdown_table, table_cell
+from ..downloads import markdown_table, markdown_text, table_cell
 from ..lessons import Lesson, LessonProgress, Step
 
 SUMMARY_NOTE = ("Your answers stay in this browser tab (nothing is stored on the server): download the summary "
                 "before you close it.")
 
 
+#: An image or a raw HTML tag in a lesson's Markdown (``intro:``, ``text:``): the classroom works offline, so a lesson
+#: shows no image from another host and no HTML of its own (a tag is shown as written).
+REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)[^)]*\)")
+HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+IMAGE_LEFT_OUT = "*(an image from another host, left out: a lesson shows this app's own pages only)*"
+
+
+def lesson_markdown(text: str) -> str:
+    """A lesson's own Markdown (its intro, a step's text) as the page shows it: remote images left out (said in
+    their place), raw HTML shown as written; the rest is Markdown as the teacher wrote it."""
+    return HTML_TAG.sub("&lt;", REMOTE_IMAGE.sub(IMAGE_LEFT_OUT, text))
+
+
 def step_heading(progress: LessonProgress) -> str:
-    """``Lesson: <title> · step 2 of 5``, then the step's title (Markdown)."""
+    """``Lesson: <title> · step 2 of 5``, then the step's title (Markdown; the titles shown as written)."""
     n = len(progress.lesson.steps)
-    return f"**Lesson: {progress.lesson.title}** · step {progress.step + 1} of {n}\n\n### {progress.current.title}"
+    return (f"**Lesson: {markdown_text(progress.lesson.title)}** · step {progress.step + 1} of {n}\n\n"
+            f"### {markdown_text(progress.current.title)}")
 
 
 def step_body(progress: LessonProgress) -> str:
-    """What the student reads at this step: the lesson's intro (first step), the step's text, its question."""
+    """What the student reads at this step: the lesson's intro (first step), the step's text (both Markdown,
+    :func:`lesson_markdown`), its question (plain text, shown as written)."""
     step = progress.current
-    parts = [progress.lesson.intro] if progress.step == 0 and progress.lesson.intro else []
-    parts += [step.text] if step.text else []
-    parts += [f"**Question:** {step.question}"] if step.question else ["*No question at this step: look, then go on.*"]
+    parts = [lesson_markdown(progress.lesson.intro)] if progress.step == 0 and progress.lesson.intro else []
+    parts += [lesson_markdown(step.text)] if step.text else []
+    parts += [f"**Question:** {markdown_text(step.question)}"] if step.question else ["*No question at this step: look, then go on.*"]
     return "\n\n".join(parts)
 
 
+def notes_markdown(step: Step) -> str:
+    """The teacher's notes, plain text, shown as written."""
+    return markdown_text(step.notes) if step.notes else ""
+
+
 def hints_markdown(step: Step) -> str:
-    return "\n".join(f"- {hint}" for hint in step.hints)
+    """The step's hints, plain text each, as a list."""
+    return "\n".join(f"- {markdown_text(hint)}" for hint in step.hints)
 
 
 def lesson_list_markdown(lessons: Sequence[Lesson]) -> str:
@@ -48,12 +70,12 @@ def _address(base_url: str, step: Step) -> str:
 def summary_markdown(progress: LessonProgress, base_url: str = "", when: float | None = None) -> str:
     """The student's summary as Markdown: per step its question, the answer, the link and what the view showed."""
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when or time.time()))
-    lines = [f"# {progress.lesson.title}", "", f"Summary written {stamp} by XLM Explorer.", ""]
+    lines = [f"# {markdown_text(progress.lesson.title)}", "", f"Summary written {stamp} by XLM Explorer.", ""]
     for number, (step, answer, seen) in enumerate(zip(progress.lesson.steps, progress.answers, progress.seen), 1):
-        lines += [f"## {number}. {step.title}", "", f"View: <{_address(base_url, step)}>", ""]
+        lines += [f"## {number}. {markdown_text(step.title)}", "", f"View: <{_address(base_url, step)}>", ""]
         if step.question:
-            lines += [f"**Question:** {step.question}", "", "**Answer:**", ""]
-            lines += [f"> {line}" for line in (answer or "(no answer)").splitlines()] + [""]
+            lines += [f"**Question:** {markdown_text(step.question)}", "", "**Answer:**", ""]
+            lines += [f"> {markdown_text(line)}" for line in (answer or "(no answer)").splitlines()] + [""]
         for name, rows in seen:
             lines += [f"What the view showed ({name}, first rows):", "", *markdown_table(rows), ""]
     return "\n".join(lines)
