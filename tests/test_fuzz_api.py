@@ -262,7 +262,8 @@ def test_no_request_loads_a_model_outside_the_configured_keys(
     ]
     assert model_parameters, "no endpoint takes a model choice"
     for name, index in model_parameters:
-        arguments = [p.get("parameter_default") for p in endpoints[name]["parameters"]]
+        arguments = [p.get("parameter_default") if p.get("parameter_has_default") else "The cat sat on the [MASK]."
+                     for p in endpoints[name]["parameters"]]  # the rest well-formed: the model is what is refused
         arguments[index] = key
         with pytest.raises(AppError) as refused:
             client.predict(*arguments, api_name=name)

@@ -132,7 +132,8 @@ def test_a_failing_default_is_recorded_and_the_next_one_runs(workspace) -> None:
     assert "0 of 2 ready" in warm.status_line()
     warm.run()
     assert warm.failed == {"bad": "a default the model refuses"} and set(warm.done) == {"good"}
-    assert warm.status_line() == "Background preparation ended: 1 of 2 defaults ready."
+    assert warm.status_line() == ("Background preparation ended: 1 of 2 defaults ready; "
+                                  "not prepared: bad (a default the model refuses).")  # which failed, and why
 
 
 def test_a_model_that_does_not_load_stops_it_before_any_default(tmp_path) -> None:
@@ -147,7 +148,8 @@ def test_a_model_that_does_not_load_stops_it_before_any_default(tmp_path) -> Non
     assert log == [] and warm.done == {} and warm.finished
     assert warm.failed == {"one": "en-2048, 100-1280 did not load", "two": "en-2048, 100-1280 did not load"}
     assert ws.manager.load_count == {"en-2048": 1, "100-1280": 1}
-    assert warm.status_line() == "Background preparation ended: 0 of 2 defaults ready."
+    assert warm.status_line() == ("Background preparation ended: 0 of 2 defaults ready; not prepared: "
+                                  "one (en-2048, 100-1280 did not load); two (en-2048, 100-1280 did not load).")
 
 
 def test_stop_ends_it_at_the_next_step_and_the_status_line_tells_how_far_it_is(workspace) -> None:
@@ -175,3 +177,39 @@ def test_a_long_sets_progress_steps_come_outside_the_models_lock(workspace, en_m
 @pytest.mark.parametrize(("value", "wanted"), [(None, True), ("1", True), ("0", False), ("false", False), ("No", False)])
 def test_the_environment_turns_it_off(value: str | None, wanted: bool) -> None:
     assert warm_up_wanted({} if value is None else {"XLM_EXPLORER_WARM_UP": value}) is wanted
+
+
+def test_an_open_page_reads_the_status_line_again_while_the_warm_up_runs_and_stops_after(workspace) -> None:
+    """The line stayed at "0 of 12 ready" for 50 s while defaults finished: a timer ticks while it runs."""
+    import gradio as gr
+
+    from xlm_explorer.ui.app import build_demo
+
+    demo = build_demo(workspace)
+    ctx = demo.xlm_context
+    tick = next(d for d in demo.fns.values() if d.name == "tick" and getattr(d.fn, "__name__", "") == "tick").fn
+    gate, log = threading.Event(), []
+
+    def waits(ws, progress=None):  # noqa: ANN001, ANN202
+        gate.wait(10)
+        return None
+
+    workspace.warm_up = WarmUp(workspace, [WarmJob("first", stepping(1, 0.0, log), {}), WarmJob("second", waits, {})]).start()
+    try:
+        deadline = time.time() + 10
+        while "1 of 2 ready" not in tick()[0] and time.time() < deadline:
+            time.sleep(0.05)
+        line, *cards, timer = tick()
+        assert "1 of 2 ready" in line and "now: second" in line and timer.active  # it advanced, nobody clicked
+        assert len(cards) == len(ctx.model_cards)
+        gate.set()
+        while not workspace.warm_up.finished and time.time() < deadline:
+            time.sleep(0.05)
+        line, *cards, timer = tick()
+        assert "Preparing" not in line and timer.active is False  # ended: the page stops asking
+        loaded = [key for key in ctx.model_cards if workspace.manager.is_loaded(key)]
+        assert loaded and all("Layers" in cards[list(ctx.model_cards).index(k)] for k in loaded)  # a loaded model's card has its facts
+        assert all(isinstance(c, str) or c == gr.skip() for c in cards)
+    finally:
+        gate.set()
+        workspace.warm_up = None

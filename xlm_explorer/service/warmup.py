@@ -148,6 +148,7 @@ class WarmUp:
         if self.finished and not self.failed:
             return ""
         if self.finished:
-            return f"Background preparation ended: {len(self.done)} of {len(self.jobs)} defaults ready."
+            missed = "; ".join(f"{name} ({reason[:80]})" for name, reason in self.failed.items())
+            return f"Background preparation ended: {len(self.done)} of {len(self.jobs)} defaults ready; not prepared: {missed}."
         return (f"Preparing the defaults in the background: {len(self.done)} of {len(self.jobs)} ready "
                 f"(now: {self.current or 'starting'}); it pauses while you run something.")

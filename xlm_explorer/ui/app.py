@@ -25,7 +25,7 @@ from .explain import TOKEN_CLICK_JS, build_explain_tab
 from .fill_mask_tab import build_fill_mask_tab
 from .http import PlainHttp
 from .lessons import build_lessons_tab, check_library, lesson_panel, wire_lessons
-from .models_tab import build_models_tab
+from .models_tab import build_models_tab, model_card
 from .share import LinkOpener
 from .spaces import wrap_model_events_for_gpu
 from .widgets import model_status_markdown
@@ -100,6 +100,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
             elem_classes=["xlm-footer"],
         )
         opener = _link_opener(ctx, tabs, link_notice)
+        wire_status(ctx, status)
         _wire_share_links(demo, ctx, opener, status, projector)
         check_library(opener, ctx.lessons)
         wire_lessons(demo, ctx, panel, opener, built["lessons"])
@@ -158,6 +159,27 @@ def check_endpoints(ctx: AppContext) -> None:
     registered, declared = sorted(ctx.api_names), sorted(service.ENDPOINTS)
     if registered != declared:
         raise RuntimeError(f"the page registers {registered}, the service declares {declared}")
+
+
+#: How often an open page reads the status line again while the start-up warm-up runs (seconds).
+STATUS_EVERY_S = 2.0
+
+
+def wire_status(ctx: AppContext, status: gr.Markdown) -> None:
+    """The status line and the Models tab's cards as they are now, after every run and, while the start-up warm-up
+    runs, every :data:`STATUS_EVERY_S` (a timer each page stops once the warm-up has ended): "0 of 12 ready" advances
+    with nobody clicking, and a card shows the facts of a model the warm-up loaded."""
+    keys = list(ctx.model_cards)
+    ctx.status_outputs = [status, *ctx.model_cards.values()]
+    ctx.page_status = lambda: [model_status_markdown(ctx.ws), *[model_card(ctx, key) for key in keys]]
+    timer = gr.Timer(STATUS_EVERY_S, active=True)
+
+    def tick() -> list[Any]:
+        warm_up = ctx.ws.warm_up
+        running = warm_up is not None and not warm_up.finished
+        return [*ctx.page_status(), gr.Timer(active=running)]
+
+    timer.tick(tick, outputs=[*ctx.status_outputs, timer], queue=False, api_visibility="private")
 
 
 def _link_opener(ctx: AppContext, tabs: gr.Tabs, notice: gr.HTML) -> LinkOpener:

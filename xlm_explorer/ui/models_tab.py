@@ -28,6 +28,7 @@ def build_models_tab(ctx: AppContext) -> None:
 def _build_card(ctx: AppContext, key: str) -> None:
     spec = ctx.manager.spec(key)
     facts = gr.Markdown(make_model_facts_markdown(spec, None, ctx.manager.public_source(key)), elem_classes=["xlm-model-card"])
+    ctx.model_cards[key] = facts
     button = gr.Button(f"Load {key} and read its config", elem_id=f"models-{key}-run")
     status = gr.HTML("", elem_classes=["xlm-status"])
     data = gr.JSON(visible=False)
@@ -49,3 +50,11 @@ def _build_card(ctx: AppContext, key: str) -> None:
         api_visibility="private",
         **PAGE_QUICK,
     )
+
+
+def model_card(ctx: AppContext, key: str) -> Any:
+    """A card's Markdown with the facts read from the loaded config, once ``key`` is loaded (else left as it is)."""
+    if not ctx.manager.is_loaded(key):
+        return gr.skip()
+    answer = service.model_info(ctx.ws, key)
+    return make_model_facts_markdown(ctx.manager.spec(key), answer.results, answer.results["source"])

@@ -24,7 +24,7 @@ from ..views.style import fit_figure
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
 from .messages import notices_html, toast_text, user_message
 from .share import wire_share
-from .widgets import ViewControls, api_payload, downloads_list, model_status_markdown
+from .widgets import ViewControls, api_payload, downloads_list
 
 #: Concurrency groups. Quick events (one forward pass) may run many at once: they meet in the forward cache's
 #: batcher, which runs the requests for one model that arrive together as one padded batch (the model itself
@@ -365,7 +365,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     ]
     if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
         for event in events:
-            event.then(lambda: model_status_markdown(ctx.ws), outputs=ctx.model_status, queue=False, api_visibility="private")
+            event.then(ctx.page_status, outputs=ctx.status_outputs, queue=False, api_visibility="private")
     _wire_redraws(view.redraws, state, ctx.in_projector)
     _wire_stop(ctx, view.controls, events)
     wire_api(ctx, view.controls.elem_id, endpoint, payload)
