@@ -289,3 +289,18 @@ def test_pairs_views(multi_model) -> None:
     assert summary.loc[0, "pairs"] == 2
     figure = make_pairs_figure(result)
     assert list(figure.data[0].x) == ["a", "b"]
+
+
+def test_a_broken_results_file_is_asked_for_as_the_json_it_should_be(tmp_path) -> None:
+    from xlm_explorer import service
+    """The results browser asked for "a CSV or TSV file" when given a broken JSON file."""
+    from xlm_explorer.errors import UserInputError
+
+    broken = tmp_path / "results.json"
+    broken.write_bytes(b'{"rows": [\x00\x00\x01')
+    with pytest.raises(UserInputError, match="Upload the JSON file that python -m xlm_explorer.score writes") as refused:
+        service.read_results_upload(str(broken))
+    assert "CSV" not in str(refused.value)
+    (tmp_path / "half.json").write_text('{"rows": [', encoding="utf-8")
+    with pytest.raises(UserInputError, match="Not a results file: expected the JSON"):
+        service.read_results_upload(str(tmp_path / "half.json"))

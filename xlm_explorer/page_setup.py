@@ -62,7 +62,8 @@ def read_probe_upload(upload: Any) -> list[dict[str, Any]]:
 
 def read_results_upload(upload: Any) -> bias_browse.PairResults:
     """A results file of the batch command (or a /pll_pairs answer) to browse: read and checked."""
-    _name, text = read_upload(upload, "Upload a results file first.", MAX_RESULTS_BYTES)
+    _name, text = read_upload(upload, "Upload a results file first.", MAX_RESULTS_BYTES,
+                              expected="the JSON file that python -m xlm_explorer.score writes")
     return bias_browse.read_results(text)
 
 

@@ -56,24 +56,26 @@ def check_size(n_bytes: int, what: str = "The file", limit: int = MAX_UPLOAD_BYT
         raise UserInputError(f"{what} is {size_text(n_bytes)}; the limit is {size_text(limit)}.")
 
 
-def decode_text(data: bytes, what: str = "The file", *, limited: bool = True) -> str:
+def decode_text(data: bytes, what: str = "The file", *, limited: bool = True, expected: str = "a CSV or TSV file") -> str:
     """UTF-8 text (a byte-order mark dropped) of at most :data:`MAX_UPLOAD_BYTES` (any size when not ``limited``:
-    the batch commands), or a clear message."""
+    the batch commands), or a clear message (``expected``: what to upload instead, in its words)."""
     if limited:
         check_size(len(data), what)
     if not data.strip():
         raise UserInputError(f"{what} is empty.")
     if b"\x00" in data[:8192]:
-        raise UserInputError(f"{what} is not a text file (it contains binary data). Upload a CSV or TSV file.")
+        raise UserInputError(f"{what} is not a text file (it contains binary data). Upload {expected}.")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserInputError(f"{what} is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
 
 
-def read_upload(upload: Any, missing: str = "No file was uploaded.", limit: int = MAX_UPLOAD_BYTES) -> tuple[str, str]:
+def read_upload(
+    upload: Any, missing: str = "No file was uploaded.", limit: int = MAX_UPLOAD_BYTES, expected: str = "a CSV or TSV file"
+) -> tuple[str, str]:
     """``(file name, text)`` of an upload of at most ``limit`` bytes, checked by :func:`decode_text`; ``missing``
-    when there is none."""
+    when there is none; ``expected``: what the message asks for instead of a file that is not text."""
     path = upload_path(upload)
     if not path:
         raise UserInputError(missing)
@@ -81,7 +83,7 @@ def read_upload(upload: Any, missing: str = "No file was uploaded.", limit: int 
     if not file.is_file():
         raise UserInputError("The uploaded file could not be found; upload it again.")
     check_size(file.stat().st_size, f"The file {file.name!r}", limit)  # before reading it
-    return file.name, decode_text(file.read_bytes(), f"The file {file.name!r}", limited=False)
+    return file.name, decode_text(file.read_bytes(), f"The file {file.name!r}", limited=False, expected=expected)
 
 
 def check_text_size(text: str, what: str = "The pasted text") -> str:
