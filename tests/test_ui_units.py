@@ -136,3 +136,14 @@ def test_refused_input_is_a_message_on_the_status_line_and_the_event_succeeds(wo
         state, status, plot = handler("", _progress, _request("me"))
     assert state == gr.skip() and plot == gr.skip()
     assert "xlm-error" in status and "The text is empty" in status and "&lt;b&gt;" in status and "<b>" not in status
+
+
+def test_many_notices_fold_into_one_line_with_their_count_that_opens() -> None:
+    """A phone's run bar held 10-16 notices, two screens tall: more than two fold into one line."""
+    from xlm_explorer.ui.messages import FOLD_AFTER, notices_html
+
+    two = notices_html(["a <b>", "b"])
+    assert "<details" not in two and two.count("<li") == 2 and "&lt;b&gt;" in two
+    many = notices_html([f"notice {i} <i>" for i in range(16)] + ["notice 0 <i>"])  # one repeated
+    assert many.startswith('<details class="xlm-notices-fold') and "<summary>16 notices: <bdi>notice 0 &lt;i&gt;</bdi></summary>" in many
+    assert many.count("<li") == 16 and "<i>" not in many and FOLD_AFTER == 2

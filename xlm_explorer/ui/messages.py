@@ -19,10 +19,22 @@ def toast_text(message: str) -> str:
     return html.escape(message, quote=False)
 
 
+#: More notices than this fold into one line with their count, which opens them (a phone's run bar held 16).
+FOLD_AFTER = 2
+
+
 def notices_html(notices: Sequence[str], kind: str = "notice") -> str:
-    """Notices as one escaped line each, beside the results they concern (empty string when none)."""
-    items = "".join(f'<li class="xlm-{kind}"><bdi>{html.escape(n)}</bdi></li>' for n in dict.fromkeys(notices) if n)
-    return f'<ul class="xlm-notices" role="status">{items}</ul>' if items else ""
+    """Notices as one escaped line each, beside the results they concern (empty string when none); more than
+    :data:`FOLD_AFTER` fold into one line, "N notices: <the first>", that opens to show them all."""
+    unique = [n for n in dict.fromkeys(notices) if n]
+    items = "".join(f'<li class="xlm-{kind}"><bdi>{html.escape(n)}</bdi></li>' for n in unique)
+    if not items:
+        return ""
+    listed = f'<ul class="xlm-notices" role="status">{items}</ul>'
+    if len(unique) <= FOLD_AFTER:
+        return listed
+    return (f'<details class="xlm-notices-fold xlm-{kind}"><summary>{len(unique)} notices: '
+            f"<bdi>{html.escape(unique[0])}</bdi></summary>{listed}</details>")
 
 
 def user_message(error: BaseException) -> str:
