@@ -35,6 +35,12 @@ SIZES_JS = """() => {
   }
   return {page, small: small.slice(0, 8), figure, ticks, n};
 }"""
+#: Figure titles (and subplot titles) whose box starts above their figure's top edge: cut off on the page.
+TITLES_CUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap((plot) => {
+  const top = plot.querySelector('.main-svg')?.getBoundingClientRect().top ?? plot.getBoundingClientRect().top;
+  return Array.from(plot.querySelectorAll('.gtitle, .annotation-text, .g-ytitle, .g-xtitle'))
+    .filter((t) => t.textContent.trim() && t.getBoundingClientRect().top < top - 1)
+    .map((t) => `${t.textContent.trim().slice(0, 30)}: ${Math.round(top - t.getBoundingClientRect().top)} px above`); })"""
 HIDDEN_IN_PROJECTOR = (".xlm-examples", ".xlm-downloads", ".xlm-api-json", "#fill-mask-share")
 
 
@@ -60,6 +66,8 @@ def visible(page: Any, selector: str) -> bool:
     "?tab=compare&view=compare-logit-lens&run=1&projector=1",
     "?tab=bias&view=bias-probes&run=1&projector=1",
     "?lesson=masks-and-pieces&projector=1",
+    "?tab=compare&view=compare-words&run=1&projector=1",
+    "?tab=compare&view=compare-similarity&run=1&projector=1",
 ])
 def test_a_projected_view_reads_from_the_back_of_the_room(room_app: str, room: BrowserSession, query: str) -> None:
     page = open_settled(room, room_app + "/" + query)
@@ -70,6 +78,7 @@ def test_a_projected_view_reads_from_the_back_of_the_room(room_app: str, room: B
     assert sizes["page"] >= 20, sizes["small"]
     assert sizes["figure"] >= 14 and sizes["ticks"] >= 20, sizes
     assert text_collisions(room) == []
+    assert page.evaluate(TITLES_CUT_JS) == []  # a wrapped title lost half its first line at the top
     room.assert_all_local()
 
 
@@ -92,6 +101,7 @@ def test_the_switch_turns_it_on_and_off_and_the_figures_follow(room_app: str, ro
     page.locator("#xlm-projector-switch input").uncheck()
     page.wait_for_timeout(500)
     assert not page.evaluate("() => document.body.classList.contains('xlm-projector')")
+    assert "projector=1" not in page.url  # a reload does not turn it back on
     before = room.api_started
     page.locator("#fill-mask-run").click()
     wait_idle(room, started_before=before, timeout_s=60)

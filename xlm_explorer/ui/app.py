@@ -63,7 +63,11 @@ INTRO_TOGGLE_JS = """() => {
 }"""
 #: Projector mode on the page: a class on the body (the rules are in head.html: gradio's own sizes, outside style.css's
 #: reach); the figures are drawn for it on the server (``ctx.projector``, ``views.style.for_projector``).
-PROJECTOR_JS = "(on) => { document.body.classList.toggle('xlm-projector', !!on); return on; }"
+PROJECTOR_JS = """(on) => { document.body.classList.toggle('xlm-projector', !!on);
+  const url = new URL(location.href);  // the address says what the page shows: a reload keeps the switch as it is
+  if (on) url.searchParams.set('projector', '1'); else url.searchParams.delete('projector');
+  try { history.replaceState(null, '', url.pathname + url.search + url.hash); } catch (e) {}
+  return on; }"""
 #: The page's own script: the token chips' search and the intros' toggle.
 PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); }}"
 

@@ -77,8 +77,9 @@ def bdi(text: str, css_class: str = "xlm-token") -> str:
     return f'<bdi class="{css_class}">{html.escape(text)}</bdi>'
 
 
-#: characters per title line: a plotly title does not wrap, and a longer line is cut off on a 390 px phone
-TITLE_LINE_CHARS = 38
+#: characters per title line: a plotly title does not wrap, and a longer line is cut off on a 390 px phone; in
+#: projector mode (a 1920 px room screen, figures side by side at about 900 px, text 5/3 as large) a line holds more
+TITLE_LINE_CHARS, PROJECTOR_TITLE_LINE_CHARS = 38, 60
 #: pixels per line of a figure title, of a row of a horizontal legend, of a subplot title; the gap at the top
 TITLE_LINE_PX, LEGEND_ROW_PX, SUBTITLE_LINE_PX, TOP_GAP_PX = 20, 30, 20, 8
 #: the narrowest width a figure is drawn at (a phone) and the pixels a legend entry takes besides its name
@@ -165,7 +166,7 @@ def fit_figure(fig: Any, projector: bool = False) -> Any:
     bottom = fig.layout.margin.b if fig.layout.margin.b is not None else 80
     title_lines = _wrap_title(fig, scale)
     subtitle_lines = _wrap_subplot_titles(fig)
-    title_px = (_title_pad(title_lines) + TITLE_LINE_PX * scale * title_lines) if title_lines else TOP_GAP_PX
+    title_px = (_title_pad(title_lines, scale) + TITLE_LINE_PX * scale * title_lines) if title_lines else TOP_GAP_PX
     legend_px = _place_top_legend(fig, height, title_px, scale)
     needed = round(title_px + legend_px + SUBTITLE_LINE_PX * scale * subtitle_lines + TOP_GAP_PX)
     if needed > top:
@@ -180,18 +181,20 @@ def _wrap_title(fig: go.Figure, scale: float = 1.0) -> int:
     text = fig.layout.title.text
     if not text:
         return 0
-    if "<br>" not in text and len(text) > TITLE_LINE_CHARS:
-        text = "<br>".join(textwrap.wrap(text, TITLE_LINE_CHARS, break_long_words=False, break_on_hyphens=False))
+    width = PROJECTOR_TITLE_LINE_CHARS if scale > 1 else TITLE_LINE_CHARS
+    if "<br>" not in text and len(text) > width:
+        text = "<br>".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
     lines = text.count("<br>") + 1
     fig.update_layout(title=dict(text=text, font_size=round(15 * scale), yref="container", y=1 - 0.001, yanchor="top",
-                                 pad=dict(t=_title_pad(lines)), automargin=False))
+                                 pad=dict(t=_title_pad(lines, scale)), automargin=False))
     return lines
 
 
-def _title_pad(lines: int) -> int:
-    """The gap above a title: plotly draws a title of several lines about 5 px higher per extra line than its
-    anchor says (measured in chromium), so the gap grows to keep it off the figure's top edge (and the toolbar)."""
-    return TOP_GAP_PX + 6 * (lines - 1)
+def _title_pad(lines: int, scale: float = 1.0) -> int:
+    """The gap above a title: plotly draws a title of several lines about 5 px higher per extra line (at 15 px type;
+    in proportion to the type) than its anchor says (measured in chromium), so the gap grows to keep it off the
+    figure's top edge (and the toolbar)."""
+    return round((TOP_GAP_PX + 6 * (lines - 1)) * scale)
 
 
 def _wrap_subplot_titles(fig: go.Figure) -> int:
