@@ -112,12 +112,29 @@ def rss_mb(pid: int) -> float | None:
     return total if found else None
 
 
+#: docs/api.md: its one documented call per endpoint (the ``data`` each line of its curl block posts).
+API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def documented_examples(doc: Path = API_DOC) -> dict[str, dict[str, Any]]:
+    """``{endpoint: data}`` from docs/api.md's curl block: a well-formed call of every endpoint (tests post each)."""
+    block = doc.read_text(encoding="utf-8").split("## Plain HTTP (curl)", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    examples = {}
+    for line in block.strip().splitlines():
+        name, data = line.split(None, 1)
+        examples[name] = json.loads(data.replace("\t", "\\t"))
+    return examples
+
+
 def endpoint_arguments(api: dict[str, Any]) -> dict[str, list[list[Any]]]:
-    """Argument lists per public endpoint: defaults, the overrides, and rotated [MASK] texts."""
+    """Argument lists per public endpoint: the documented call (docs/api.md) over the declared defaults, the
+    overrides, and rotated [MASK] texts."""
     plans: dict[str, list[list[Any]]] = {}
+    examples = documented_examples()
     for name, endpoint in api["named_endpoints"].items():
         parameters = endpoint["parameters"]
-        base = {p["parameter_name"]: p.get("parameter_default") for p in parameters}
+        example = examples.get(name.lstrip("/"), {})
+        base = {p["parameter_name"]: example.get(p["parameter_name"], p.get("parameter_default")) for p in parameters}
         base.update({k: v for k, v in OVERRIDES.get(name, {}).items() if k in base})
         variants = [dict(base)]
         text_name = next((p["parameter_name"] for p in parameters if p["parameter_name"] == "text"), None)
@@ -142,15 +159,16 @@ def wait_for_server(url: str, timeout_s: float = 180.0, process: subprocess.Pope
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
-def launch_app(port: int, models: list[str], log_path: Path) -> subprocess.Popen:
-    """``python app.py`` on 127.0.0.1 (tiny checkpoints unless ``--model`` sources are given)."""
+def launch_app(port: int, models: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python app.py`` on 127.0.0.1 (tiny checkpoints unless ``--model`` sources are given); ``env``: variables for
+    the app's process alone (this process's environment is left as it is)."""
     command = [sys.executable, str(REPO_ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     if models:
         for item in models:
             command += ["--model", item]
     else:
         command += ["--tiny-demo", "--tiny-dir", str(Path(tempfile.gettempdir()) / "xlm-explorer-load-tiny")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = log_path.open("w")
     return subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

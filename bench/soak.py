@@ -108,8 +108,10 @@ def visit(url: str, downloads: Path, report: SoakReport, stop_at: float) -> None
 def soak(users: int, duration_s: float, warmup_s: float, visitors: int, models: list[str], port: int) -> SoakReport:
     work = Path(tempfile.mkdtemp(prefix="xlm-soak-"))
     downloads, gradio_cache = work / "downloads", work / "gradio"
-    os.environ.update(XLM_EXPLORER_DOWNLOADS_DIR=str(downloads), GRADIO_TEMP_DIR=str(gradio_cache))
-    process = launch_app(port, models, work / "server.log")
+    # the app's own folders, for its process alone: set here, they moved the gradio upload folder of any app the
+    # calling process serves (a test session's: its later uploads were refused as "not uploaded by a user")
+    process = launch_app(port, models, work / "server.log",
+                         env={"XLM_EXPLORER_DOWNLOADS_DIR": str(downloads), "GRADIO_TEMP_DIR": str(gradio_cache)})
     url = f"http://127.0.0.1:{port}/"
     report = SoakReport(users=users, duration_s=duration_s)
     try:

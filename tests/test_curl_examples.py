@@ -24,13 +24,10 @@ def validate(name: str, payload: dict) -> list[str]:
 
 
 def documented_examples() -> dict[str, dict]:
-    text = DOC.read_text(encoding="utf-8")
-    block = text.split("## Plain HTTP (curl)", 1)[1].split("```text", 1)[1].split("```", 1)[0]
-    examples = {}
-    for line in block.strip().splitlines():
-        name, data = line.split(None, 1)
-        examples[name] = json.loads(data.replace("\t", "\\t"))
-    return examples
+    """docs/api.md's curl block, one call per endpoint (read by one rule: ``bench.load_test.documented_examples``)."""
+    from bench.load_test import documented_examples as read
+
+    return read(DOC)
 
 
 def curl(*args: str) -> str:

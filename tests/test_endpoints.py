@@ -159,7 +159,8 @@ def test_a_link_with_a_value_no_control_holds_opens_without_running_and_says_why
     from xlm_explorer.ui.lessons import check_lesson
 
     values = opener.values(params)
-    notice, run_id = values[-2], values[-1]
+    notice, run_id = values[-2]["value"], values[-1]
+    assert values[-2]["visible"] is True
     assert run_id == "" and html.escape(sentence) in notice and "xlm-error" in notice  # escaped: a link is user text
     assert sentence in "; ".join(opener.problems(params))
     target = opener.ctx.share_targets.get(params.get("view") or params["tab"])
@@ -173,8 +174,8 @@ def test_a_link_with_a_value_no_control_holds_opens_without_running_and_says_why
 
 def test_a_good_link_runs_and_shows_no_notice(opener) -> None:
     values = opener.values({"tab": "fill-mask", "top_k": "5", "model": "en-2048", "run": "1"})
-    assert values[-1] == "fill-mask-run" and values[-2] == ""
-    assert opener.values({})[-2:] == ["", ""]  # the page opened without a link
+    assert values[-1] == "fill-mask-run" and values[-2] == {"__type__": "update", "value": "", "visible": False}
+    assert opener.values({})[-1] == "" and opener.values({})[-2]["visible"] is False  # the page opened without a link
 
 
 def _workspace():

@@ -186,7 +186,12 @@ def fuzz_endpoint(
 
     outcomes = {"result": 0, "clear error": 0}
     parameters = endpoint["parameters"]
-    defaults = [p.get("parameter_default") for p in parameters]
+    # the well-formed start: the documented example's values (docs/api.md), the declared defaults for the rest (a
+    # required parameter has none: the page's example sentence no longer stands in for it)
+    from test_curl_examples import documented_examples
+
+    example = documented_examples().get(name.lstrip("/"), {})
+    defaults = [example.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
     strategies = [parameter_strategy(p, uploads) for p in parameters]
     # each example spoils a few parameters and keeps the others at their (valid) defaults, so that hostile
     # values reach the analysis code instead of all being refused by the first check
@@ -262,8 +267,10 @@ def test_no_request_loads_a_model_outside_the_configured_keys(
     ]
     assert model_parameters, "no endpoint takes a model choice"
     for name, index in model_parameters:
-        arguments = [p.get("parameter_default") if p.get("parameter_has_default") else "The cat sat on the [MASK]."
-                     for p in endpoints[name]["parameters"]]  # the rest well-formed: the model is what is refused
+        from test_curl_examples import documented_examples
+
+        example = documented_examples()[name.lstrip("/")]  # the rest well-formed: the model is what is refused
+        arguments = [example.get(p["parameter_name"], p.get("parameter_default")) for p in endpoints[name]["parameters"]]
         arguments[index] = key
         with pytest.raises(AppError) as refused:
             client.predict(*arguments, api_name=name)

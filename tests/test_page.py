@@ -224,6 +224,11 @@ def test_on_a_phone_a_run_keeps_the_input_one_tap_away(page_app: str, small_phon
     page.wait_for_timeout(1200)  # the smooth scroll to the result
     assert in_viewport(page, "#fill-mask-results .xlm-completion"), "the result is not in view after Predict"
     assert not in_viewport(page, "#fill-mask-text textarea"), "nothing scrolled: this test would pass without the bar"
+    first, stuck = page.evaluate("""() => {  // the first result line and the run bar's box, where the bar stuck
+        const bar = document.querySelector('#fill-mask-run').closest('.xlm-run-bar').getBoundingClientRect();
+        const line = document.querySelector('#fill-mask-results .xlm-completion').getBoundingClientRect();
+        return [[line.top, line.bottom], [bar.top, bar.bottom]]; }""")
+    assert first[1] <= stuck[0] or first[0] >= stuck[1], (first, stuck)  # the bar never covers the first result line
     back = page.locator("#fill-mask-to-inputs")
     assert back.is_visible() and in_viewport(page, "#fill-mask-to-inputs")
     back.click()

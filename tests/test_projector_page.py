@@ -5,6 +5,7 @@ figures are as before."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,31 @@ def test_the_switch_turns_it_on_and_off_and_the_figures_follow(room_app: str, ro
     page.wait_for_timeout(800)
     assert page.evaluate(SIZES_JS)["ticks"] == 12
     assert visible(page, "#fill-mask-share")
+
+
+#: The smallest visible text inside a frame (bertviz draws into a sandboxed frame the page's styles do not reach).
+FRAME_TEXT_JS = """() => { let least = 1e9, n = 0;
+  for (const el of document.querySelectorAll('h1, p, span, label, select, option, text, div')) {
+    if (!el.childNodes.length || ![...el.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) continue;
+    const r = el.getBoundingClientRect(); if (!r.width || !r.height) continue;
+    least = Math.min(least, parseFloat(getComputedStyle(el).fontSize)); n++; }
+  return {least, n}; }"""
+
+
+def test_the_bertviz_frames_read_from_the_back_of_the_room_too(room_app: str, room: BrowserSession) -> None:
+    """Inside the Attention view's bertviz frame the title was 15 px, "Layer:" 16 px and the layer selector 13.3 px."""
+    page = open_settled(room, room_app + "/?tab=attention&run=1&projector=1")
+    deadline = time.monotonic() + 60
+    sizes = []
+    while time.monotonic() < deadline:
+        sizes = []
+        for frame in page.frames[1:]:
+            try:
+                sizes.append(frame.evaluate(FRAME_TEXT_JS))
+            except Exception:  # noqa: BLE001 - a frame being replaced
+                continue
+        if sizes and all(s["n"] for s in sizes) and all(s["least"] >= 20 for s in sizes):
+            break
+        page.wait_for_timeout(250)
+    assert sizes and all(s["n"] > 3 for s in sizes), sizes
+    assert all(s["least"] >= 20 for s in sizes), sizes

@@ -64,12 +64,18 @@ INTRO_TOGGLE_JS = """() => {
 #: Projector mode on the page: a class on the body (the rules are in head.html: gradio's own sizes, outside style.css's
 #: reach); the figures are drawn for it on the server (``ctx.projector``, ``views.style.for_projector``).
 PROJECTOR_JS = """(on) => { document.body.classList.toggle('xlm-projector', !!on);
+  for (const frame of document.querySelectorAll('iframe.xlm-bertviz'))  // the bertviz frames follow (views.bertviz)
+    try { frame.contentWindow.postMessage({xlmProjector: !!on}, '*'); } catch (e) {}
   const url = new URL(location.href);  // the address says what the page shows: a reload keeps the switch as it is
   if (on) url.searchParams.set('projector', '1'); else url.searchParams.delete('projector');
   try { history.replaceState(null, '', url.pathname + url.search + url.hash); } catch (e) {}
   return on; }"""
-#: The page's own script: the token chips' search and the intros' toggle.
-PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); }}"
+#: A bertviz frame that has drawn asks whether the page is in projector mode (``views.bertviz.PROJECTOR_LISTENER``).
+BERTVIZ_PROJECTOR_JS = """() => { window.addEventListener('message', (event) => {
+  if (event.data === 'xlm-bertviz-ready' && event.source)
+    event.source.postMessage({xlmProjector: document.body.classList.contains('xlm-projector')}, '*'); }); }"""
+#: The page's own script: the token chips' search, the intros' toggle, the bertviz frames' projector mode.
+PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); ({BERTVIZ_PROJECTOR_JS})(); }}"
 
 TABS = (
     ("Fill mask", "fill-mask", build_fill_mask_tab),
@@ -91,7 +97,7 @@ def build_demo(source: Any, downloads: DownloadStore | None = None, lessons: Les
     gr.set_static_paths(paths=[ASSETS_DIR / "vendor"])
     with gr.Blocks(title="XLM Explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         status, projector = _header(ctx)
-        link_notice = gr.HTML("", elem_id="xlm-link-notice")  # what a link could not use (LinkOpener)
+        link_notice = gr.HTML("", elem_id="xlm-link-notice", visible=False)  # what a link could not use (LinkOpener)
         panel = lesson_panel()
         built = {}
         with gr.Tabs(elem_classes=["xlm-main-tabs"], overflow_behavior="wrap") as tabs:

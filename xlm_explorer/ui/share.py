@@ -220,7 +220,7 @@ class LinkOpener:
             selected.get("main", gr.skip()),
             *[selected.get(key, gr.skip()) for key in self.subtab_ids],
             *[values.get(id(c), gr.skip()) for c in self.inputs],
-            notices_html([notice], kind="error") if problems else "",
+            gr.update(value=notices_html([notice], kind="error"), visible=True) if problems else gr.update(value="", visible=False),
             run_id,
         ]
 

@@ -272,7 +272,12 @@ SCROLL_JS = """(...args) => {
   if (window.__xlmHoldScroll) { window.__xlmHoldScroll = false; return args; }  // a lesson step keeps its question in view
   const el = document.querySelector('#%s');
   if (el) { const r = el.getBoundingClientRect();
-    if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }
+    // a phone's run bar sticks to the top once scrolled past: the first result line starts under it, not behind it
+    const bars = Array.from(document.querySelectorAll('.xlm-run-bar'))
+      .filter((b) => b.getClientRects().length && getComputedStyle(b).position === 'sticky');
+    const cover = Math.max(0, ...bars.map((b) => b.getBoundingClientRect().height));
+    if (r.top < cover || r.top > window.innerHeight * 0.6)
+      window.scrollTo({top: window.scrollY + r.top - cover - 8, behavior: 'smooth'}); }
   return args; }"""
 
 

@@ -232,8 +232,8 @@ def make_bertviz_document(
         f"<title>{html.escape(title or 'bertviz ' + kind + ' view')}</title>"
         "<style>body{margin:8px;background:#fff;color:#111;font-family:'Helvetica Neue',Helvetica,Arial,sans-serif}"
         "h1{font-size:15px;margin:0 0 6px}.notice{margin:0 0 6px;padding:4px 8px;background:#fff7e0;"
-        "border-left:3px solid #e0a800;font-size:13px}</style>\n"
-        f"{_vendor_scripts()}\n</head><body>\n{heading}{notice_html}\n{view_html}\n</body></html>\n"
+        "border-left:3px solid #e0a800;font-size:13px}" + PROJECTOR_CSS + "</style>\n"
+        f"{_vendor_scripts()}\n</head><body>\n{heading}{notice_html}\n{view_html}\n{PROJECTOR_LISTENER}\n</body></html>\n"
     )
     return BertvizDocument(
         kind=kind,
@@ -244,6 +244,17 @@ def make_bertviz_document(
         notices=tuple(cut_notices),
         height=int(min(2400, max(300, height + 40 * len(all_notices)))),
     )
+
+
+#: Projector mode inside the frame (the page's styles cannot reach a sandboxed frame): the page tells the frame
+#: (``postMessage``, ``ui.app.PAGE_JS``) and every text in it is drawn at 20 px or more, the title at 25.
+PROJECTOR_CSS = ("body.xlm-projector,body.xlm-projector *{font-size:20px!important}"
+                 "body.xlm-projector h1{font-size:25px!important}")
+PROJECTOR_LISTENER = """<script>(() => {
+  window.addEventListener('message', (event) => {
+    if (event.data && typeof event.data.xlmProjector === 'boolean')
+      document.body.classList.toggle('xlm-projector', event.data.xlmProjector); });
+  try { parent.postMessage('xlm-bertviz-ready', '*'); } catch (e) {} })();</script>"""
 
 
 def bertviz_iframe(document: BertvizDocument, title: str = "bertviz attention view") -> str:
