@@ -55,6 +55,7 @@ def test_the_shipped_rows_are_the_probe_in_each_language() -> None:
         assert (row.word_a, row.word_b) == (item.fillers[0], item.fillers[1])  # doctor, nurse
 
 
+@pytest.mark.slow  # the explained fixture: 8.5 s on 2 cores
 def test_each_language_is_the_attribution_and_patching_views_numbers_exactly(workspace, explained) -> None:
     assert [(e.model, e.row.lang) for e in explained.explanations] == [("en-2048", "en"), ("100-1280", "en"), ("100-1280", "fr")]
     for e in explained.explanations:
@@ -69,6 +70,7 @@ def test_each_language_is_the_attribution_and_patching_views_numbers_exactly(wor
             assert abs(swept.logprob_a - e.attribution.target_logit) < 1e-3  # one score: log P(target) - log P(foil) in A
 
 
+@pytest.mark.slow  # the explained fixture: 8.5 s on 2 cores
 def test_the_depth_curves_are_the_grid_at_the_word_and_the_mask(explained) -> None:
     patched = [e for e in explained.explanations if e.patching is not None]
     assert {e.model for e in patched} == {"en-2048", "100-1280"}
@@ -94,6 +96,7 @@ def test_the_depth_curves_are_the_grid_at_the_word_and_the_mask(explained) -> No
         assert e.relative_depth[0] == 0 and e.relative_depth[-1] == 1
 
 
+@pytest.mark.slow  # the explained fixture: 8.5 s on 2 cores
 def test_sentences_of_different_lengths_are_attributed_and_say_why_they_are_not_patched(explained) -> None:
     french = explained.explanations[-1]
     assert french.patching is None and "equal token length" in french.patching_note

@@ -110,7 +110,7 @@ def test_offline_document_draws_and_hostile_tokens_stay_text(browser, kind: str)
         assert frame.eval_on_selector_all("img", "nodes => nodes.length") == 0
         assert frame.evaluate("document.body.getAttribute('data-xss')") is None
         assert frame.evaluate("document.title") != "XSS" and watched.page.title() == "host"
-        assert frame.evaluate("document.scripts.length") == 4  # d3, jQuery, require.js, the view
+        assert frame.evaluate("document.scripts.length") == 5  # d3, jQuery, require.js, the view, the projector listener
         assert watched.dialogs == [] and watched.outside == []
     finally:
         watched.page.close()

@@ -45,6 +45,7 @@ def exhaustive_two_pieces(loaded, ids: tuple[int, ...], mask_at: int) -> dict[tu
     return {(p1, p2): float(first[p1] + second[row, p2]) for row, p1 in enumerate(starts) for p2 in ends}
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: out of the quick tier
 @pytest.mark.parametrize("key", ["en-2048", "100-1280"])
 def test_a_beam_as_wide_as_the_vocabulary_finds_exactly_the_exhaustive_best_two_piece_words(manager, key: str) -> None:
     loaded = manager.get(key)

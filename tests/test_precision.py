@@ -69,6 +69,7 @@ def test_the_model_card_and_the_facts_carry_the_check(bfloat16_workspace: Worksp
     assert "max |Δ log p|" in shown["Against float32"]
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: out of the quick tier
 def test_a_batch_command_in_bfloat16_prints_the_check(tmp_path: Path, tiny_models_env: str) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("sent_more\tsent_less\nThe doctor is here.\tThe nurse is here.\n", encoding="utf-8")

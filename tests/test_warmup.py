@@ -26,6 +26,7 @@ def stepping(steps: int, pause: float, log: list[float]):
     return endpoint
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: out of the quick tier
 def test_the_defaults_a_class_opens_are_answered_from_memory_after_the_warm_up(tiny_models_env) -> None:
     from gradio_client import Client
 
