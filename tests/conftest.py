@@ -13,6 +13,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("XLM_EXPLORER_WARMUP", "0")  # no background numba warm-up unless a test asks for it
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `-n 2` (the quick tier): one thread per worker, two workers on 2 cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from collections.abc import Iterator
 from pathlib import Path
