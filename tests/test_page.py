@@ -220,6 +220,7 @@ def test_on_a_phone_a_run_keeps_the_input_one_tap_away(page_app: str, small_phon
     """After Predict the page shows the result; the run bar stays on screen and its button brings the sentence
     back into view, above the bar."""
     page = open_page(small_phone, page_app)
+    assert not page.locator("#fill-mask-to-inputs").is_visible()  # at the top the inputs are in view: no way back shown
     run_view(small_phone, "fill-mask")
     page.wait_for_timeout(1200)  # the smooth scroll to the result
     assert in_viewport(page, "#fill-mask-results .xlm-completion"), "the result is not in view after Predict"

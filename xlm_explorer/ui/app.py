@@ -61,6 +61,10 @@ INTRO_TOGGLE_JS = """() => {
     if (intro && !event.target.closest('a')) intro.classList.toggle('xlm-open');
   });
 }"""
+#: On a phone, "↑ Inputs" (the run bar's way back to the view's inputs) hides while the page is at its top, where the
+#: inputs are in view anyway (style.css: ``body.xlm-at-top``).
+AT_TOP_JS = """() => { const mark = () => document.body.classList.toggle('xlm-at-top', window.scrollY < 160);
+  window.addEventListener('scroll', mark, {passive: true}); mark(); }"""
 #: Projector mode on the page: a class on the body (the rules are in head.html: gradio's own sizes, outside style.css's
 #: reach); the figures are drawn for it on the server (``ctx.projector``, ``views.style.for_projector``).
 PROJECTOR_JS = """(on) => { document.body.classList.toggle('xlm-projector', !!on);
@@ -75,7 +79,7 @@ BERTVIZ_PROJECTOR_JS = """() => { window.addEventListener('message', (event) => 
   if (event.data === 'xlm-bertviz-ready' && event.source)
     event.source.postMessage({xlmProjector: document.body.classList.contains('xlm-projector')}, '*'); }); }"""
 #: The page's own script: the token chips' search, the intros' toggle, the bertviz frames' projector mode.
-PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); ({BERTVIZ_PROJECTOR_JS})(); }}"
+PAGE_JS = f"() => {{ ({TOKEN_CLICK_JS})(); ({INTRO_TOGGLE_JS})(); ({BERTVIZ_PROJECTOR_JS})(); ({AT_TOP_JS})(); }}"
 
 TABS = (
     ("Fill mask", "fill-mask", build_fill_mask_tab),

@@ -259,6 +259,10 @@ def build_lessons_tab(ctx: AppContext) -> LessonsTab:
 BOXES_AS_SHOWN_JS = """(title, links) => ['#lessons-title', '#lessons-links'].map((id, i) => {
   const box = document.querySelector(id + ' textarea, ' + id + ' input');
   return box ? box.value : [title, links][i]; })"""
+#: "Try it as a student" opens a lesson no link names: the address drops the last copied link (a reload would open
+#: that view, not the lesson).
+TRY_IT_JS = """(...values) => { try { history.replaceState(null, '', location.pathname); } catch (e) {}
+  return (%s)(...values); }""" % BOXES_AS_SHOWN_JS
 
 
 def _wire_tab(ctx: AppContext, panel: LessonPanel, opener: LinkOpener, tab: LessonsTab, outputs: list[Any]) -> None:
@@ -290,6 +294,6 @@ def _wire_tab(ctx: AppContext, panel: LessonPanel, opener: LinkOpener, tab: Less
     opener.run_after(tab.open_file.click(opened(from_file), inputs=tab.upload, outputs=[tab.status, *outputs], **event),
                      SCROLL_TO_PANEL_JS)
     boxes = {"inputs": [tab.title, tab.links], "js": BOXES_AS_SHOWN_JS}  # a click carries what the boxes show
-    opener.run_after(tab.try_it.click(opened(lesson_from_links), outputs=[tab.status, *outputs], **boxes, **event),
-                     SCROLL_TO_PANEL_JS)
+    opener.run_after(tab.try_it.click(opened(lesson_from_links), outputs=[tab.status, *outputs],
+                                      **{**boxes, "js": TRY_IT_JS}, **event), SCROLL_TO_PANEL_JS)
     tab.make.click(make, outputs=[tab.status, tab.written, tab.download], **boxes, **event)

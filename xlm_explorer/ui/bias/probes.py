@@ -35,8 +35,9 @@ def build_probes(ctx: AppContext) -> None:
     first = next(iter(shipped.values()), None)
     sets_state = gr.State(shipped)
     with gr.Row(equal_height=False):
-        probe_set = gr.Dropdown(list(shipped), value=first["id"] if first else None, label="Probe set", allow_custom_value=True, scale=2)
-        upload = gr.File(label="Upload probe sets (JSON)", file_types=list(JSON_TYPES), type="filepath", scale=1)
+        probe_set = gr.Dropdown(list(shipped), value=first["id"] if first else None, label="Probe set", allow_custom_value=True, scale=2,
+                                min_width=300)  # its longest name whole: on a phone the upload goes under it
+        upload = gr.File(label="Upload probe sets (JSON)", file_types=list(JSON_TYPES), type="filepath", scale=1, min_width=200)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             template = gr.Textbox(label="Template (one [MASK], one {filler})", value=first["template"] if first else "", lines=2)
