@@ -36,12 +36,15 @@ SIZES_JS = """() => {
   }
   return {page, small: small.slice(0, 8), figure, ticks, n};
 }"""
-#: Figure titles (and subplot titles) whose box starts above their figure's top edge: cut off on the page.
+#: Figure titles, subplot titles and axis titles whose box starts above their figure's top edge or left of its left
+#: edge: cut off on the page (a wrapped title lost half its first line; the CKA y title read "48 layer").
 TITLES_CUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap((plot) => {
-  const top = plot.querySelector('.main-svg')?.getBoundingClientRect().top ?? plot.getBoundingClientRect().top;
+  const box = (plot.querySelector('.main-svg') ?? plot).getBoundingClientRect();
   return Array.from(plot.querySelectorAll('.gtitle, .annotation-text, .g-ytitle, .g-xtitle'))
-    .filter((t) => t.textContent.trim() && t.getBoundingClientRect().top < top - 1)
-    .map((t) => `${t.textContent.trim().slice(0, 30)}: ${Math.round(top - t.getBoundingClientRect().top)} px above`); })"""
+    .filter((t) => t.textContent.trim())
+    .map((t) => [t.textContent.trim().slice(0, 30), t.getBoundingClientRect()])
+    .filter(([, r]) => r.top < box.top - 1 || r.left < box.left - 1)
+    .map(([text, r]) => `${text}: ${Math.round(box.top - r.top)} px above, ${Math.round(box.left - r.left)} px left`); })"""
 HIDDEN_IN_PROJECTOR = (".xlm-examples", ".xlm-downloads", ".xlm-api-json", "#fill-mask-share")
 
 
