@@ -23,11 +23,12 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from .. import checks
+from ..analysis.fill_mask import MAX_MASKS, MAX_TOP_K, MIN_TOP_K
 from ..errors import UserInputError
 from ..specs import MODEL_KEYS
 from .answers import Answer, remembered
@@ -80,6 +81,9 @@ LayerList = Annotated[Any, Layers()]
 ModelChoice = Annotated[str, OneOf((*MODEL_KEYS, checks.BOTH))]
 OneModel = Annotated[str, OneOf(MODEL_KEYS)]
 File = Annotated[Any, Upload()]
+#: How many predictions a fill-mask view lists; which [MASK] of the text (1 = the first).
+TopK = Annotated[int, Between(MIN_TOP_K, MAX_TOP_K)]
+MaskNumber = Annotated[int, Between(1, MAX_MASKS)]
 
 KINDS = ("text", "number", "choice", "flag", "language", "languages", "words", "file", "layers")
 

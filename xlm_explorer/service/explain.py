@@ -4,7 +4,7 @@ contextual token search."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated
 
 from .. import checks
 from ..analysis.across_languages import explain_across_languages
@@ -28,21 +28,18 @@ from ..uploads import read_upload, upload_path
 from ..workspace import Workspace
 from .. import answer_types as declared
 from .. import explain_types as explained
-from ..analysis.fill_mask import MAX_MASKS
 from ..analysis.token_search import MAX_K
 from ..specs import MAX_LAYERS, MAX_POSITIONS
 from .answers import Answer, Progress, load_models, make_answer, per_model, report_part
-from .endpoint import Between, File, Language, ModelChoice, OneModel, Text, endpoint
+from .endpoint import Between, File, Language, MaskNumber, ModelChoice, OneModel, Text, endpoint
 
 #: the shipped probe's concepts and languages the view and the endpoint open with
 DEFAULT_WORDS = ("doctor", "nurse")
 DEFAULT_LANGUAGES = ("en", "fr", "de")
-#: Which [MASK] of the text (1 = the first).
-MASK_NUMBER = Annotated[int, Between(1, MAX_MASKS)]
 
 @endpoint(answer=(explained.AttributionRequest, explained.AttributionItem, declared.Empty), heavy=True, kept=True)
 def attribution(
-    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MASK_NUMBER = 1,
+    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MaskNumber = 1,
     target: str = "", foil: str = "", progress: Progress | None = None,
 ) -> Answer:
     """Token attribution for one mask's prediction (``mask_number`` 1 = the first [MASK]): integrated gradients and
@@ -63,7 +60,7 @@ def attribution(
 
 @endpoint(answer=(explained.FlowRequest, explained.FlowItem, declared.Empty), heavy=True, kept=True)
 def attention_flow(
-    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MASK_NUMBER = 1,
+    ws: Workspace, text: Text, model: ModelChoice = "en-2048", lang: Language = "en", mask_number: MaskNumber = 1,
     target: str = "", hide_special: bool = False, progress: Progress | None = None,
 ) -> Answer:
     """Attention beyond raw weights for one mask's prediction: raw attention, attention rollout and the norm-based
