@@ -66,13 +66,14 @@ def encode_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _choice_values(component: gr.components.Component) -> list[Any]:
+    """The values of a component's choices (a ``(label, value)`` choice gives its value)."""
+    return [c[1] if isinstance(c, (list, tuple)) else c for c in getattr(component, "choices", None) or []]
+
+
 def _as_choice(component: gr.components.Component, text: str) -> Any:
     """The choice of ``component`` that ``text`` spells (a Radio of numbers gets the number back), else ``text``."""
-    for choice in getattr(component, "choices", None) or []:
-        value = choice[1] if isinstance(choice, (list, tuple)) else choice
-        if str(value) == text:
-            return value
-    return text
+    return next((value for value in _choice_values(component) if str(value) == text), text)
 
 
 def decode_value(component: gr.components.Component, text: str) -> Any:
@@ -147,10 +148,6 @@ def read_link_value(ctx: AppContext, target: ShareTarget, name: str, text: str) 
     return value
 
 
-def _choice_values(component: gr.components.Component) -> list[Any]:
-    return [c[1] if isinstance(c, (list, tuple)) else c for c in getattr(component, "choices", None) or []]
-
-
 def control_refuses(component: gr.components.Component, value: Any) -> str:
     """Why a page control cannot hold ``value`` (its range or its choices, in words), or "" when it can: gradio's own
     check would refuse it before any handler ran."""
@@ -195,18 +192,14 @@ class LinkOpener:
         values: dict[int, Any] = {}
         selected: dict[str, Any] = {}
         run_id = ""
-        problems = self.problems(params)
+        read, problems = self._read(params)
         target = self.ctx.share_targets.get(params.get("view") or params.get("tab") or "")
         if target is not None:
             given = link_values(params, list(target.inputs), target.legacy)
             for name, component in target.inputs.items():
-                try:
-                    if name in given:
-                        values[id(component)] = read_link_value(self.ctx, target, name, given[name])
-                        continue
-                except UserInputError:
-                    pass  # named in problems; the control shows a value it can hold
-                if reset or name in given:
+                if name in read:
+                    values[id(component)] = read[name]
+                elif reset or name in given:  # a refused value (named in the notice): the control keeps one it can hold
                     values[id(component)] = component.value
             selected["main"] = gr.Tabs(selected=target.tab)
             if target.subtab is not None:
@@ -229,20 +222,27 @@ class LinkOpener:
         return event.then(None, inputs=self.run_box, js=RUN_AFTER_JS % then_js, queue=False, api_visibility="private")
 
     def problems(self, params: dict[str, str]) -> list[str]:
-        """What is wrong with a link for this page: a view it does not have, inputs that view does not take."""
+        """What is wrong with a link for this page: a view it does not have, inputs that view does not take, values
+        refused (each in the endpoint's own sentence)."""
+        return self._read(params)[1]
+
+    def _read(self, params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+        """Each input the link gives, read and checked (:func:`read_link_value`), by name; and what is wrong with the
+        link: a view this page does not have, inputs that view does not take, values refused."""
         key = params.get("view") or params.get("tab") or ""
         target = self.ctx.share_targets.get(key)
         if target is None:
             if not key or (key in self.tab_ids and "view" not in params):
-                return []
+                return {}, []
             known = ", ".join(sorted({*self.ctx.share_targets, *self.tab_ids}))
-            return [f"it opens {key[:40]!r}, which is not a view here (the views: {known})"]
+            return {}, [f"it opens {key[:40]!r}, which is not a view here (the views: {known})"]
         readable = {*target.inputs, *LEGACY_NAMES, *target.legacy, *LINK_WORDS}
         unknown = sorted(name for name in params if name not in readable)
         found = [f"{key} takes no input {', '.join(u[:40] for u in unknown)} (it takes {', '.join(target.inputs)})"] if unknown else []
+        read: dict[str, Any] = {}
         for name, text in link_values(params, list(target.inputs), target.legacy).items():
             try:
-                read_link_value(self.ctx, target, name, text)
+                read[name] = read_link_value(self.ctx, target, name, text)
             except UserInputError as error:
                 found.append(str(error).rstrip("."))
-        return found
+        return read, found
