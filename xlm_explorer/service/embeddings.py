@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from .. import checks
 from ..contract import errors_of
 from ..analysis.datasets import MAX_ROWS, SHIPPED_DATASETS, Dataset, load_shipped, parse_pasted, read_uploaded
 from ..analysis.embeddings import POOLINGS, EmbeddingSet, check_layer, explore
-from ..analysis.projection import DIMS, METHODS, check_dims, check_method, check_seed
+from ..analysis.projection import DIMS, METHODS
 from ..errors import UserInputError
 from ..workspace import Workspace
 from .. import answer_types as declared
@@ -67,7 +68,6 @@ def embeddings(
 
     ``group_a`` / ``group_b``: the rows whose means make the direction projection's axis (``lang:fr`` or words)."""
     keys = checks.model_keys(ws.manager, model)
-    check_method(method), check_dims(dims), check_seed(seed)
     dataset = embedding_dataset(ws, source, languages, max_items, pasted, upload)
     models, errors = load_models(ws, keys, progress)
     embedded = [
@@ -75,44 +75,54 @@ def embeddings(
         for i, loaded in enumerate(models)
     ]
     info = {"source": source, "name": dataset.name, "n_rows": len(dataset), "n_items": len(set(dataset.item_ids)), "languages": list(dataset.languages)}
-    return explore_embeddings(ws, embedded, info, errors, layers, pooling, center, method, dims, seed, model, (group_a, group_b))
+    projection = Projection(layers, pooling, bool(center), method, dims, seed, (group_a, group_b))
+    return explore_embeddings(ws, embedded, info, errors, model, projection)
+
+
+#: The embeddings endpoint's parameters that only project the embedding sets (changing one runs no model): what a
+#: redraw of the page (:func:`reproject`) takes, in this order.
+PROJECTION_PARAMS = ("layers", "pooling", "center", "method", "dims", "seed", "group_a", "group_b")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """How an embeddings answer projects its sets: the layers, pooling, centring, method, dimensions, seed, and the
+    direction's groups A and B (checked by the embeddings endpoint's declaration)."""
+
+    layers: Sequence[str] | str
+    pooling: str
+    center: bool
+    method: str
+    dims: int
+    seed: int
+    groups: tuple[str, str]
 
 
 def explore_embeddings(
-    ws: Workspace,
-    embedded: Sequence[EmbeddingSet],
-    dataset: dict[str, Any],
-    errors: dict[str, str],
-    layers: Sequence[str] | str,
-    pooling: str,
-    center: bool,
-    method: str,
-    dims: float,
-    seed: float,
-    model: str,
-    groups: tuple[str, str],
+    ws: Workspace, embedded: Sequence[EmbeddingSet], dataset: dict[str, Any], errors: dict[str, str], model: str,
+    projection: Projection,
 ) -> Answer:
     """Project and measure embedding sets already computed (no model runs): the embeddings answer."""
-    method, dims_value, seed_value = check_method(method), check_dims(dims), check_seed(seed)
-    groups = (str(groups[0] or "").strip(), str(groups[1] or "").strip())
-    explorations = [explore(e, layers, pooling, center, method, dims_value, seed_value, ws.derived, groups) for e in embedded]
+    p = projection
+    groups = (str(p.groups[0] or "").strip(), str(p.groups[1] or "").strip())
+    explorations = [explore(e, p.layers, p.pooling, p.center, p.method, p.dims, p.seed, ws.derived, groups) for e in embedded]
     request = {
-        "source": dataset["source"], "model": model, "layers": list(layers) if isinstance(layers, (list, tuple)) else [layers],
-        "pooling": pooling, "center": bool(center), "method": method, "dims": dims_value, "seed": seed_value,
-        **({"group_a": groups[0], "group_b": groups[1]} if method == "direction" else {}),
+        "source": dataset["source"], "model": model, "layers": list(p.layers) if isinstance(p.layers, (list, tuple)) else [p.layers],
+        "pooling": p.pooling, "center": p.center, "method": p.method, "dims": p.dims, "seed": p.seed,
+        **({"group_a": groups[0], "group_b": groups[1]} if p.method == "direction" else {}),
     }
     return per_model("embeddings", request, explorations, errors, {"dataset": dict(dataset)})
 
 
-def reproject(
-    ws: Workspace, previous: Answer, layers: Sequence[str] | str, pooling: str, center: bool, method: str, dims: float, seed: float,
-    group_a: str = DIRECTION_GROUPS[0], group_b: str = DIRECTION_GROUPS[1],
-) -> Answer:
-    """An embeddings answer under other layers, pooling, centring or projection: the same embedding sets, no model run."""
-    return explore_embeddings(
-        ws, [e.embeddings for e in previous.results], previous.payload["shared"]["dataset"], errors_of(previous.payload),
-        layers, pooling, center, method, dims, seed, previous.payload["request"]["model"], (group_a, group_b),
-    )
+def reproject(ws: Workspace, previous: Answer, *values: Any) -> Answer:
+    """An embeddings answer under other layers, pooling, centring or projection (``values`` in
+    :data:`PROJECTION_PARAMS`' order, checked by the endpoint's declaration): the same embedding sets, no model run."""
+    checked = {name: embeddings.param(name).check(value, ws) for name, value in zip(PROJECTION_PARAMS, values)}
+    checked = {name: checked.get(name, embeddings.param(name).default) for name in PROJECTION_PARAMS}
+    projection = Projection(checked["layers"], checked["pooling"], checked["center"], checked["method"], checked["dims"],
+                            checked["seed"], (checked["group_a"], checked["group_b"]))
+    return explore_embeddings(ws, [e.embeddings for e in previous.results], previous.payload["shared"]["dataset"],
+                              errors_of(previous.payload), previous.payload["request"]["model"], projection)
 
 
 def neighbours(previous: Answer, picked: str, count: float) -> Answer:

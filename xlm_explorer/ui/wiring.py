@@ -18,7 +18,6 @@ from typing import Any
 import gradio as gr
 from gradio.components.api_component import Api
 
-from .. import service
 from ..service import Answer, Endpoint
 from ..views.style import fit_figure
 from .context import RESULT_STATE_SECONDS, AppContext, Stopped
@@ -364,8 +363,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     compute = page_handler(ctx, view.service_fn, render, outputs, view.smaller)
     inputs = components_for(view, view.service_fn)
     events = [
-        _wire_run(trigger, view.controls, compute, inputs, [state, view.controls.status, *outputs],
-                  endpoint.heavy, view.redraws, state, view.first_result_id, ctx.in_projector)
+        _wire_run(ctx, trigger, view, compute, inputs, [state, view.controls.status, *outputs], state)
         for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
     if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
@@ -381,9 +379,14 @@ def wire(ctx: AppContext, view: View) -> gr.State:
     return state
 
 
-def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state, first_result_id, projector):  # noqa: ANN001, ANN202
+def _wire_run(
+    ctx: AppContext, trigger: Callable[..., Any], view: View, compute: Callable[..., list[Any]],
+    inputs: list[gr.components.Component], outputs: list[gr.components.Component], state: gr.State,
+) -> Any:
     """Button off and Stop on -> compute and draw (progress drawn once: on the status line beside the button; the
-    results under it stay as they were until the new ones arrive) -> redraws -> button back, scroll."""
+    results under it stay as they were until the new ones arrive; the lane is the endpoint's: heavy or quick) ->
+    redraws -> button back, scroll to the first result."""
+    controls, projector = view.controls, ctx.in_projector
     started = trigger(
         lambda: [gr.Button(interactive=False), gr.Button(visible=True), ""],
         outputs=[controls.run, controls.stop, controls.status], queue=False, api_visibility="private",
@@ -391,14 +394,14 @@ def _wire_run(trigger, controls, compute, inputs, outputs, heavy, redraws, state
     trigger(None, js=RUN_BAR_IN_VIEW_JS % controls.elem_id, queue=False, api_visibility="private")
     event = started.then(
         compute, inputs=inputs, outputs=outputs, show_progress_on=[controls.status], api_visibility="private",
-        **(PAGE_HEAVY if heavy else PAGE_QUICK),
+        **(PAGE_HEAVY if view.service_fn.heavy else PAGE_QUICK),
     )
-    for redraw in redraws:
+    for redraw in view.redraws:
         event.success(redraw.handler(projector), inputs=[state, *redraw.controls], outputs=redraw.outputs, api_visibility="private",
                       **redraw.options())
     done = event.then(_end_run, outputs=[controls.run, controls.stop], queue=False, api_visibility="private")
-    if first_result_id:
-        done.success(None, js=SCROLL_JS % first_result_id, api_visibility="private", queue=False)
+    if view.first_result_id:
+        done.success(None, js=SCROLL_JS % view.first_result_id, api_visibility="private", queue=False)
     return event
 
 
