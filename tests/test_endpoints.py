@@ -224,3 +224,24 @@ def _run(app_url: str, name: str, body: dict) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def test_every_json_answer_the_docs_show_is_valid_against_its_endpoints_schema() -> None:
+    """The per-view pages showed the version-1 answers (mask_index, errors as a map, results by model)."""
+    import jsonschema
+
+    from xlm_explorer import schemas
+
+    shown = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```json\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            answer = json.loads(block)
+            if isinstance(answer, dict) and "endpoint" in answer:
+                errors = [e.message[:200] for e in jsonschema.Draft202012Validator(schemas.endpoint_schema(answer["endpoint"])).iter_errors(answer)]
+                assert errors == [], (page.name, errors)
+                shown.append((page.name, answer["endpoint"]))
+    assert {("fill-mask.md", "fill_mask"), ("attention.md", "attention")} <= set(shown)
+    old = {"mask_index", "model_a", "layers_a"}
+    for page in ("fill-mask.md", "attention.md", "compare.md", "embeddings.md"):
+        text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        assert not [word for word in old if f'"{word}"' in text], page  # version-1 keys are gone from the pages
