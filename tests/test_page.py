@@ -317,6 +317,21 @@ def test_after_a_refused_input_the_view_is_usable_at_once(page_app: str, session
     assert "cat sat on the" in completion, completion
 
 
+def test_a_new_refusal_is_not_grouped_with_a_stale_one(page_app: str, session: BrowserSession) -> None:
+    """A second refused run showed "Warning (2)": its message grouped with the first run's toast."""
+    page = open_page(session, page_app)
+    box = page.locator("#fill-mask-text textarea")
+    for text, word in (("", "empty"), ("No mask here.", "mask")):
+        box.fill(text)
+        page.locator("#fill-mask-run").click()
+        page.wait_for_function("(word) => [...document.querySelectorAll('[data-testid=\"toast-body\"]')]"
+                               ".some((t) => t.innerText.toLowerCase().includes(word))", arg=word, timeout=10_000)
+        page.wait_for_function("() => !document.querySelector('#fill-mask-run').disabled", timeout=5_000)
+    toasts = page.locator('[data-testid="toast-body"]')
+    texts = [toasts.nth(i).inner_text() for i in range(toasts.count())]
+    assert len(texts) == 1 and "empty" not in texts[0].lower() and "(2)" not in texts[0], texts
+
+
 def test_an_embeddings_share_link_restores_every_control_and_runs(page_app: str, session: BrowserSession) -> None:
     query = urlencode({"tab": "embeddings", "source": "words", "langs": '["en", "fr"]', "model": "100-1280",
                        "method": "pca", "dims": "3", "seed": "7", "run": "1"})

@@ -259,8 +259,12 @@ class Redraw:
 
 
 #: When a run starts with its button near the screen's bottom edge, the run bar (its progress words, Stop) comes up
-#: into view: the words of the progress are what a visitor reads while a heavy view runs.
-RUN_BAR_IN_VIEW_JS = """() => { if (window.__xlmHoldScroll) return [];  // a lesson step keeps its question in view
+#: into view: the words of the progress are what a visitor reads while a heavy view runs. The earlier runs' toasts close.
+RUN_BAR_IN_VIEW_JS = """() => {
+  // a new run's message must not join a stale one ("Warning (2)"): the toasts of earlier runs close (their words are
+  // on the status lines anyway)
+  document.querySelectorAll('[data-testid="toast-close"]').forEach((button) => button.click());
+  if (window.__xlmHoldScroll) return [];  // a lesson step keeps its question in view
   const bar = document.querySelector('#%s-run')?.closest('.xlm-run-bar');
   if (bar && window.innerWidth > 640) { const r = bar.getBoundingClientRect();  // a phone's bar sticks in view
     if (r.bottom > window.innerHeight * 0.8 || r.top < 0) bar.scrollIntoView({behavior: 'smooth', block: 'center'}); }
