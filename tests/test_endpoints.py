@@ -184,7 +184,7 @@ def test_a_link_with_a_value_no_control_holds_opens_without_running_and_says_why
     assert sentence in "; ".join(opener.problems(params))
     target = opener.ctx.share_targets.get(params.get("view") or params["tab"])
     for name, component in (target.inputs.items() if target else []):  # what each control shows, it can hold
-        value = values[len(values) - 2 - len(opener.inputs) + opener.inputs.index(component)]
+        value = values[len(values) - 2 - len(opener.links) - len(opener.inputs) + opener.inputs.index(component)]
         if name in params:
             assert value == component.value, (name, value)
     with pytest.raises(UserInputError, match=re.escape(sentence[:30])):  # the lesson builder refuses such a step too

@@ -128,7 +128,9 @@ def test_a_question_about_tokens_is_shown_as_written_and_a_title_typed_and_used_
     page = session.page
     page.goto(lesson_app, wait_until="load")
     page.wait_for_selector("button[role=tab]", timeout=60_000)
-    page.evaluate("() => history.replaceState(null, '', '?tab=compare&view=compare-grid&run=1')")  # a link copied earlier
+    page.locator("#fill-mask-share").click()  # a link copied earlier: its box opens and the address holds it
+    page.locator("#fill-mask-link").wait_for(state="visible", timeout=10_000)
+    assert "tab=fill-mask" in page.url
     page.get_by_role("tab", name="Lessons", exact=True).first.click()
     page.fill("#lessons-links textarea", "?tab=fill-mask&model=en-2048\nWhy does every input start with <s> and end with </s>?")
     page.fill("#lessons-title textarea, #lessons-title input", "Tokens <s> and </s>")
@@ -136,4 +138,5 @@ def test_a_question_about_tokens_is_shown_as_written_and_a_title_typed_and_used_
     assert "Lesson: Tokens <s> and </s>" in heading(page) and "step 1 of 1" in heading(page)
     assert "Why does every input start with <s> and end with </s>?" in page.inner_text("#xlm-lesson-body")
     assert page.locator("#xlm-lesson-body s, #xlm-lesson-body del").count() == 0 and not session.dialogs
-    assert "compare-grid" not in page.url  # a reload opens the page, not the last copied link
+    assert "tab=fill-mask" not in page.url  # a reload opens the page, not the last copied link
+    assert not page.locator("#fill-mask-link").is_visible()  # and the copied link's box has closed

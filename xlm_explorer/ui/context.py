@@ -57,6 +57,8 @@ class ShareTarget:
     endpoint: str = ""
     #: older links' URL names this view reads its own way: old name -> (input, text -> text)
     legacy: dict[str, Any] = field(default_factory=dict)
+    #: the box showing the view's last copied link (closed when a link or a lesson step opens a view)
+    link: Any = None
 
 
 @dataclass

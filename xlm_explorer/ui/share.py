@@ -118,7 +118,7 @@ def wire_share(
     ).then(None, inputs=controls.link, outputs=controls.link, js=COPY_LINK_JS, queue=False, api_visibility="private")
     ctx.share_targets[subtab or tab] = ShareTarget(
         tab=tab, subtab=subtab, inputs=named_inputs, run_id=f"{controls.elem_id}-run", legacy=dict(legacy or {}),
-        view_id=view_id or controls.elem_id, endpoint=endpoint,
+        view_id=view_id or controls.elem_id, endpoint=endpoint, link=controls.link,
     )
 
 
@@ -180,11 +180,13 @@ class LinkOpener:
     def __post_init__(self) -> None:
         for target in self.ctx.share_targets.values():
             self.inputs += [c for c in target.inputs.values() if c not in self.inputs]
+        self.links = [t.link for t in self.ctx.share_targets.values() if t.link is not None]
         self.subtab_ids = list(self.ctx.subtabs)
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.tabs, *[self.ctx.subtabs[k] for k in self.subtab_ids], *self.inputs, self.notice, self.run_box]
+        return [self.tabs, *[self.ctx.subtabs[k] for k in self.subtab_ids], *self.inputs, *self.links, self.notice,
+                self.run_box]
 
     def values(self, params: dict[str, str], reset: bool = False) -> list[Any]:
         """The outputs' values for a link's ``params``; ``reset``: the view's inputs the link leaves out go back to
@@ -213,6 +215,7 @@ class LinkOpener:
             selected.get("main", gr.skip()),
             *[selected.get(key, gr.skip()) for key in self.subtab_ids],
             *[values.get(id(c), gr.skip()) for c in self.inputs],
+            *[gr.update(visible=False) if params else gr.skip() for _link in self.links],  # a copied link's box closes
             gr.update(value=notices_html([notice], kind="error"), visible=True) if problems else gr.update(value="", visible=False),
             run_id,
         ]
