@@ -245,3 +245,19 @@ def test_every_json_answer_the_docs_show_is_valid_against_its_endpoints_schema()
     for page in ("fill-mask.md", "attention.md", "compare.md", "embeddings.md"):
         text = (ROOT / "docs" / page).read_text(encoding="utf-8")
         assert not [word for word in old if f'"{word}"' in text], page  # version-1 keys are gone from the pages
+
+
+def test_the_memory_budget_in_readme_and_architecture_is_the_workspaces_own_list_of_caches() -> None:
+    """README's 3.3 GiB and docs/architecture.md's cache table left out the 512 MiB answer cache."""
+    from xlm_explorer.workspace import Workspace
+
+    ws = Workspace.from_sources({"en-2048": "/nonexistent/x", "100-1280": "/nonexistent/x"})
+    bounds = {stats["name"]: stats for stats in ws.cache_stats()}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    mib = [cache.max_bytes / 2**20 for cache in ws._caches()]
+    for megabytes in mib:
+        shown = f"{megabytes / 1024:g} GiB" if megabytes >= 1024 else f"{megabytes:g} MiB"
+        assert f"| {shown} |" in readme, shown
+    assert f"at most **{sum(mib) / 1024:.1f} GiB**" in readme
+    assert len(re.findall(r"^\| [^|]+ \| [^|]+ \| \d+ MiB \| `", architecture, re.M)) == len(mib) == len(bounds)

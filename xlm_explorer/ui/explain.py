@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from .. import service
+from ..checks import BOTH
 from ..service import Answer
 from ..uploads import TABLE_TYPES
 from ..views import across_languages as language_views
@@ -77,7 +78,7 @@ def _build_attribution(ctx: AppContext) -> None:
     text, model, lang, mask_number, target, foil = inputs
     examples_that_run("attribution", inputs, [
         ["The capital of France is [MASK].", "en-2048", "en", 1, "", ""],
-        ["The doctor said that [MASK] was tired.", "both", "en", 1, "she", "he"],
+        ["The doctor said that [MASK] was tired.", BOTH, "en", 1, "she", "he"],
         ["La capitale de la France est [MASK].", "100-1280", "fr", 1, "Paris", "Londres"],
     ])
     controls = view_controls("attribution", "Attribute")
