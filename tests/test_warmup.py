@@ -214,3 +214,18 @@ def test_an_open_page_reads_the_status_line_again_while_the_warm_up_runs_and_sto
     finally:
         gate.set()
         workspace.warm_up = None
+
+
+def test_every_run_refreshes_the_status_line_and_the_model_cards(workspace) -> None:
+    """A run may load a model: the line's "loads on first use" becomes "ready" and the Models card shows its facts.
+    (The refresh was wired before the cards existed and ran nothing.)"""
+    from xlm_explorer.ui.app import build_demo
+
+    demo = build_demo(workspace)
+    ctx = demo.xlm_context
+    cards = {c._id for c in ctx.model_cards.values()}
+    refreshes = [d for d in demo.fns.values()
+                 if getattr(d.fn, "__name__", "") == "now" and cards <= {o._id for o in d.outputs}]
+    assert len(ctx.run_events) > len(demo.xlm_context.api_names) and len(refreshes) == len(ctx.run_events)
+    line, *shown = refreshes[0].fn()
+    assert line.startswith("Models:") and len(shown) == len(cards)

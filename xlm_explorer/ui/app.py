@@ -180,20 +180,26 @@ STATUS_EVERY_S = 2.0
 
 
 def wire_status(ctx: AppContext, status: gr.Markdown) -> None:
-    """The status line and the Models tab's cards as they are now, after every run and, while the start-up warm-up
-    runs, every :data:`STATUS_EVERY_S` (a timer each page stops once the warm-up has ended): "0 of 12 ready" advances
-    with nobody clicking, and a card shows the facts of a model the warm-up loaded."""
+    """The status line and the Models tab's cards as they are now, after every run (``ctx.run_events``; a run may
+    have loaded a model) and, while the start-up warm-up runs, every :data:`STATUS_EVERY_S` (a timer each page stops
+    once the warm-up has ended): "0 of 12 ready" advances with nobody clicking, and a card shows the facts of a
+    model the warm-up loaded. Called once the tabs are built (the cards are in the last one)."""
     keys = list(ctx.model_cards)
-    ctx.status_outputs = [status, *ctx.model_cards.values()]
-    ctx.page_status = lambda: [model_status_markdown(ctx.ws), *[model_card(ctx, key) for key in keys]]
+    outputs = [status, *ctx.model_cards.values()]
+
+    def now() -> list[Any]:
+        return [model_status_markdown(ctx.ws), *[model_card(ctx, key) for key in keys]]
+
+    for event in ctx.run_events:
+        event.then(now, outputs=outputs, queue=False, api_visibility="private")
     timer = gr.Timer(STATUS_EVERY_S, active=True)
 
     def tick() -> list[Any]:
         warm_up = ctx.ws.warm_up
         running = warm_up is not None and not warm_up.finished
-        return [*ctx.page_status(), gr.Timer(active=running)]
+        return [*now(), gr.Timer(active=running)]
 
-    timer.tick(tick, outputs=[*ctx.status_outputs, timer], queue=False, api_visibility="private")
+    timer.tick(tick, outputs=[*outputs, timer], queue=False, api_visibility="private")
 
 
 def _link_opener(ctx: AppContext, tabs: gr.Tabs, notice: gr.HTML) -> LinkOpener:
@@ -209,7 +215,6 @@ def _header(ctx: AppContext) -> tuple[gr.Markdown, gr.Checkbox]:
     status = gr.Markdown(model_status_markdown(ctx.ws), elem_classes=["xlm-model-status"])
     projector = gr.Checkbox(False, label="Projector mode (large type, fewer controls)", container=False,
                             elem_id="xlm-projector-switch")
-    ctx.model_status = status
 
     def switch(on: bool, request: gr.Request) -> None:
         ctx.set_projector(getattr(request, "session_hash", None) or "anonymous", bool(on))

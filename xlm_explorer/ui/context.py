@@ -76,9 +76,6 @@ class AppContext:
     api_names: list[str] = field(default_factory=list)
     #: the page's top-level tabs (set before the tabs are built)
     main_tabs: Any = None
-    #: the model status line at the top ("ready" / "loads on first use"), refreshed after every run and, while the
-    #: start-up warm-up runs, every few seconds (``ui.app.wire_status``)
-    model_status: Any = None
     #: the Models tab's cards (model key -> its Markdown), refreshed with the status line once a model is loaded
     model_cards: dict[str, Any] = field(default_factory=dict)
     #: the lessons a link can open (``?lesson=<name>``): a ``lessons.LessonLibrary``
@@ -88,9 +85,9 @@ class AppContext:
     #: the browser sessions in projector mode (their figures are drawn for a projected room)
     projector: set[str] = field(default_factory=set)
 
-    #: ``page_status()``: the status line's and the cards' values (set by ``ui.app``); ``status_outputs``: their components
-    page_status: Any = None
-    status_outputs: list[Any] = field(default_factory=list)
+    #: every view's run events (``wiring.wire``): once the page is built, each is followed by a refresh of the status
+    #: line and the Models tab's cards (``ui.app.wire_status``; the cards do not exist yet when the first views are wired)
+    run_events: list[Any] = field(default_factory=list)
 
     def in_projector(self, session: str) -> bool:
         return session in self.projector

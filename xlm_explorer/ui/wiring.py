@@ -370,9 +370,7 @@ def wire(ctx: AppContext, view: View) -> gr.State:
         _wire_run(ctx, trigger, view, compute, inputs, [state, view.controls.status, *outputs], state)
         for trigger in [view.controls.run.click, *(c.submit for c in view.submit)]
     ]
-    if ctx.model_status is not None:  # a run may have loaded a model: "loads on first use" becomes "ready"
-        for event in events:
-            event.then(ctx.page_status, outputs=ctx.status_outputs, queue=False, api_visibility="private")
+    ctx.run_events += events  # a run may have loaded a model: the status line follows (``ui.app.wire_status``)
     _wire_redraws(view.redraws, state, ctx.in_projector)
     _wire_stop(ctx, view.controls, events)
     wire_api(ctx, view.controls.elem_id, endpoint, payload)
