@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..checks import whole_number
 from ..errors import UserInputError
 from ..forward import run_batch
 from ..tokenization import WORD_END, encode_text, is_word_final
@@ -81,18 +80,6 @@ class MultiPieceResult:
         for rank, candidate in enumerate(data["candidates"], start=1):
             candidate["rank"] = rank
         return data
-
-
-def check_pieces(value: object) -> int:
-    return whole_number(value, 1, MAX_PIECES, "The number of pieces")
-
-
-def check_beam(value: object) -> int:
-    return whole_number(value, 1, MAX_BEAM, "The beam width")
-
-
-def check_per_length(value: object) -> int:
-    return whole_number(value, 1, MAX_PER_LENGTH, "The number of answers per length")
 
 
 def piece_classes(loaded: LoadedModel, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:

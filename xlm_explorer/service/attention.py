@@ -41,7 +41,6 @@ def attention(
     """Attention of every chosen model on one input or a sentence pair; ``heads`` ("0:1, 2:3") adds those
     heads' T x T matrices to the payload."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     pair = checks.check_text(text_pair, what="second sentence") if isinstance(text_pair, str) and text_pair.strip() else None
     lang_b = checks.language(ws.manager, lang_pair or lang, "second language") if pair is not None else None
@@ -82,7 +81,7 @@ def attention_average(
             raise UserInputError(f"The shipped set has no sentences in: {', '.join(u[:8] for u in unknown)}.")
         sentences = select_parallel_sentences(wanted, per_language)
     else:
-        sentences = parse_sentence_lines(pasted, checks.language(ws.manager, lang))
+        sentences = parse_sentence_lines(pasted, lang)
     models, errors = load_models(ws, keys, progress)
     results = [
         average_statistics(

@@ -29,7 +29,6 @@ def bias_probe(
 ) -> Answer:
     """Template bias probe: every target's score at the mask per filler and model, by every metric."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     target_words = bias_data.split_words(targets, r"[,/\n;]")
     filler_words = bias_data.split_words(fillers, r"[,\n]")
     bias_probes.check_probe(template, target_words, filler_words)  # clear messages before any model loads
@@ -88,7 +87,6 @@ def seat(
     sentences each) against attributes A and B (one sentence per line each), and every sentence's position on the
     direction mean(A) - mean(B) at the last layer."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     groups = {g: bias_seat.parse_group(text, g) for g, text in zip(bias_seat.GROUPS, (targets_x, targets_y, attributes_a, attributes_b))}
     models, errors = load_models(ws, keys, progress)
     results = [bias_seat.seat(loaded, groups, lang, progress=report_part(progress, i / len(models), (i + 1) / len(models)))

@@ -9,7 +9,7 @@ from ..contract import by_model
 from ..analysis.bias import data as bias_data
 from ..analysis import multi_piece
 from ..analysis.compare import compare_models
-from ..analysis.fill_mask import DEFAULT_TOP_K, check_top_k
+from ..analysis.fill_mask import DEFAULT_TOP_K
 from ..analysis.grid import crosslingual_grid as fill_grid
 from ..analysis.grid import parse_grid_templates
 from ..analysis.logit_lens import MAX_CANDIDATES, MAX_LENS_TOKENS, depth_alignment
@@ -35,22 +35,18 @@ def fill_word(
     """Whole-word answers of 1..``max_pieces`` BPE pieces at the one [MASK] of ``text``: ``top_k`` of each length by
     beam search over the pieces (left to right), all ranked by the completed sentence's PLL-word-l2r."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
-    n, k, beam = multi_piece.check_pieces(max_pieces), multi_piece.check_per_length(top_k), multi_piece.check_beam(beam_width)
     models, errors = load_models(ws, keys, progress)
-    results = [multi_piece.fill_word(loaded, text, lang, n, beam, k, report_part(progress, i / len(models), (i + 1) / len(models)))
+    results = [multi_piece.fill_word(loaded, text, lang, max_pieces, beam_width, top_k, report_part(progress, i / len(models), (i + 1) / len(models)))
                for i, loaded in enumerate(models)]
-    request = {"text": text, "lang": lang, "model": model, "max_pieces": n, "top_k": k, "beam_width": beam}
+    request = {"text": text, "lang": lang, "model": model, "max_pieces": max_pieces, "top_k": top_k, "beam_width": beam_width}
     return per_model("fill_word", request, results, errors)
 
 
 @endpoint(answer=(declared.CompareRequest, declared.CompareItem, declared.CompareShared))
 def compare(ws: Workspace, text: Text, lang: Language = "en", top_k: TopK = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Both models on one input: tokenization, fill-mask top-k, overlap@k and facts."""
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
-    top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     result = compare_models(models, ws.forward_cache, text, lang, top_k)
     data = result.to_dict()
@@ -68,9 +64,7 @@ def logit_lens(
     """Per-layer predictions at one mask for both models (the LM head on every layer's hidden state), with the
     rank of each of ``candidates`` (comma-separated words; empty: the last layer's top-k) at every layer and the
     layer from which it commits to the top-1 / top-5."""
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
-    top_k = check_top_k(top_k)
     words = bias_data.split_words(candidates or "", r"[,\n;]")
     if len(words) > MAX_CANDIDATES:
         raise UserInputError(f"{len(words)} candidates given; at most {MAX_CANDIDATES}.")
@@ -92,7 +86,7 @@ def layer_similarity(
     """Linear CKA between every layer of en-2048 and of 100-1280 on the shipped parallel set (``languages``) or
     on pasted sentences (one per line, in ``lang``)."""
     if sentences and sentences.strip():
-        sentence_set = parse_sentences(sentences, checks.language(ws.manager, lang))
+        sentence_set = parse_sentences(sentences, lang)
     else:
         codes = checks.languages(ws.manager, languages)
         if not codes:
@@ -113,7 +107,6 @@ def layer_similarity(
 def crosslingual_grid(ws: Workspace, templates: Text, top_k: TopK = DEFAULT_TOP_K, progress: Progress | None = None) -> Answer:
     """Top predictions of both models for one template written in several languages."""
     parsed = parse_grid_templates(templates, ws.manager.languages("100-1280"))
-    top_k = check_top_k(top_k)
     models, errors = load_models(ws, list(ws.manager.keys), progress)
     grid = fill_grid(models, ws.forward_cache, parsed, top_k)
     notices = without([n for c in grid.cells for n in c.notices], ENGLISH_ONLY)  # the grid marks those cells

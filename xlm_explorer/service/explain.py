@@ -21,7 +21,6 @@ from ..analysis.token_search import (
     search_token,
     shipped_corpus,
 )
-from ..errors import UserInputError
 from ..models import LoadedModel
 from ..page_setup import probe_rows
 from ..uploads import read_upload, upload_path
@@ -46,7 +45,6 @@ def attribution(
     gradient x input over the input tokens, per chosen model (``target`` a piece or word; empty: the top prediction);
     with a ``foil`` (a piece or word), of log P(target) - log P(foil): what makes the model prefer one over the other."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     models, errors = load_models(ws, keys, progress)
     results = []
@@ -67,7 +65,6 @@ def attention_flow(
     measure at every layer (the mask's row), each ranked against the integrated-gradients attribution of the same
     prediction (Spearman); ``hide_special`` leaves special tokens and punctuation out of the rows and the ranking."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
     models, errors = load_models(ws, keys, progress)
     results = [flow_at_mask(loaded, ws.forward_cache, text, lang, mask_number, target, bool(hide_special),
@@ -87,7 +84,6 @@ def patching(
     replaced by B's (sentences of equal token length, one [MASK] at the same place); also per attention head at
     ``head_layer`` (1..n_layers; 0 or None: none); with a ``foil``, of log P(target) - log P(foil) (contrastive)."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text_a, what="sentence A")
     checks.check_text(text_b, what="sentence B")
     models, errors = load_models(ws, keys, progress)
@@ -124,10 +120,7 @@ def token_search(
     ``--corpus-index`` written for this model and layer when there is one, else in the shipped parallel sentences;
     in ``corpus_file`` (an upload: CSV/TSV with a text column, or plain lines) when given. ``layer`` None: the
     model's middle layer."""
-    if model == checks.BOTH:
-        raise UserInputError("Token search runs on one model at a time: pick en-2048 or 100-1280.")
-    key = ws.manager.check_key(model)
-    lang = checks.language(ws.manager, lang)
+    key = model  # one configured model: the declaration (OneModel) refuses both and anything else
     checks.check_text(text)
     corpus = None
     if upload_path(corpus_file):

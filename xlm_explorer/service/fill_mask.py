@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from .. import checks
-from ..analysis.fill_mask import DEFAULT_TOP_K, check_top_k, predict_masks
+from ..analysis.fill_mask import DEFAULT_TOP_K, predict_masks
 from ..workspace import Workspace
 from .. import answer_types as declared
 from .answers import Answer, Progress, load_models, per_model
@@ -18,9 +18,7 @@ def fill_mask(
 ) -> Answer:
     """Top-k predictions for every [MASK] in ``text``, per chosen model (``en-2048``, ``100-1280`` or ``both``)."""
     keys = checks.model_keys(ws.manager, model)
-    lang = checks.language(ws.manager, lang)
     checks.check_text(text)
-    top_k = check_top_k(top_k)
     models, errors = load_models(ws, keys, progress)
     results = [predict_masks(loaded, ws.forward_cache, text, lang, top_k) for loaded in models]
     request = {"text": text, "model": model, "lang": lang, "top_k": top_k}

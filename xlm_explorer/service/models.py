@@ -12,7 +12,7 @@ from .endpoint import OneModel, endpoint
 @endpoint(answer=(declared.ModelRequest, declared.ModelFacts, declared.Empty))
 def model_info(ws: Workspace, model: OneModel, progress: Progress | None = None) -> Answer:
     """Facts of one model read from its loaded config (loading it if needed)."""
-    key = ws.manager.check_key(model)
+    key = model  # checked by the declaration (OneModel)
     models, _errors = load_models(ws, [key], progress)
     facts = models[0].facts()
     return make_answer("model_info", {"model": key}, [facts], facts, {})
