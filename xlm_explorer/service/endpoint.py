@@ -21,7 +21,6 @@ any model loads; an omitted or ``None`` argument takes the declared default; a r
 from __future__ import annotations
 
 import inspect
-import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,8 +157,6 @@ class Param:
     def _check_number(self, value: Any, _ws: Any) -> int:
         if isinstance(value, bool) or isinstance(value, (list, dict, tuple)):
             raise UserInputError(f"{self.name} must be a whole number from {self.low} to {self.high}, not {_kind_of(value)}.")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UserInputError(f"{self.name} must be a whole number from {self.low} to {self.high}, not {value}.")
         return checks.whole_number(value, self.low, self.high, self.name)  # type: ignore[arg-type]
 
     def _check_choice(self, value: Any, _ws: Any) -> str:
