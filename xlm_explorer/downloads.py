@@ -50,19 +50,20 @@ def table_cell(value: Any) -> str:
 _MARKDOWN_ESCAPED = "\\|<*`"
 
 
+def _escaped(line: str) -> str:
+    return "".join("\\" + c if c in _MARKDOWN_ESCAPED else c for c in line)
+
+
 def markdown_text(value: Any) -> str:
     """Text that Markdown shows as written (a question, an answer, a title): what would start a tag, emphasis, code
     or a table cell is escaped, and so is what would start a heading, a list or a quote at a line's start."""
-    lines = []
-    for line in str(value).splitlines() or [""]:
-        escaped = "".join("\\" + c if c in _MARKDOWN_ESCAPED else c for c in line)
-        lines.append("\\" + escaped if escaped[:1] in ("#", "-", "+", ">") else escaped)
-    return "\n".join(lines)
+    lines = [_escaped(line) for line in str(value).splitlines() or [""]]
+    return "\n".join("\\" + line if line[:1] in ("#", "-", "+", ">") else line for line in lines)
 
 
 def markdown_cell(value: Any) -> str:
-    """One cell's text for a Markdown table: :func:`table_cell`, escaped (:func:`markdown_text`'s rule), on one line."""
-    return "".join("\\" + c if c in _MARKDOWN_ESCAPED else c for c in table_cell(value).replace("\r", " ").replace("\n", " "))
+    """One cell's text for a Markdown table: :func:`table_cell`, escaped (:func:`markdown_text`'s characters), on one line."""
+    return _escaped(table_cell(value).replace("\r", " ").replace("\n", " "))
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
